@@ -1,0 +1,178 @@
+"""The dataset model: images, annotations, predictions and categories as pandas DataFrames.
+
+Frames and their columns (ids are the index):
+
+``images`` (index ``image_id``)
+    ``file_name`` (as written in the source, relative to ``images_dir``), ``path`` (absolute path,
+    or None when there is no image folder or the name is unsafe), ``width``, ``height`` (pixels,
+    nullable integers).
+``annotations`` (index ``annotation_id``, the file's ids)
+    ``image_id``, ``category_id``, ``category`` (name), ``bbox_x``, ``bbox_y``, ``bbox_w``,
+    ``bbox_h`` (COCO xywh, pixels), ``area``, ``iscrowd`` (bool), ``segmentation`` (polygon list,
+    RLE dict or None), plus any extra scalar attributes of the source rows (``annotator``...).
+``predictions`` (index ``prediction_id``: 1-based position in the results file, as
+pycocotools' ``loadRes`` numbers them)
+    ``image_id``, ``category_id``, ``category``, ``bbox_x``..``bbox_h``, ``score``.
+``categories`` (index ``category_id``)
+    ``name``, ``supercategory``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+BOX_COLUMNS = ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]
+IMAGE_COLUMNS = ["file_name", "path", "width", "height"]
+ANNOTATION_COLUMNS = ["image_id", "category_id", "category", *BOX_COLUMNS, "area", "iscrowd",
+                      "segmentation"]
+PREDICTION_COLUMNS = ["image_id", "category_id", "category", *BOX_COLUMNS, "score"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def empty_images() -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "file_name": pd.Series(dtype=object), "path": pd.Series(dtype=object),
+        "width": pd.Series(dtype="Int64"), "height": pd.Series(dtype="Int64")})
+    frame.index = pd.Index([], dtype="int64", name="image_id")
+    return frame
+
+
+def empty_annotations() -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "image_id": pd.Series(dtype="int64"), "category_id": pd.Series(dtype="int64"),
+        "category": pd.Series(dtype=object),
+        **{c: pd.Series(dtype="float64") for c in BOX_COLUMNS},
+        "area": pd.Series(dtype="float64"), "iscrowd": pd.Series(dtype=bool),
+        "segmentation": pd.Series(dtype=object)})
+    frame.index = pd.Index([], dtype="int64", name="annotation_id")
+    return frame
+
+
+def empty_predictions() -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "image_id": pd.Series(dtype="int64"), "category_id": pd.Series(dtype="int64"),
+        "category": pd.Series(dtype=object),
+        **{c: pd.Series(dtype="float64") for c in BOX_COLUMNS},
+        "score": pd.Series(dtype="float64")})
+    frame.index = pd.Index([], dtype="int64", name="prediction_id")
+    return frame
+
+
+def empty_categories() -> pd.DataFrame:
+    frame = pd.DataFrame({"name": pd.Series(dtype=object),
+                          "supercategory": pd.Series(dtype=object)})
+    frame.index = pd.Index([], dtype="int64", name="category_id")
+    return frame
+
+
+def safe_join(root: Path, name: str) -> Path | None:
+    """``root / name`` if it stays inside ``root``; None for absolute names or ``..`` escapes.
+
+    File names come from annotation files written by other people: a name like
+    ``../../etc/passwd`` must never make us read (or, on export, write) outside the folder.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return None
+    candidate = Path(name)
+    if candidate.is_absolute() or candidate.drive:
+        return None
+    root = Path(root).absolute()
+    joined = root / candidate
+    parts = []
+    for part in candidate.parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    if not parts:
+        return None
+    return joined
+
+
+@dataclass
+class Dataset:
+    """Images, annotations and predictions of one dataset, as DataFrames (see module doc).
+
+    Build one with :meth:`from_coco`, :meth:`from_yolo` or :meth:`from_folder`; or directly from
+    frames that follow the column conventions above.
+    """
+
+    images: pd.DataFrame = field(default_factory=empty_images)
+    annotations: pd.DataFrame = field(default_factory=empty_annotations)
+    predictions: pd.DataFrame = field(default_factory=empty_predictions)
+    categories: pd.DataFrame = field(default_factory=empty_categories)
+    images_dir: Path | None = None
+    has_annotations: bool = False
+    has_predictions: bool = False
+    name: str = "dataset"
+    sources: dict = field(default_factory=dict)
+
+    # ---- loaders -------------------------------------------------------------------------
+    @classmethod
+    def from_coco(cls, images_dir, annotations=None, predictions=None, name: str | None = None
+                  ) -> "Dataset":
+        """Load a COCO instances JSON (and optionally a COCO results JSON list of predictions).
+
+        ``images_dir`` may be None when only labels and predictions are needed (evaluation).
+        ``annotations`` may be None for an images + predictions dataset: the image list then
+        comes from the folder. Malformed files raise :class:`~quality_widgets.DatasetError`;
+        malformed rows are skipped with a :class:`~quality_widgets.DataWarning`.
+        """
+        from .formats import coco
+        return coco.load(images_dir, annotations, predictions, name=name)
+
+    @classmethod
+    def from_yolo(cls, images_dir, labels_dir=None, class_names=None, predictions_dir=None,
+                  name: str | None = None) -> "Dataset":
+        """Load a YOLO dataset: ``images_dir`` + ``labels_dir/<stem>.txt`` (``class cx cy w h``,
+        normalised to [0, 1]), class names as a list, a dict, a ``classes.txt``/``*.names`` file
+        or a ``data.yaml``. ``labels_dir`` defaults to the sibling ``labels`` folder of an
+        ``images`` folder. ``predictions_dir`` holds the same format plus a 6th column,
+        the confidence."""
+        from .formats import yolo
+        return yolo.load(images_dir, labels_dir, class_names, predictions_dir, name=name)
+
+    @classmethod
+    def from_folder(cls, images_dir, recursive: bool = True, name: str | None = None
+                    ) -> "Dataset":
+        """All images below ``images_dir`` (by extension), with no labels: data metrics only."""
+        from .formats import folder
+        return folder.load(images_dir, recursive=recursive, name=name)
+
+    # ---- views ---------------------------------------------------------------------------
+    def subset(self, image_ids: Iterable[int]) -> "Dataset":
+        """The dataset restricted to ``image_ids`` (annotations and predictions follow)."""
+        ids = pd.Index(pd.unique(np.asarray(list(image_ids), dtype="int64")))
+        keep = self.images.index.intersection(ids, sort=False)
+        images = self.images.loc[keep]
+        annotations = self.annotations[self.annotations["image_id"].isin(keep)]
+        predictions = self.predictions[self.predictions["image_id"].isin(keep)]
+        return replace(self, images=images, annotations=annotations, predictions=predictions)
+
+    def with_predictions(self, predictions) -> "Dataset":
+        """A copy with the predictions of another COCO results file (or list) loaded."""
+        from .formats import coco
+        frame = coco.read_predictions(predictions, self)
+        sources = dict(self.sources, predictions=str(predictions) if isinstance(
+            predictions, (str, Path)) else "<list>")
+        return replace(self, predictions=frame, has_predictions=True, sources=sources)
+
+    def category_names(self) -> dict:
+        return self.categories["name"].to_dict()
+
+    def __repr__(self) -> str:
+        parts = [f"{len(self.images)} images"]
+        if self.has_annotations:
+            parts.append(f"{len(self.annotations)} annotations")
+        if self.has_predictions:
+            parts.append(f"{len(self.predictions)} predictions")
+        parts.append(f"{len(self.categories)} categories")
+        where = f" in {self.images_dir}" if self.images_dir else ""
+        return f"<Dataset {self.name!r}: {', '.join(parts)}{where}>"

@@ -1,0 +1,145 @@
+"""Helpers shared by the format readers: JSON reading and vectorised row validation."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..errors import DatasetError, warn_rows
+
+
+def read_json(path, what: str):
+    """Parse a JSON file, raising :class:`DatasetError` that names the file on any failure."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(path, f"{what} file not found") from None
+    except IsADirectoryError:
+        raise DatasetError(path, f"expected a {what} JSON file, got a directory") from None
+    except PermissionError as e:
+        raise DatasetError(path, f"cannot read {what} file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(path, f"{what} file is not UTF-8 text JSON ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(path, f"{what} file is not valid JSON: {e.msg} at line {e.lineno} "
+                                 f"column {e.colno}") from None
+
+
+def to_float(values) -> np.ndarray:
+    """Convert a sequence of JSON scalars to float64; non-numbers become NaN."""
+    try:
+        return np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        out = np.empty(len(values), dtype="float64")
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v) if not isinstance(v, (bool, str)) else np.nan
+            except (TypeError, ValueError):
+                out[i] = np.nan
+        return out
+
+
+def to_int(values) -> tuple[np.ndarray, np.ndarray]:
+    """JSON scalars to int64; returns (ints, ok mask). Floats with a fraction are not ok."""
+    floats = to_float(values)
+    ok = np.isfinite(floats) & (floats == np.round(floats))
+    ints = np.where(ok, floats, 0).astype("int64")
+    return ints, ok
+
+
+def boxes_from(values, file, label) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) float boxes from a list of ``bbox`` values; rows that are not 4 finite numbers
+    come back as NaN and ``ok`` False."""
+    n = len(values)
+    try:
+        arr = np.asarray(values, dtype="float64")
+        if arr.shape != (n, 4):
+            raise ValueError
+    except (TypeError, ValueError):
+        arr = np.full((n, 4), np.nan)
+        for i, v in enumerate(values):
+            if isinstance(v, (list, tuple)) and len(v) == 4:
+                try:
+                    arr[i] = [float(x) if not isinstance(x, (bool, str)) else np.nan for x in v]
+                except (TypeError, ValueError):
+                    pass
+    ok = np.isfinite(arr).all(axis=1)
+    return arr, ok
+
+
+def drop_bad(frame: pd.DataFrame, bad: np.ndarray, file, problem: str, label: str,
+             total: int) -> pd.DataFrame:
+    """Warn about and drop the rows where ``bad`` is True; rows are named ``label[position]``."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        positions = np.flatnonzero(bad)
+        names = [f"{label}[{p}]" for p in frame["_pos"].to_numpy()[positions]]
+        warn_rows(file, problem, names, total)
+        frame = frame.loc[~bad]
+    return frame
+
+
+def image_size(path) -> tuple[int, int] | None:
+    """(width, height) from the file header, after EXIF orientation; None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            try:
+                orientation = im.getexif().get(0x0112, 1)
+            except Exception:  # a broken EXIF block must not hide a readable image
+                orientation = 1
+            if orientation in (5, 6, 7, 8):
+                w, h = h, w
+            return int(w), int(h)
+    except Exception:
+        return None
+
+
+def list_images(images_dir, recursive: bool = True) -> list[str]:
+    """Relative paths (POSIX) of image files below ``images_dir``, sorted."""
+    from ..dataset import IMAGE_EXTENSIONS
+    root = Path(images_dir)
+    if not root.is_dir():
+        raise DatasetError(root, "images folder not found or not a folder")
+    names = []
+    if recursive:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel = Path(dirpath).relative_to(root)
+            for fn in filenames:
+                if fn.lower().endswith(IMAGE_EXTENSIONS) and not fn.startswith("."):
+                    names.append((rel / fn).as_posix())
+    else:
+        names = [p.name for p in root.iterdir()
+                 if p.is_file() and p.name.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(names)
+
+
+def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) -> pd.DataFrame:
+    """Build the images frame; paths are joined safely (None for escaping names); missing sizes
+    are read from the file headers."""
+    from ..dataset import safe_join
+    n = len(file_names)
+    ids = np.arange(1, n + 1, dtype="int64") if ids is None else np.asarray(ids, dtype="int64")
+    paths = []
+    for name in file_names:
+        p = safe_join(images_dir, name) if images_dir is not None else None
+        paths.append(str(p) if p is not None else None)
+    w = pd.array(widths if widths is not None else [pd.NA] * n, dtype="Int64")
+    h = pd.array(heights if heights is not None else [pd.NA] * n, dtype="Int64")
+    frame = pd.DataFrame({"file_name": list(file_names), "path": paths, "width": w, "height": h},
+                         index=pd.Index(ids, name="image_id"))
+    missing = frame["width"].isna() | frame["height"].isna()
+    if missing.any():
+        for image_id in frame.index[missing.to_numpy()]:
+            path = frame.at[image_id, "path"]
+            size = image_size(path) if path else None
+            if size is not None:
+                frame.at[image_id, "width"], frame.at[image_id, "height"] = size
+    return frame

@@ -1,0 +1,331 @@
+"""COCO instances JSON (labels) and COCO results JSON (predictions): reading and writing.
+
+Validation happens column-wise with numpy so that half a million predictions load in about a
+second; bad rows are dropped with one warning per kind of problem (see ``errors.py``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import (BOX_COLUMNS, Dataset, empty_annotations, empty_categories, empty_images,
+                       empty_predictions)
+from ..errors import DatasetError, warn_rows
+from ._common import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
+                      to_int)
+
+ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"}
+
+
+def _require_list(data: dict, key: str, file, required: bool = True) -> list:
+    if key not in data:
+        if required:
+            raise DatasetError(file, f"missing top-level key '{key}' (a COCO instances file has "
+                                     f"'images', 'annotations' and 'categories')", field=key)
+        return []
+    value = data[key]
+    if not isinstance(value, list):
+        raise DatasetError(file, f"expected a list, got {type(value).__name__}", field=key)
+    return value
+
+
+def _records(rows: list, file, key: str) -> pd.DataFrame:
+    """DataFrame of the dict rows of ``data[key]``; non-dict rows are dropped with a warning."""
+    not_dict = [i for i, r in enumerate(rows) if not isinstance(r, dict)]
+    if not_dict:
+        warn_rows(file, "a row that is not a JSON object", [f"{key}[{i}]" for i in not_dict],
+                  len(rows))
+        rows = [r for r in rows if isinstance(r, dict)]
+        positions = [i for i in range(len(rows) + len(not_dict)) if i not in set(not_dict)]
+    else:
+        positions = range(len(rows))
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    frame["_pos"] = np.asarray(positions, dtype="int64")
+    return frame
+
+
+def _read_categories(data, file) -> pd.DataFrame:
+    rows = _require_list(data, "categories", file)
+    cats = _records(rows, file, "categories")
+    if len(cats) == 0:
+        return empty_categories()
+    for col in ("id", "name"):
+        if col not in cats:
+            raise DatasetError(file, f"every category needs '{col}'", field=f"categories.{col}")
+    ids, ok = to_int(cats["id"].tolist())
+    cats = drop_bad(cats.assign(id=ids), ~ok, file, "a non-integer id", "categories",
+                    len(rows))
+    dup = cats["id"].duplicated().to_numpy()
+    cats = drop_bad(cats, dup, file, "a duplicate id (first kept)", "categories", len(rows))
+    out = pd.DataFrame({"name": cats["name"].astype(str).to_numpy(),
+                        "supercategory": (cats["supercategory"].to_numpy() if "supercategory"
+                                          in cats else np.full(len(cats), None))},
+                       index=pd.Index(cats["id"].to_numpy(dtype="int64"), name="category_id"))
+    return out
+
+
+def _read_images(data, file, images_dir) -> pd.DataFrame:
+    rows = _require_list(data, "images", file)
+    imgs = _records(rows, file, "images")
+    if len(imgs) == 0:
+        return empty_images()
+    for col in ("id", "file_name"):
+        if col not in imgs:
+            raise DatasetError(file, f"every image needs '{col}'", field=f"images.{col}")
+    ids, ok = to_int(imgs["id"].tolist())
+    imgs = drop_bad(imgs.assign(id=ids), ~ok, file, "a missing or non-integer id", "images",
+                    len(rows))
+    bad_name = ~imgs["file_name"].map(lambda v: isinstance(v, str) and len(v) > 0).to_numpy()
+    imgs = drop_bad(imgs, bad_name, file, "a missing or empty file_name", "images", len(rows))
+    imgs = drop_bad(imgs, imgs["id"].duplicated().to_numpy(), file,
+                    "a duplicate id (first kept)", "images", len(rows))
+    sizes = {}
+    for col in ("width", "height"):
+        if col in imgs:
+            vals = to_float(imgs[col].tolist())
+            good = np.isfinite(vals) & (vals > 0) & (vals == np.round(vals))
+            sizes[col] = [int(v) if g else pd.NA for v, g in zip(vals, good)]
+            if (~good).any():
+                warn_rows(file, f"a missing or invalid {col} (read from the image file instead)",
+                          [f"images[{p}]" for p in imgs["_pos"].to_numpy()[~good]], len(rows),
+                          action="repaired")
+        else:
+            sizes[col] = None
+    frame = images_frame(images_dir, imgs["file_name"].tolist(), imgs["id"].to_numpy(),
+                         sizes["width"], sizes["height"])
+    for extra in ("license", "flickr_url", "coco_url"):
+        if extra in imgs:
+            frame[extra] = imgs[extra].to_numpy()
+    return frame
+
+
+def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> pd.DataFrame:
+    rows = _require_list(data, "annotations", file)
+    anns = _records(rows, file, "annotations")
+    total = len(rows)
+    if len(anns) == 0:
+        return empty_annotations()
+    for col in ("id", "image_id", "category_id", "bbox"):
+        if col not in anns:
+            raise DatasetError(file, f"every annotation needs '{col}'",
+                               field=f"annotations.{col}")
+    ids, ok = to_int(anns["id"].tolist())
+    anns = drop_bad(anns.assign(id=ids), ~ok, file, "a missing or non-integer id",
+                    "annotations", total)
+    anns = drop_bad(anns, anns["id"].duplicated().to_numpy(), file,
+                    "a duplicate id (first kept)", "annotations", total)
+    img_ids, ok = to_int(anns["image_id"].tolist())
+    ok &= np.isin(img_ids, images.index.to_numpy())
+    anns = drop_bad(anns.assign(image_id=img_ids), ~ok, file, "an unknown image_id",
+                    "annotations", total)
+    cat_ids, ok = to_int(anns["category_id"].tolist())
+    ok &= np.isin(cat_ids, cats.index.to_numpy())
+    anns = drop_bad(anns.assign(category_id=cat_ids), ~ok, file, "an unknown category_id",
+                    "annotations", total)
+    boxes, ok = boxes_from(anns["bbox"].tolist(), file, "annotations")
+    anns = drop_bad(anns, ~ok, file, "a bbox that is not 4 finite numbers", "annotations", total)
+    boxes = boxes[ok]
+    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    anns = drop_bad(anns, ~ok, file, "a zero or negative box width/height", "annotations", total)
+    boxes = boxes[ok]
+    n = len(anns)
+    iscrowd = (to_float(anns["iscrowd"].tolist()) if "iscrowd" in anns else np.zeros(n))
+    iscrowd = np.nan_to_num(iscrowd) > 0
+    area = to_float(anns["area"].tolist()) if "area" in anns else np.full(n, np.nan)
+    area = np.where(np.isfinite(area) & (area >= 0), area, boxes[:, 2] * boxes[:, 3])
+    segmentation = anns["segmentation"].to_numpy() if "segmentation" in anns else [None] * n
+    segmentation = [_check_segmentation(s) for s in segmentation]
+    frame = pd.DataFrame({
+        "image_id": anns["image_id"].to_numpy(dtype="int64"),
+        "category_id": anns["category_id"].to_numpy(dtype="int64"),
+        "category": cats["name"].reindex(anns["category_id"].to_numpy()).to_numpy(),
+        "bbox_x": boxes[:, 0], "bbox_y": boxes[:, 1], "bbox_w": boxes[:, 2],
+        "bbox_h": boxes[:, 3], "area": area, "iscrowd": iscrowd,
+        "segmentation": segmentation,
+    }, index=pd.Index(anns["id"].to_numpy(dtype="int64"), name="annotation_id"))
+    # Extra scalar attributes (annotator, split, occluded...) travel with the rows so the
+    # explorer can group by them.
+    for col in anns.columns:
+        if col in ANNOTATION_KEYS or col == "_pos" or col in frame:
+            continue
+        values = anns[col]
+        if values.map(lambda v: v is None or isinstance(v, (str, int, float, bool))).all():
+            frame[col] = values.to_numpy()
+    _warn_outside(frame, images, file)
+    return frame
+
+
+def _check_segmentation(seg):
+    """Polygons with fewer than 3 points are dropped (they enclose nothing); RLE passes."""
+    if isinstance(seg, list):
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+        return polys or None
+    if isinstance(seg, dict) and "counts" in seg and "size" in seg:
+        return seg
+    return None
+
+
+def _warn_outside(frame: pd.DataFrame, images: pd.DataFrame, file) -> None:
+    """Boxes wholly outside their image are kept (they are label errors the metrics surface)
+    but reported, since they usually mean swapped coordinates or a wrong image entry."""
+    if frame.empty:
+        return
+    w = images["width"].reindex(frame["image_id"].to_numpy()).to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+    h = images["height"].reindex(frame["image_id"].to_numpy()).to_numpy(dtype=float,
+                                                                           na_value=np.nan)
+    x0, y0 = frame["bbox_x"].to_numpy(), frame["bbox_y"].to_numpy()
+    x1, y1 = x0 + frame["bbox_w"].to_numpy(), y0 + frame["bbox_h"].to_numpy()
+    outside = (x1 <= 0) | (y1 <= 0) | (x0 >= w) | (y0 >= h)
+    if outside.any():
+        warn_rows(file, "a box wholly outside its image", [f"annotation id {i}" for i in
+                                                             frame.index[outside]],
+                  len(frame), action="kept")
+
+
+def read_predictions(source, dataset: Dataset) -> pd.DataFrame:
+    """Predictions from a COCO results file (a JSON list) or an in-memory list of dicts.
+
+    ``prediction_id`` is the 1-based position in the list, as pycocotools' ``loadRes`` gives,
+    also for rows that are skipped, so ids stay aligned with other COCO tools.
+    """
+    if isinstance(source, (str, Path)):
+        file = Path(source)
+        data = read_json(file, "predictions")
+    else:
+        file, data = "<predictions>", source
+    if isinstance(data, dict):
+        raise DatasetError(file, "expected a list of predictions (COCO results format: "
+                                 "[{image_id, category_id, bbox, score}, ...]), got a JSON object"
+                                 + (" with key 'annotations' (is this a labels file?)"
+                                    if "annotations" in data else ""))
+    if not isinstance(data, list):
+        raise DatasetError(file, f"expected a list of predictions, got {type(data).__name__}")
+    total = len(data)
+    if total == 0:
+        return empty_predictions()
+    preds = _records(data, file, "predictions")
+    for col in ("image_id", "category_id", "bbox", "score"):
+        if col not in preds:
+            raise DatasetError(file, f"every prediction needs '{col}'", field=col)
+    img_ids, ok = to_int(preds["image_id"].tolist())
+    ok &= np.isin(img_ids, dataset.images.index.to_numpy())
+    preds = drop_bad(preds.assign(image_id=img_ids), ~ok, file,
+                     "an image_id not in the dataset", "predictions", total)
+    cat_ids, ok = to_int(preds["category_id"].tolist())
+    if len(dataset.categories):
+        ok &= np.isin(cat_ids, dataset.categories.index.to_numpy())
+    preds = drop_bad(preds.assign(category_id=cat_ids), ~ok, file, "an unknown category_id",
+                     "predictions", total)
+    scores = to_float(preds["score"].tolist())
+    ok = np.isfinite(scores) & (scores >= 0)
+    preds = drop_bad(preds.assign(score=scores), ~ok, file, "a missing, NaN or negative score",
+                     "predictions", total)
+    boxes, ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
+    preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
+                     total)
+    boxes = boxes[ok]
+    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    preds = drop_bad(preds, ~ok, file, "a zero or negative box width/height", "predictions",
+                     total)
+    boxes = boxes[ok]
+    cat_names = dataset.categories["name"]
+    frame = pd.DataFrame({
+        "image_id": preds["image_id"].to_numpy(dtype="int64"),
+        "category_id": preds["category_id"].to_numpy(dtype="int64"),
+        "category": cat_names.reindex(preds["category_id"].to_numpy()).to_numpy(),
+        "bbox_x": boxes[:, 0], "bbox_y": boxes[:, 1], "bbox_w": boxes[:, 2],
+        "bbox_h": boxes[:, 3], "score": preds["score"].to_numpy(dtype="float64"),
+    }, index=pd.Index(preds["_pos"].to_numpy(dtype="int64") + 1, name="prediction_id"))
+    if "scores" in preds:  # optional per-class probability vectors (acquisition metrics)
+        frame["scores"] = preds["scores"].to_numpy()
+    return frame
+
+
+def load(images_dir, annotations, predictions=None, name=None) -> Dataset:
+    images_dir = Path(images_dir).absolute() if images_dir is not None else None
+    if images_dir is not None and not images_dir.is_dir():
+        raise DatasetError(images_dir, "images folder not found or not a folder")
+    sources = {}
+    if annotations is not None:
+        file = Path(annotations) if isinstance(annotations, (str, Path)) else "<annotations>"
+        data = read_json(file, "annotations") if isinstance(annotations, (str, Path)) \
+            else annotations
+        if not isinstance(data, dict):
+            raise DatasetError(file, "expected a COCO instances JSON object with 'images', "
+                                     f"'annotations' and 'categories', got {type(data).__name__}"
+                               + (" (is this a results/predictions file?)"
+                                  if isinstance(data, list) else ""))
+        cats = _read_categories(data, file)
+        images = _read_images(data, file, images_dir)
+        anns = _read_annotations(data, file, images, cats)
+        has_annotations = True
+        sources["annotations"] = str(file)
+    else:
+        if images_dir is None:
+            raise DatasetError(None, "need an images folder or an annotations file")
+        names = list_images(images_dir)
+        images = images_frame(images_dir, names)
+        cats, anns, has_annotations = empty_categories(), empty_annotations(), False
+    dataset = Dataset(images=images, annotations=anns, categories=cats, images_dir=images_dir,
+                      has_annotations=has_annotations,
+                      name=name or (Path(annotations).stem if isinstance(annotations, (str, Path))
+                                    else (images_dir.name if images_dir else "dataset")),
+                      sources=sources)
+    if predictions is not None:
+        dataset = dataset.with_predictions(predictions)
+    return dataset
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def _plain(value):
+    """numpy / pandas scalars to JSON-able Python values."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def to_coco_dict(dataset: Dataset, image_ids=None) -> dict:
+    """The COCO instances dict of ``dataset`` (optionally restricted to ``image_ids``)."""
+    ds = dataset.subset(image_ids) if image_ids is not None else dataset
+    images = []
+    for image_id, row in ds.images.iterrows():
+        entry = {"id": int(image_id), "file_name": row["file_name"],
+                 "width": _plain(row["width"]), "height": _plain(row["height"])}
+        for extra in ("license", "flickr_url", "coco_url"):
+            if extra in ds.images.columns and _plain(row[extra]) is not None:
+                entry[extra] = _plain(row[extra])
+        images.append(entry)
+    anns = []
+    a = ds.annotations
+    boxes = a[BOX_COLUMNS].to_numpy(dtype=float)
+    for i, (ann_id, row) in enumerate(a.iterrows()):
+        entry = {"id": int(ann_id), "image_id": int(row["image_id"]),
+                 "category_id": int(row["category_id"]),
+                 "bbox": [float(v) for v in boxes[i]], "area": float(row["area"]),
+                 "iscrowd": int(bool(row["iscrowd"]))}
+        if row["segmentation"] is not None:
+            entry["segmentation"] = row["segmentation"]
+        anns.append(entry)
+    cats = [{"id": int(cid), "name": row["name"],
+             **({"supercategory": row["supercategory"]} if row["supercategory"] is not None
+                else {})}
+            for cid, row in dataset.categories.iterrows()]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def to_results_list(predictions: pd.DataFrame) -> list:
+    """COCO results list (``image_id``, ``category_id``, ``bbox``, ``score``) of a frame."""
+    boxes = predictions[BOX_COLUMNS].to_numpy(dtype=float)
+    return [{"image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b],
+             "score": float(s)}
+            for i, c, b, s in zip(predictions["image_id"], predictions["category_id"], boxes,
+                                  predictions["score"])]
