@@ -1,0 +1,536 @@
+"""compute_metrics: run metric functions over a dataset into the three metric frames.
+
+Work is split by image: a worker decodes each image once and computes every image, object and
+prediction metric of that image from that one decode. Workers are processes started with the
+"spawn" method (safe in a Jupyter kernel, the same on every OS); metric functions travel to
+them pickled by value with cloudpickle, so functions defined in a notebook cell work too.
+Finished images go to the Parquet cache in batches, so an interrupted run keeps its work.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+import traceback
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import MetricCache, default_cache_dir
+from .dataset import BOX_COLUMNS, Dataset
+from .frames import MetricFrames
+from .imaging import ImageDecodeError, crop, decode_rgb
+from .registry import Metric, resolve_metrics
+
+LEVEL_ROWS = {"object": "annotations", "prediction": "predictions"}
+
+
+# ---- what one worker does with one image --------------------------------------------------------
+@dataclass
+class ImageJob:
+    image_id: int
+    path: str | None
+    image_key: str
+    width: float            # from the dataset (used when pixels are not decoded)
+    height: float
+    metrics: dict           # level -> list of metric keys ("name@version") to compute
+    items: dict             # level -> dict(keys=[...], boxes=(n,4), rows=[dict, ...])
+
+
+def _value(v):
+    """Normalise a metric's return value: bool -> float, ints stay ints, other numbers float."""
+    if v is None:
+        return np.nan
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def compute_image(job: ImageJob, specs: dict) -> dict:
+    """All requested metrics of one image. Returns per level: keys, {metric key: values},
+    per-item errors; plus ``decode_error`` when the pixels could not be had."""
+    wanted = {lv: [specs[(lv, k)] for k in keys] for lv, keys in job.metrics.items()}
+    need_pixels = any(m.pixels for ms in wanted.values() for m in ms)
+    image, decode_error = None, None
+    if need_pixels:
+        if job.path is None:
+            decode_error = "no image file (no images folder, or an unsafe file name)"
+        else:
+            try:
+                image = decode_rgb(job.path)
+            except ImageDecodeError as e:
+                decode_error = str(e)
+            except Exception as e:  # never let one file end the run
+                decode_error = f"cannot decode image: {_describe(e)}"
+    if image is not None:
+        height, width = image.shape[:2]
+    else:
+        width, height = job.width, job.height
+    if image is not None:
+        image.setflags(write=False)  # metrics share intermediates: nobody may edit the pixels
+    out = {"image_id": job.image_id, "image_key": job.image_key, "decode_error": decode_error,
+           "levels": {},
+           "size": (width, height) if image is not None else None}
+    for level, metrics in wanted.items():
+        if level == "image":
+            keys, n = [""], 1
+        else:
+            keys = job.items[level]["keys"]
+            n = len(keys)
+        values = {m.key: [np.nan] * n for m in metrics}
+        errors = [[] for _ in range(n)]
+        if level == "image":
+            for m in metrics:
+                if m.pixels and image is None:
+                    continue
+                try:
+                    values[m.key][0] = _value(m.func(image if m.pixels else None))
+                except Exception as e:
+                    errors[0].append(f"{m.name}: {_describe(e)}")
+        else:
+            boxes = job.items[level]["boxes"]
+            rows = job.items[level]["rows"]
+            for i in range(n):
+                x, y, w, h = boxes[i]
+                row = dict(rows[i], bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, image_width=width,
+                           image_height=height)
+                pixels = None
+                if image is not None:
+                    try:
+                        pixels = crop(image, x, y, w, h)
+                    except ValueError as e:
+                        errors[i].append(f"crop: {e}")
+                for m in metrics:
+                    if m.pixels and pixels is None:
+                        continue
+                    arg = pixels if m.pixels else None
+                    try:
+                        v = m.func(arg, row) if m.takes_row else m.func(arg)
+                        values[m.key][i] = _value(v)
+                    except Exception as e:
+                        errors[i].append(f"{m.name}: {_describe(e)}")
+        out["levels"][level] = {"keys": keys, "values": values,
+                                "errors": ["; ".join(e) if e else None for e in errors]}
+    return out
+
+
+_WORKER_SPECS: dict = {}
+
+
+def _init_worker(payload: bytes) -> None:
+    import cloudpickle
+    global _WORKER_SPECS
+    _WORKER_SPECS = cloudpickle.loads(payload)
+    # a worker must not compete with its siblings for cores through BLAS threads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _run_chunk(jobs: list) -> list:
+    return [compute_image(job, _WORKER_SPECS) for job in jobs]
+
+
+# ---- item keys: what a cached value depends on ---------------------------------------------
+def _box_text(boxes: np.ndarray) -> list[str]:
+    return [f"{x!r},{y!r},{w!r},{h!r}" for x, y, w, h in boxes.tolist()]
+
+
+def item_keys(level: str, frame: pd.DataFrame) -> list[str]:
+    boxes = _box_text(frame[BOX_COLUMNS].to_numpy(dtype=float))
+    cats = frame["category_id"].astype(str).tolist()
+    if level == "object":
+        return [f"{i}|{b}|{c}" for i, b, c in zip(frame.index.tolist(), boxes, cats)]
+    scores = [repr(s) for s in frame["score"].tolist()]
+    return [f"{b}|{c}|{s}" for b, c, s in zip(boxes, cats, scores)]
+
+
+def image_keys(images: pd.DataFrame) -> list[str]:
+    """path | size | mtime | dataset width x height; missing files get a key of their own
+    (nothing is cached for an image whose pixels could not be read)."""
+    keys = []
+    for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
+                                    images["width"].tolist(), images["height"].tolist()):
+        size = f"{w}x{h}"
+        if path is None:
+            keys.append(f"<no file>|{image_id}|{size}")
+            continue
+        try:
+            st = os.stat(path)
+            keys.append(f"{path}|{st.st_size}|{st.st_mtime_ns}|{size}")
+        except OSError:
+            keys.append(f"<missing>|{path}|{size}")
+    return keys
+
+
+# ---- the engine ----------------------------------------------------------------------------
+def _row_dicts(level: str, frame: pd.DataFrame) -> list[dict]:
+    cols = ["category_id", "category"] + (["score"] if level == "prediction" else [])
+    cols += ["iscrowd"] if level == "object" and "iscrowd" in frame else []
+    data = {c: frame[c].tolist() for c in cols if c in frame}
+    ids = frame.index.tolist()
+    id_name = "annotation_id" if level == "object" else "prediction_id"
+    return [dict({id_name: ids[i], "image_id": None}, **{c: v[i] for c, v in data.items()})
+            for i in range(len(frame))]
+
+
+def _workers(workers) -> int:
+    if workers is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            return max(1, os.cpu_count() or 1)
+    return max(1, int(workers))
+
+
+def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
+                    cache_dir=None, progress: bool = True, chunk_size: int | None = None
+                    ) -> MetricFrames:
+    """Compute quality metrics of ``dataset`` into :class:`MetricFrames`.
+
+    ``metrics``: None (every built-in and decorated metric), or names / decorated functions /
+    metric files. ``workers``: processes (default: the cores; 1 computes in this process).
+    ``cache_dir``: where results persist as Parquet (default ``~/.cache/quality-widgets``, or
+    ``$QUALITY_WIDGETS_CACHE``); ``False`` disables caching. A second run recomputes nothing,
+    a new metric computes only itself, an interrupted run resumes. ``progress``: a tqdm bar
+    (a widget in Jupyter). Bad images and metrics that raise mark the row's ``error`` column;
+    the run always finishes, and prints a summary of errors.
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"compute_metrics needs a quality_widgets.Dataset, got "
+                        f"{type(dataset).__name__}")
+    specs = resolve_metrics(metrics)
+    item_specs = [m for m in specs if m.scope == "item"]
+    dataset_specs = [m for m in specs if m.scope == "dataset"]
+    spec_map = {(m.level, m.key): m for m in item_specs}
+    n_workers = _workers(workers)
+    if cache_dir is None:
+        cache_dir = default_cache_dir()
+    cache = MetricCache(cache_dir, dataset.images_dir) if cache_dir is not False else None
+
+    images = dataset.images
+    keys = {"image": image_keys(images)}
+    frames_src = {"object": dataset.annotations, "prediction": dataset.predictions}
+    for level, frame in frames_src.items():
+        keys[level] = item_keys(level, frame) if len(frame) else []
+    image_key_of = dict(zip(images.index.tolist(), keys["image"]))
+    # (image_key, item_key) per row, per level
+    row_index = {"image": pd.MultiIndex.from_arrays([keys["image"], [""] * len(images)])}
+    for level, frame in frames_src.items():
+        row_index[level] = pd.MultiIndex.from_arrays(
+            [[image_key_of.get(i, "") for i in frame["image_id"].tolist()], keys[level]])
+    by_level = {lv: [m for m in item_specs if m.level == lv] for lv in ("image", "object",
+                                                                          "prediction")}
+    wanted = {f"{m.level}:{m.key}" for m in item_specs}
+    cached = cache.load(wanted) if cache is not None else {}
+
+    # which (image, metric) pairs are missing
+    values: dict = {}
+    missing_by_image: dict[int, dict[str, set]] = {}
+    for level, metrics_ in by_level.items():
+        idx = row_index[level]
+        image_ids = images.index.to_numpy() if level == "image" else \
+            frames_src[level]["image_id"].to_numpy()
+        for m in metrics_:
+            series = cached.get(f"{level}:{m.key}")
+            if series is not None and len(idx):
+                have = idx.isin(series.index)
+                values[(level, m.key)] = series.reindex(idx[have])
+            else:
+                have = np.zeros(len(idx), dtype=bool)
+            for image_id in np.unique(image_ids[~have]).tolist():
+                missing_by_image.setdefault(image_id, {}).setdefault(level, set()).add(m.key)
+
+    # build jobs
+    ann_groups = _groups(dataset.annotations)
+    pred_groups = _groups(dataset.predictions)
+    jobs = []
+    for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
+                                    images["width"].tolist(), images["height"].tolist()):
+        need = missing_by_image.get(image_id)
+        if not need:
+            continue
+        # an image is recomputed for every metric missing anywhere in it
+        metrics_needed = {lv: sorted(ks) for lv, ks in need.items()}
+        items = {}
+        for level, groups in (("object", ann_groups), ("prediction", pred_groups)):
+            if level not in metrics_needed:
+                continue
+            positions = groups.get(image_id, np.empty(0, dtype=np.int64))
+            frame = frames_src[level].iloc[positions]
+            items[level] = {"keys": [keys[level][p] for p in positions],
+                            "boxes": frame[BOX_COLUMNS].to_numpy(dtype=float),
+                            "rows": _row_dicts(level, frame)}
+            for r in items[level]["rows"]:
+                r["image_id"] = image_id
+        jobs.append(ImageJob(image_id, path, image_key_of[image_id],
+                             np.nan if pd.isna(w) else float(w),
+                             np.nan if pd.isna(h) else float(h), metrics_needed, items))
+
+    n_total = len(images)
+    stats = {"images": n_total, "computed": len(jobs), "from_cache": n_total - len(jobs),
+             "errors": 0, "workers": 1}
+    results = []
+    if jobs:
+        results, stats["workers"] = _run_jobs(jobs, spec_map, n_workers, workers is not None,
+                                               cache, chunk_size, progress, n_total)
+    decode_errors = {r["image_id"]: r["decode_error"] for r in results if r["decode_error"]}
+    decoded_sizes = {r["image_id"]: r["size"] for r in results if r["size"] is not None}
+
+    # assemble values from the cache and the new results
+    new_rows = _results_frame(results, keys_by_id=image_key_of)
+    out = _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors,
+                    decoded_sizes)
+    frames = MetricFrames(images=out["image"], objects=out["object"],
+                          predictions=out["prediction"], dataset=dataset,
+                          metrics={m.name: m for m in specs},
+                          cache_dir=Path(cache.dir) if cache is not None else None, stats=stats)
+    for m in dataset_specs:
+        _apply_dataset_metric(frames, m)
+    stats["errors"] = int(frames.images["error"].notna().sum())
+    _print_error_summary(frames)
+    return frames
+
+
+def _groups(frame: pd.DataFrame) -> dict:
+    if frame is None or frame.empty:
+        return {}
+    ids = frame["image_id"].to_numpy()
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    return {int(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends)}
+
+
+def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, n_total):
+    from tqdm.auto import tqdm
+    use_pool = n_workers > 1 and (explicit or len(jobs) >= 64)
+    if chunk_size is None:
+        chunk_size = max(1, min(32, math.ceil(len(jobs) / (n_workers * 8))))
+    chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
+    bar = tqdm(total=n_total, initial=n_total - len(jobs), desc="quality metrics",
+               unit="img", disable=not progress, leave=True)
+    results, pending_write = [], []
+    last_write = time.monotonic()
+
+    def flush():
+        nonlocal pending_write, last_write
+        if cache is not None and pending_write:
+            frame, covered = _cache_frame(pending_write)
+            try:
+                cache.write(frame, covered)
+            except OSError as e:
+                warnings.warn(f"could not write the metric cache in {cache.dir}: {e}",
+                              RuntimeWarning)
+        pending_write, last_write = [], time.monotonic()
+
+    def collect(chunk_results):
+        nonlocal last_write
+        results.extend(chunk_results)
+        pending_write.extend(r for r in chunk_results if not r["decode_error"])
+        bar.update(len(chunk_results))
+        if len(pending_write) >= 2000 or time.monotonic() - last_write > 20:
+            flush()
+
+    try:
+        if not use_pool:
+            global _WORKER_SPECS
+            saved, _WORKER_SPECS = _WORKER_SPECS, spec_map
+            try:
+                for chunk in chunks:
+                    collect(_run_chunk(chunk))
+            finally:
+                _WORKER_SPECS = saved
+            used = 1
+        else:
+            import cloudpickle
+            payload = cloudpickle.dumps(spec_map)
+            ctx = multiprocessing.get_context("spawn")
+            used = min(n_workers, len(chunks))
+            with ProcessPoolExecutor(max_workers=used, mp_context=ctx,
+                                     initializer=_init_worker, initargs=(payload,)) as pool:
+                todo = iter(chunks)
+                running = set()
+                try:
+                    for chunk in todo:
+                        running.add(pool.submit(_run_chunk, chunk))
+                        if len(running) >= used * 3:
+                            break
+                    while running:
+                        done, running = wait(running, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            collect(fut.result())
+                            nxt = next(todo, None)
+                            if nxt is not None:
+                                running.add(pool.submit(_run_chunk, nxt))
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        flush()   # an interrupted run keeps every finished image
+        bar.close()
+    if cache is not None:
+        try:
+            cache.compact()
+        except OSError:
+            pass
+    return results, used
+
+
+def _results_frame(results, keys_by_id) -> pd.DataFrame:
+    """Long rows of new results: level, image_key, item_key, error, one column per metric."""
+    rows = {"level": [], "image_key": [], "item_key": [], "error": []}
+    columns: dict[str, list] = {}
+    n = 0
+    for r in results:
+        image_key = keys_by_id[r["image_id"]]
+        for level, block in r["levels"].items():
+            k = len(block["keys"])
+            rows["level"].extend([level] * k)
+            rows["image_key"].extend([image_key] * k)
+            rows["item_key"].extend(block["keys"])
+            rows["error"].extend(block["errors"])
+            for key, vals in block["values"].items():
+                col = columns.setdefault(f"{level}:{key}", [np.nan] * n)
+                col.extend(vals)
+            n += k
+            for col in columns.values():
+                if len(col) < n:
+                    col.extend([np.nan] * (n - len(col)))
+    frame = pd.DataFrame(rows)
+    for c, vals in columns.items():
+        frame[c] = pd.Series(vals, dtype=object).to_numpy()
+    return frame
+
+
+def _cache_frame(results) -> tuple[pd.DataFrame, list[str]]:
+    """The cache part for finished results (complete images, pixels decoded fine)."""
+    long = _results_frame(results, {r["image_id"]: r["image_key"] for r in results})
+    covered = sorted({c for c in long.columns if ":" in c})
+    out = long[["level", "image_key", "item_key", "error"]].copy()
+    by_key: dict[str, np.ndarray] = {}
+    for c in covered:
+        level, key = c.split(":", 1)
+        mask = (long["level"] == level).to_numpy()
+        arr = by_key.setdefault(key, np.full(len(long), np.nan, dtype=object))
+        arr[mask] = long[c].to_numpy()[mask]
+    for key, arr in by_key.items():
+        out[key] = _typed(arr)
+    return out, covered
+
+
+def _typed(values):
+    """float64; or int64 (nullable Int64 if some are missing) when every present value is an
+    integer (hashes, counts), which float64 could not hold exactly."""
+    arr = np.asarray(values, dtype=object)
+    missing = np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in arr],
+                       dtype=bool)
+    present = arr[~missing]
+    if len(present) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                            for v in present):
+        if not missing.any():
+            return arr.astype(np.int64)
+        return pd.array([None if m else int(v) for v, m in zip(arr, missing)], dtype="Int64")
+    return np.array([np.nan if m else v for v, m in zip(arr, missing)], dtype=np.float64)
+
+
+def _fill(target: np.ndarray, index: pd.MultiIndex, source: pd.Series) -> None:
+    """target[i] = source[index[i]] where index[i] is in source (object arrays, ints kept)."""
+    source = source[~source.index.duplicated(keep="last")]
+    pos = source.index.get_indexer(index)
+    hit = pos >= 0
+    target[hit] = source.to_numpy(dtype=object)[pos[hit]]
+
+
+def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors,
+              decoded_sizes):
+    images = dataset.images
+    base = {
+        "image": images[[c for c in ("file_name", "path", "width", "height") if c in images]]
+        .copy(),
+    }
+    name_of = images["file_name"]
+    path_of = images["path"]
+    for level, src in (("object", dataset.annotations), ("prediction", dataset.predictions)):
+        cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
+        cols += ["area", "iscrowd"] if level == "object" else ["score"]
+        extra = [c for c in src.columns if c not in cols and c not in ("segmentation", "scores")]
+        frame = src[cols + extra].copy()
+        frame.insert(1, "file_name", name_of.reindex(frame["image_id"]).to_numpy())
+        frame.insert(2, "path", path_of.reindex(frame["image_id"]).to_numpy())
+        base[level] = frame
+    if len(new_rows):
+        new_index = pd.MultiIndex.from_arrays([new_rows["image_key"], new_rows["item_key"]])
+    out = {}
+    for level, frame in base.items():
+        idx = row_index[level]
+        level_rows = (new_rows["level"] == level).to_numpy() if len(new_rows) else None
+        for m in by_level[level]:
+            col = np.full(len(idx), np.nan, dtype=object)
+            old = values.get((level, m.key))
+            if old is not None and len(old):
+                _fill(col, idx, old)
+            c = f"{level}:{m.key}"
+            if len(new_rows) and c in new_rows:
+                _fill(col, idx, pd.Series(new_rows[c].to_numpy()[level_rows],
+                                          index=new_index[level_rows]))
+            frame[m.name] = _typed(col)
+        # errors: cached metric errors, new metric errors, decode errors
+        err = pd.Series([None] * len(idx), index=idx, dtype=object)
+        if "error" in cached and len(idx):
+            e = cached["error"]
+            hit = idx.isin(e.index)
+            err[hit] = e.reindex(idx[hit]).to_numpy()
+        if len(new_rows):
+            s = pd.Series(new_rows["error"].to_numpy()[level_rows], index=new_index[level_rows])
+            s = s[~s.index.duplicated(keep="last")]
+            hit = idx.isin(s.index)
+            err[hit] = s.reindex(idx[hit]).to_numpy()
+        errors = err.to_numpy()
+        ids = frame.index.to_numpy() if level == "image" else frame["image_id"].to_numpy()
+        for pos in np.flatnonzero(np.isin(ids, list(decode_errors))) if decode_errors else []:
+            prefix = "image" if level == "image" else "image of this box"
+            errors[pos] = f"{prefix}: {decode_errors[ids[pos]]}" + (
+                f"; {errors[pos]}" if errors[pos] else "")
+        frame["error"] = pd.Series(errors, index=frame.index, dtype=object)
+        out[level] = frame
+    return out
+
+
+def _apply_dataset_metric(frames: MetricFrames, m: Metric) -> None:
+    frame = frames.frame(m.level)
+    try:
+        result = m.func(frame, frames.dataset)
+        if isinstance(result, pd.Series):
+            result = result.to_frame(m.name)
+        for col in m.output_columns:
+            frame[col] = result[col].reindex(frame.index)
+    except Exception as e:
+        for col in m.output_columns:
+            frame[col] = np.nan
+        warnings.warn(f"dataset metric {m.name!r} failed: {_describe(e)}\n"
+                      f"{traceback.format_exc(limit=3)}", RuntimeWarning)
+
+
+def _print_error_summary(frames: MetricFrames, show: int = 5) -> None:
+    errors = frames.errors()
+    if errors.empty:
+        return
+    lines = []
+    for level, group in errors.groupby("level", sort=False):
+        lines.append(f"  {len(group)} {level} row(s) with errors, e.g.:")
+        for _, row in group.head(show).iterrows():
+            lines.append(f"    {row['file_name']} (id {row['id']}): {row['error']}")
+    print("quality-widgets: some values could not be computed (see the 'error' column):\n"
+          + "\n".join(lines))

@@ -1,0 +1,230 @@
+"""Box IoUs and pycocotools' greedy matching, vectorised across images and categories.
+
+pycocotools evaluates one (image, category) group at a time: detections sorted by score
+(stable ``mergesort`` on ``-score``, so ties keep file order) are cut to the best 100, and each,
+in turn, takes the still-free ground truth (GT) of best IoU. This module does the same work for
+all groups at once: it walks the detection *rank within its group* (0..99) and, at each rank,
+decides the match of every group's detection of that rank with array operations. Groups never
+share GT, so the detections of one rank cannot compete with each other.
+
+The selection rule of ``COCOeval.evaluateImg``, restated without its loop: GT is sorted with
+ignored GT last (stable); a detection skips GT already matched (unless crowd), and keeps the
+last GT whose IoU is >= the best so far (starting at ``min(t, 1 - 1e-10)``), stopping at the
+first ignored GT once it holds a non-ignored one. So it takes, among the free GT with
+``IoU >= t``, the one of largest key ``(not ignored, IoU, position in file order)``. Each
+candidate pair gets that key's rank within its detection, and a ``maximum.reduceat`` over the
+detections of one rank picks every match of that rank for all IoU thresholds and area ranges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .params import MATCH_THRESHOLDS, MAX_DETS
+
+
+def box_iou(dt_boxes: np.ndarray, gt_boxes: np.ndarray, gt_crowd: np.ndarray) -> np.ndarray:
+    """IoU of paired boxes (row i of ``dt_boxes`` with row i of ``gt_boxes``), COCO xywh.
+
+    ``IoU = I / U`` with ``I`` the intersection area and ``U = area(dt) + area(gt) - I``, or
+    ``U = area(dt)`` when the GT is a crowd region (a detection inside a crowd is not penalised
+    for the crowd being larger). The operations are those of pycocotools' C ``bbIou``, in the
+    same order, so the doubles are identical.
+    """
+    dx, dy, dw, dh = dt_boxes.T
+    gx, gy, gw, gh = gt_boxes.T
+    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
+    inter = w * h
+    da = dw * dh
+    union = np.where(gt_crowd, da, da + gt_boxes[:, 2] * gt_boxes[:, 3] - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where((w > 0) & (h > 0), iou, 0.0)
+
+
+def rank_in_group(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order of detections by (group, -score, row) and each detection's rank in its group.
+
+    ``np.lexsort`` is stable, so equal scores keep row (= file) order, as pycocotools'
+    ``argsort(-score, kind='mergesort')`` does.
+    """
+    order = np.lexsort((-score, group))
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    run = np.diff(np.r_[starts, len(order)])
+    rank_sorted = np.arange(len(order)) - np.repeat(starts, run)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = rank_sorted
+    return order, rank
+
+
+@dataclass
+class EvaluationInputs:
+    """The dataset as flat arrays, in the order and with the fields pycocotools uses.
+
+    Images are ``image_ids`` (sorted, pycocotools' ``params.imgIds``), categories
+    ``category_ids`` (sorted ``params.catIds``); GT and detections refer to them by position.
+    ``gt_*`` arrays hold the evaluated annotations in row (= file) order, ``dt_*`` the
+    evaluated predictions in row order (``dt_rank`` < 100 are the ones pycocotools keeps).
+    ``pair_*`` hold every same-image, same-category (detection, GT) pair with its IoU.
+    """
+
+    image_ids: np.ndarray
+    image_pos_of_row: np.ndarray    # dataset.images row -> position in image_ids
+    category_ids: np.ndarray
+    gt_row: np.ndarray              # row in dataset.annotations
+    gt_image: np.ndarray
+    gt_cat: np.ndarray
+    gt_area: np.ndarray
+    gt_crowd: np.ndarray
+    gt_id: np.ndarray
+    dt_row: np.ndarray              # row in dataset.predictions
+    dt_image: np.ndarray
+    dt_cat: np.ndarray
+    dt_score: np.ndarray
+    dt_area: np.ndarray             # w * h, as loadRes sets it
+    dt_rank: np.ndarray
+    pair_dt: np.ndarray
+    pair_gt: np.ndarray
+    pair_iou: np.ndarray
+    n_annotations: int              # rows of dataset.annotations
+    n_predictions: int              # rows of dataset.predictions
+    n_images: int                   # rows of dataset.images
+
+
+def build_inputs(dataset) -> EvaluationInputs:
+    """Flatten ``dataset`` into :class:`EvaluationInputs` and compute all pair IoUs."""
+    images = dataset.images
+    image_ids = np.unique(images.index.to_numpy(dtype=np.int64))
+    image_pos_of_row = np.searchsorted(image_ids, images.index.to_numpy(dtype=np.int64))
+    category_ids = np.unique(dataset.categories.index.to_numpy(dtype=np.int64))
+
+    def locate(frame):
+        img = frame["image_id"].to_numpy(dtype=np.int64)
+        cat = frame["category_id"].to_numpy(dtype=np.int64)
+        ipos = np.clip(np.searchsorted(image_ids, img), 0, max(len(image_ids) - 1, 0))
+        kpos = np.clip(np.searchsorted(category_ids, cat), 0, max(len(category_ids) - 1, 0))
+        known = np.zeros(len(frame), dtype=bool)
+        if len(image_ids) and len(category_ids):
+            known = (image_ids[ipos] == img) & (category_ids[kpos] == cat)
+        return ipos, kpos, known
+
+    anns = dataset.annotations
+    a_img, a_cat, a_ok = locate(anns)
+    gt_row = np.flatnonzero(a_ok)
+    gt_box = anns[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_numpy(dtype=float)[gt_row]
+    gt_crowd = anns["iscrowd"].to_numpy(dtype=bool)[gt_row] if len(anns) else \
+        np.zeros(0, dtype=bool)
+
+    preds = dataset.predictions
+    p_img, p_cat, p_ok = locate(preds)
+    dt_row = np.flatnonzero(p_ok)
+    dt_box = preds[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_numpy(dtype=float)[dt_row]
+    dt_score = preds["score"].to_numpy(dtype=float)[dt_row]
+    n_cat = max(len(category_ids), 1)
+    dt_group = p_img[dt_row] * n_cat + p_cat[dt_row]
+    _, dt_rank = rank_in_group(dt_group, dt_score)
+
+    # Every (detection, GT) pair of the same group: GT sorted by (group, row) gives each group
+    # a contiguous range, and each detection is paired with its group's range.
+    gt_group = a_img[gt_row] * n_cat + a_cat[gt_row]
+    gt_order = np.lexsort((gt_row, gt_group))
+    sorted_groups = gt_group[gt_order]
+    lo = np.searchsorted(sorted_groups, dt_group, side="left")
+    hi = np.searchsorted(sorted_groups, dt_group, side="right")
+    count = hi - lo
+    pair_dt = np.repeat(np.arange(len(dt_row)), count)
+    offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(count) - count, count)
+    pair_gt = gt_order[np.repeat(lo, count) + offset]
+    pair_iou = box_iou(dt_box[pair_dt], gt_box[pair_gt], gt_crowd[pair_gt])
+
+    return EvaluationInputs(
+        image_ids=image_ids, image_pos_of_row=image_pos_of_row, category_ids=category_ids,
+        gt_row=gt_row, gt_image=a_img[gt_row], gt_cat=a_cat[gt_row],
+        gt_area=anns["area"].to_numpy(dtype=float)[gt_row] if len(anns) else np.zeros(0),
+        gt_crowd=gt_crowd, gt_id=anns.index.to_numpy(dtype=np.int64)[gt_row],
+        dt_row=dt_row, dt_image=p_img[dt_row], dt_cat=p_cat[dt_row], dt_score=dt_score,
+        dt_area=dt_box[:, 2] * dt_box[:, 3], dt_rank=dt_rank,
+        pair_dt=pair_dt, pair_gt=pair_gt, pair_iou=pair_iou,
+        n_annotations=len(anns), n_predictions=len(preds), n_images=len(images))
+
+
+def best_iou(inputs: EvaluationInputs) -> np.ndarray:
+    """Per evaluated detection: max IoU with a same-category non-crowd GT of its image, else 0."""
+    out = np.zeros(len(inputs.dt_row))
+    keep = ~inputs.gt_crowd[inputs.pair_gt]
+    np.maximum.at(out, inputs.pair_dt[keep], inputs.pair_iou[keep])
+    return out
+
+
+@dataclass
+class CandidatePairs:
+    """The pairs that can match at all: detection rank < 100 and IoU >= 0.5 (the lowest
+    threshold), sorted by (detection rank, detection); ``cand_*`` are their detections."""
+
+    pair_cand: np.ndarray           # candidate index of each pair
+    pair_gt: np.ndarray
+    pair_iou: np.ndarray
+    cand_dt: np.ndarray             # evaluated-detection index of each candidate
+    cand_start: np.ndarray          # first pair of each candidate (plus a final end)
+    rank_start: np.ndarray          # first candidate of each rank 0..100 (plus end)
+
+
+def candidate_pairs(inputs: EvaluationInputs, max_det: int = MAX_DETS[-1]) -> CandidatePairs:
+    keep = (inputs.dt_rank[inputs.pair_dt] < max_det) & (inputs.pair_iou >= MATCH_THRESHOLDS[0])
+    dt = inputs.pair_dt[keep]
+    order = np.lexsort((dt, inputs.dt_rank[dt]))     # pairs of a detection stay contiguous
+    dt, gt, iou = dt[order], inputs.pair_gt[keep][order], inputs.pair_iou[keep][order]
+    new = np.r_[True, dt[1:] != dt[:-1]] if len(dt) else np.zeros(0, dtype=bool)
+    cand_start = np.r_[np.flatnonzero(new), len(dt)]
+    cand_dt = dt[cand_start[:-1]]
+    pair_cand = np.cumsum(new) - 1
+    rank_start = np.searchsorted(inputs.dt_rank[cand_dt], np.arange(max_det + 1))
+    return CandidatePairs(pair_cand=pair_cand, pair_gt=gt, pair_iou=iou, cand_dt=cand_dt,
+                          cand_start=cand_start, rank_start=rank_start)
+
+
+def greedy_match(cands: CandidatePairs, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
+                 thresholds: np.ndarray = MATCH_THRESHOLDS) -> np.ndarray:
+    """pycocotools' greedy matching for every area range and IoU threshold at once.
+
+    ``gt_ignore`` is [A, n_gt] (crowd, or outside area range / slice). Returns ``match``
+    [A, T, n_candidates]: the GT index each candidate detection matched, or -1.
+    """
+    n_area, n_gt = gt_ignore.shape
+    n_thr, n_cand, n_pair = len(thresholds), len(cands.cand_dt), len(cands.pair_gt)
+    match = np.full((n_area, n_thr, n_cand), -1, dtype=np.int64)
+    if n_pair == 0:
+        return match
+    # Rank of each pair's key (not ignored, IoU, GT file position) within its detection;
+    # key_order[a, cand_start + r] is the pair of rank r.
+    key_rank = np.empty((n_area, n_pair), dtype=np.int64)
+    key_order = np.empty((n_area, n_pair), dtype=np.int64)
+    for a in range(n_area):
+        order = np.lexsort((cands.pair_gt, cands.pair_iou, ~gt_ignore[a, cands.pair_gt],
+                            cands.pair_cand))
+        key_order[a] = order
+        key_rank[a, order] = np.arange(n_pair) - cands.cand_start[cands.pair_cand[order]]
+    taken = np.zeros((n_area, n_thr, n_gt), dtype=bool)
+    thr = thresholds[None, :, None]
+    for r in range(len(cands.rank_start) - 1):
+        c0, c1 = cands.rank_start[r], cands.rank_start[r + 1]
+        if c0 == c1:
+            continue
+        p0, p1 = cands.cand_start[c0], cands.cand_start[c1]
+        gt = cands.pair_gt[p0:p1]
+        free = ~taken[:, :, gt] | gt_crowd[gt]
+        ok = free & (cands.pair_iou[p0:p1] >= thr)
+        key = np.where(ok, key_rank[:, None, p0:p1], -1)
+        best = np.maximum.reduceat(key, cands.cand_start[c0:c1] - p0, axis=2)
+        a_i, t_i, c_i = np.nonzero(best >= 0)
+        if len(a_i) == 0:
+            continue
+        pair = key_order[a_i, cands.cand_start[c0 + c_i] + best[a_i, t_i, c_i]]
+        g = cands.pair_gt[pair]
+        match[a_i, t_i, c0 + c_i] = g
+        taken[a_i, t_i, g] = True
+    return match

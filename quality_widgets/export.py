@@ -1,0 +1,522 @@
+"""Export a selection of rows: COCO JSON, YOLO folder, CSV, Parquet, or a copy of the image files.
+
+Used by the Explorer's export panel, as :func:`export` from Python, and as the ``export``
+subcommand of the ``quality-widgets`` command (see :func:`add_parser`).
+
+Safety rules, for every format:
+
+* **Atomic**: everything is written into a temporary file or folder in the same parent as
+  ``out`` and renamed into place at the end; a failed export leaves nothing behind.
+* **No silent overwrite**: an existing ``out`` is refused with
+  :class:`~quality_widgets.ExportError` unless ``overwrite=True`` (the existing file or folder
+  then stays intact until the new one is complete). Even with ``overwrite=True`` a non-empty
+  *folder* is only replaced if it is a previous export (it holds the ``.quality-widgets-export``
+  marker), so a mistyped ``out`` cannot wipe an unrelated folder.
+* **Nothing outside** ``out``: image file names come from annotation files written by others.
+  Names that are absolute, have a drive, or contain ``..`` (after normalising ``\\`` to ``/``)
+  are **flattened**, not refused: the copy is written directly in the images folder as
+  ``<image_id>_<base name>`` with any character outside ``[A-Za-z0-9._-]`` replaced by ``_``.
+  Safe relative names keep their sub-folders. COCO JSON exports write no image files and keep
+  the names as they were in the source.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from .dataset import BOX_COLUMNS, Dataset, empty_categories
+from .errors import ExportError
+from .frames import FRAME_OF_LEVEL, LEVELS, MetricFrames
+
+FORMATS = ("coco", "yolo", "csv", "parquet", "images")
+MARKER = ".quality-widgets-export"
+DATASET_FRAME = {"image": "images", "object": "annotations", "prediction": "predictions"}
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+def normalize_level(level: str) -> str:
+    level = str(level).rstrip("s")
+    if level not in LEVELS:
+        raise ExportError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
+    return level
+
+
+def level_frame(data, level: str) -> pd.DataFrame:
+    """The rows of ``level``: the metric frame for MetricFrames, the dataset frame otherwise."""
+    if isinstance(data, MetricFrames):
+        return data.frame(level)
+    if isinstance(data, Dataset):
+        return getattr(data, DATASET_FRAME[level])
+    raise ExportError(f"expected a Dataset or MetricFrames, got {type(data).__name__}")
+
+
+def dataset_of(data) -> Dataset:
+    """The Dataset of ``data``; for MetricFrames without one (read back from Parquet files),
+    a Dataset rebuilt from the frames' own columns (boxes, categories; no segmentation)."""
+    if isinstance(data, Dataset):
+        return data
+    if getattr(data, "dataset", None) is not None:
+        return data.dataset
+    images = data.images
+    img = pd.DataFrame({c: images[c] if c in images else None
+                        for c in ("file_name", "path", "width", "height")}, index=images.index)
+
+    def labels(frame, with_score):
+        cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
+        missing = [c for c in cols if c not in frame]
+        if missing:
+            return None
+        out = frame[cols + (["score"] if with_score and "score" in frame else [])].copy()
+        if not with_score:
+            out["area"] = (frame["area"] if "area" in frame
+                           else frame["bbox_w"] * frame["bbox_h"])
+            out["iscrowd"] = frame["iscrowd"].astype(bool) if "iscrowd" in frame else False
+            out["segmentation"] = None
+        return out
+
+    anns = labels(data.objects, False)
+    preds = labels(data.predictions, True)
+    parts = [f[["category_id", "category"]] for f in (anns, preds) if f is not None and len(f)]
+    if parts:
+        both = pd.concat(parts).drop_duplicates("category_id").set_index("category_id")
+        cats = pd.DataFrame({"name": both["category"].astype(str).to_numpy(),
+                             "supercategory": None},
+                            index=pd.Index(both.index.to_numpy(dtype="int64"),
+                                           name="category_id")).sort_index()
+    else:
+        cats = empty_categories()
+    ds = Dataset(images=img, categories=cats, has_annotations=anns is not None,
+                 has_predictions=preds is not None, name="metrics")
+    if anns is not None:
+        ds = replace(ds, annotations=anns)
+    if preds is not None:
+        ds = replace(ds, predictions=preds)
+    return ds
+
+
+def selected_ids(frame: pd.DataFrame, selection) -> pd.Index:
+    """``selection`` as ids of ``frame``: None (all rows), a boolean mask, a DataFrame or Series
+    (its index), or ids. Unknown ids raise ExportError."""
+    if selection is None:
+        return frame.index
+    if isinstance(selection, (pd.DataFrame, pd.Series)) and not (
+            isinstance(selection, pd.Series) and pd.api.types.is_bool_dtype(selection.dtype)):
+        selection = selection.index
+    if isinstance(selection, pd.Series):  # boolean Series aligned on the frame
+        return frame.index[selection.reindex(frame.index, fill_value=False).to_numpy()]
+    arr = np.asarray(selection)
+    if arr.dtype == bool:
+        if arr.size != len(frame):
+            raise ExportError(f"a boolean selection needs one value per row ({len(frame)}), "
+                              f"got {arr.size}")
+        return frame.index[arr]
+    ids = pd.Index(arr)
+    unknown = ids.difference(frame.index)
+    if len(unknown):
+        raise ExportError(f"{len(unknown)} selected id(s) are not rows of the "
+                          f"{frame.index.name or 'frame'}: {list(unknown[:5])}")
+    return pd.Index(pd.unique(ids.to_numpy()), name=frame.index.name)
+
+
+# ---- safe names --------------------------------------------------------------------------------
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_relative_name(file_name) -> PurePosixPath | None:
+    """``file_name`` as a normalised relative path, or None when it is absolute, has a drive,
+    contains ``..``, a NUL, or nothing (such names are flattened by :func:`export_names`)."""
+    if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
+        return None
+    name = file_name.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        return None
+    return PurePosixPath(*parts)
+
+
+def flattened_name(file_name, image_id) -> str:
+    """``<image_id>_<base name>`` with unsafe characters replaced: always one plain file name."""
+    base = str(file_name or "").replace("\\", "/").split("/")[-1]
+    base = _UNSAFE_CHARS.sub("_", base).lstrip(".") or "image"
+    return f"{image_id}_{base}"
+
+
+def export_names(images: pd.DataFrame) -> dict:
+    """image_id -> relative path (PurePosixPath) of its copy: the source name when safe,
+    otherwise flattened; unique (a clash gets the image id prepended)."""
+    out, used = {}, set()
+    for image_id, file_name in zip(images.index, images["file_name"]):
+        rel = safe_relative_name(file_name)
+        if rel is None:
+            rel = PurePosixPath(flattened_name(file_name, image_id))
+        if str(rel).lower() in used:
+            rel = rel.with_name(flattened_name(rel.name, image_id))
+        used.add(str(rel).lower())
+        out[image_id] = rel
+    return out
+
+
+# ---- atomic writing ----------------------------------------------------------------------------
+def _is_previous_export(path: Path) -> bool:
+    return path.is_dir() and ((path / MARKER).exists() or not any(path.iterdir()))
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
+        raise ExportError(f"{out} already exists; pass overwrite=True (--overwrite) to "
+                          f"replace it")
+    if out.is_dir() and not out.is_symlink() and not _is_previous_export(out):
+        raise ExportError(f"{out} is a folder that is not a previous export (no {MARKER} "
+                          f"file): refusing to replace it even with overwrite=True")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def atomic_target(out, overwrite: bool = False):
+    """Yield a temporary path beside ``out``; on success move it to ``out`` (file or folder).
+
+    Without ``overwrite`` an existing ``out`` is refused before anything is written, and a
+    file is committed with a hard link, which fails if ``out`` appeared meanwhile.
+    """
+    out = Path(out).absolute()
+    _check_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    staged = work / "payload"
+    try:
+        yield staged
+        if not (staged.exists()):
+            raise ExportError("the export produced nothing")
+        _check_target(out, overwrite)
+        if out.exists() or out.is_symlink():
+            # Move the old target aside first, so it stays intact until the new one is in place.
+            trash = work / "previous"
+            os.rename(out, trash)
+            try:
+                os.rename(staged, out)
+            except BaseException:
+                os.rename(trash, out)
+                raise
+        elif staged.is_dir():
+            os.rename(staged, out)
+        else:
+            try:
+                os.link(staged, out)
+            except FileExistsError:
+                raise ExportError(f"{out} appeared during the export; nothing replaced") \
+                    from None
+            except OSError:  # file systems without hard links
+                os.rename(staged, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_marker(folder: Path, **info) -> None:
+    (folder / MARKER).write_text(json.dumps(info, indent=1, default=str) + "\n")
+
+
+# ---- formats -----------------------------------------------------------------------------------
+def _plain_cell(value):
+    """Non-scalar cells (segmentations, score vectors) as JSON text for CSV/Parquet."""
+    if isinstance(value, (list, dict, tuple, np.ndarray)):
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value)
+    return value
+
+
+def table_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its id index as a column and non-scalar cells as JSON text."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            if out[col].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
+                out[col] = out[col].map(_plain_cell)
+    return out.reset_index()
+
+
+def _images_for(ds: Dataset, level: str, ids: pd.Index, data) -> pd.Index:
+    """The image ids a selection at ``level`` covers."""
+    if level == "image":
+        return ids
+    frame = level_frame(data, level)
+    return pd.Index(pd.unique(frame.loc[ids, "image_id"].to_numpy(dtype="int64")),
+                    name="image_id")
+
+
+def _labels_for(ds: Dataset, level: str, ids: pd.Index, image_ids: pd.Index) -> pd.DataFrame:
+    """The label rows to write: all annotations of the images (image level), exactly the
+    selected objects (object level), or the selected predictions (prediction level)."""
+    if level == "image":
+        return ds.annotations[ds.annotations["image_id"].isin(image_ids)]
+    if level == "object":
+        return ds.annotations.loc[ds.annotations.index.intersection(ids, sort=False)]
+    return ds.predictions.loc[ds.predictions.index.intersection(ids, sort=False)]
+
+
+def _write_coco(target: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
+    from .formats.coco import to_coco_dict, to_results_list
+    if level == "prediction":
+        preds = _labels_for(ds, level, ids, image_ids)
+        payload = to_results_list(preds)
+        counts = {"predictions": len(payload)}
+    else:
+        sub = ds.subset(image_ids)
+        if level == "object":
+            sub = replace(sub, annotations=_labels_for(ds, level, ids, image_ids))
+        payload = to_coco_dict(sub)
+        counts = {"images": len(payload["images"]), "annotations": len(payload["annotations"])}
+    target.write_text(json.dumps(payload))
+    return counts
+
+
+def _image_size(row) -> tuple[float, float] | None:
+    w, h = row["width"], row["height"]
+    if pd.notna(w) and pd.notna(h) and w > 0 and h > 0:
+        return float(w), float(h)
+    path = row["path"]
+    if isinstance(path, str):
+        try:
+            from PIL import Image
+            with Image.open(path) as im:
+                from PIL import ImageOps
+                return tuple(float(v) for v in ImageOps.exif_transpose(im).size)
+        except OSError:
+            return None
+    return None
+
+
+def _sources(images: pd.DataFrame) -> dict:
+    """image_id -> existing source file; ExportError naming the images without one."""
+    missing, out = [], {}
+    for image_id, path in zip(images.index, images["path"]):
+        if isinstance(path, str) and os.path.isfile(path):
+            out[image_id] = path
+        else:
+            missing.append(image_id)
+    if missing:
+        raise ExportError(f"{len(missing)} image(s) have no readable file (unknown or unsafe "
+                          f"path, or missing file), image ids: {missing[:5]}; nothing written")
+    return out
+
+
+def _copy_images(folder: Path, images: pd.DataFrame) -> dict:
+    sources = _sources(images)
+    names = export_names(images)
+    root = folder.resolve()
+    for image_id, rel in names.items():
+        dest = folder / rel
+        # Belt and braces: the name rules above already keep every copy inside the folder.
+        if not dest.resolve().is_relative_to(root):
+            raise ExportError(f"refusing to write outside {folder}: {rel}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(sources[image_id], dest)
+    return names
+
+
+def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
+    images = ds.images.loc[image_ids]
+    labels = _labels_for(ds, level, ids, image_ids)
+    if level != "prediction" and "iscrowd" in labels:
+        labels = labels[~labels["iscrowd"].astype(bool)]  # YOLO has no crowd regions
+    cat_ids = sorted(int(c) for c in ds.categories.index)
+    unknown = set(labels["category_id"].astype(int)) - set(cat_ids)
+    if unknown:
+        raise ExportError(f"labels use category ids missing from the categories: "
+                          f"{sorted(unknown)[:5]}")
+    class_index = {c: i for i, c in enumerate(cat_ids)}
+    folder.mkdir()
+    names = _copy_images(folder / "images", images)
+    (folder / "classes.txt").write_text(
+        "".join(f"{ds.categories.loc[c, 'name']}\n" for c in cat_ids))
+    by_image = {k: g for k, g in labels.groupby("image_id")}
+    n_labels = 0
+    for image_id, rel in names.items():
+        rows = by_image.get(image_id)
+        lines = []
+        if rows is not None and len(rows):
+            size = _image_size(images.loc[image_id])
+            if size is None:
+                raise ExportError(f"image {image_id}: unknown size, cannot normalise its boxes")
+            w, h = size
+            b = rows[BOX_COLUMNS].to_numpy(dtype=float)
+            cx, cy = (b[:, 0] + b[:, 2] / 2) / w, (b[:, 1] + b[:, 3] / 2) / h
+            for i, cat in enumerate(rows["category_id"].astype(int)):
+                line = (f"{class_index[cat]} {cx[i]:.6f} {cy[i]:.6f} {b[i, 2] / w:.6f} "
+                        f"{b[i, 3] / h:.6f}")
+                if level == "prediction":
+                    line += f" {float(rows['score'].iloc[i]):.6f}"
+                lines.append(line)
+        label_file = folder / "labels" / rel.with_suffix(".txt")
+        label_file.parent.mkdir(parents=True, exist_ok=True)
+        label_file.write_text("".join(line + "\n" for line in lines))
+        n_labels += len(lines)
+    return {"images": len(names), "labels": n_labels, "classes": len(cat_ids)}
+
+
+def export(data, selection=None, format: str = "coco", out=None, level: str = "image",
+           overwrite: bool = False) -> Path:
+    """Write the ``selection`` (ids at ``level``; see :func:`selected_ids`) of ``data`` (a
+    Dataset or MetricFrames) to ``out`` in ``format``; returns ``out`` as an absolute Path.
+
+    ``format``:
+
+    ``"coco"`` (one JSON file)
+        image level: the selected images with all their annotations; object level: the images
+        holding the selected objects, with exactly those objects; prediction level: a COCO
+        *results* list of the selected predictions. Loads in pycocotools and
+        ``Dataset.from_coco``.
+    ``"yolo"`` (a folder)
+        ``images/`` (copies), ``labels/<name>.txt`` (``class cx cy w h`` normalised, plus the
+        score for predictions; one file per image, empty when it has no labels; crowd regions
+        left out) and ``classes.txt``; the class index is the position of the category id among
+        the sorted category ids.
+    ``"csv"``, ``"parquet"`` (one file)
+        the selected rows of the level's frame (metric values included for MetricFrames), the
+        id as the first column, non-scalar cells as JSON text.
+    ``"images"`` (a folder)
+        copies of the image files (of the selected images, or holding the selected rows).
+
+    See the module docstring for the atomic-write, overwrite and file-name rules. Raises
+    :class:`~quality_widgets.ExportError` when refused.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}: expected one of "
+                          f"{', '.join(FORMATS)}")
+    if out is None:
+        raise ExportError("an export needs an output path (out=...)")
+    level = normalize_level(level)
+    frame = level_frame(data, level)
+    ids = selected_ids(frame, selection)
+    info = {"format": format, "level": level, "selected": len(ids)}
+    with atomic_target(out, overwrite) as staged:
+        if format in ("csv", "parquet"):
+            table = table_of(frame.loc[ids])
+            if format == "csv":
+                table.to_csv(staged, index=False)
+            else:
+                table.to_parquet(staged, index=False)
+        else:
+            ds = dataset_of(data)
+            if level != "image" and not len(level_frame(ds, level)) and len(ids):
+                raise ExportError(f"the dataset has no {FRAME_OF_LEVEL[level]} to export")
+            image_ids = _images_for(ds, level, ids, data)
+            if format == "coco":
+                info.update(_write_coco(staged, ds, level, ids, image_ids))
+            elif format == "yolo":
+                info.update(_write_yolo(staged, ds, level, ids, image_ids))
+                _write_marker(staged, **info)
+            else:  # images
+                staged.mkdir()
+                names = _copy_images(staged, ds.images.loc[image_ids])
+                info["images"] = len(names)
+                _write_marker(staged, **info)
+    return Path(out).absolute()
+
+
+# ---- command line ------------------------------------------------------------------------------
+def read_metrics_dir(folder) -> MetricFrames:
+    """MetricFrames from a folder of ``images.parquet``, ``objects.parquet``,
+    ``predictions.parquet`` (as written by ``quality-widgets metrics``; missing ones empty)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: metrics folder not found")
+    frames = {}
+    for level, (name, index) in {"image": ("images", "image_id"),
+                                 "object": ("objects", "annotation_id"),
+                                 "prediction": ("predictions", "prediction_id")}.items():
+        file = folder / f"{name}.parquet"
+        if file.exists():
+            f = pd.read_parquet(file)
+            if f.index.name != index and index in f.columns:
+                f = f.set_index(index)
+        else:
+            f = pd.DataFrame(index=pd.Index([], dtype="int64", name=index))
+        frames[name] = f
+    if not (folder / "images.parquet").exists():
+        raise ExportError(f"{folder}: no images.parquet (is this a metrics folder?)")
+    return MetricFrames(images=frames["images"], objects=frames["objects"],
+                        predictions=frames["predictions"], cache_dir=folder)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``export`` subcommand on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "export", help="export a selection of images/objects/predictions",
+        description="Export the rows matching --where (all rows without it) as COCO JSON, a "
+                    "YOLO folder, CSV/Parquet or a copy of the image files. Written atomically; "
+                    "an existing --out is refused unless --overwrite.")
+    p.add_argument("--metrics", type=Path, help="folder written by `quality-widgets metrics` "
+                   "(images.parquet, objects.parquet, predictions.parquet)")
+    p.add_argument("--images", type=Path, help="images folder (with --annotations and/or "
+                   "--predictions: a COCO dataset)")
+    p.add_argument("--annotations", type=Path, help="COCO instances JSON")
+    p.add_argument("--predictions", type=Path, help="COCO results JSON")
+    p.add_argument("--level", choices=LEVELS, default="image",
+                   help="rows to select: image, object or prediction (default: image)")
+    p.add_argument("--where", help="pandas query on the level's rows, e.g. 'brightness < 0.3'")
+    p.add_argument("--format", choices=FORMATS, default="coco")
+    p.add_argument("--out", type=Path, required=True, help="output file or folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (a folder only if it is a previous export)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    """Run ``export`` from parsed arguments; returns the exit code (0 ok, 1 refused, 2 bad
+    input)."""
+    from .errors import DatasetError
+    try:
+        dataset = None
+        if args.images is not None or args.annotations is not None:
+            dataset = Dataset.from_coco(args.images, args.annotations, args.predictions)
+        if args.metrics is not None:
+            data = read_metrics_dir(args.metrics)
+            if dataset is not None:
+                data.dataset = dataset
+        elif dataset is not None:
+            data = dataset
+        else:
+            print("error: give --metrics DIR, or --images/--annotations (and --predictions)",
+                  file=sys.stderr)
+            return 2
+        frame = level_frame(data, args.level)
+        selection = None
+        if args.where:
+            try:
+                selection = frame.query(args.where).index
+            except Exception as e:  # pandas raises many kinds for a bad expression
+                print(f"error: --where {args.where!r}: {type(e).__name__}: {e}",
+                      file=sys.stderr)
+                return 2
+        out = export(data, selection, format=args.format, out=args.out, level=args.level,
+                     overwrite=args.overwrite)
+    except ExportError as e:
+        print(f"export refused: {e}", file=sys.stderr)
+        return 1
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n = len(frame) if selection is None else len(selection)
+    print(f"exported {n} {FRAME_OF_LEVEL[args.level]} as {args.format} to {out}")
+    return 0

@@ -1,0 +1,165 @@
+"""YOLO datasets: ``images/`` + ``labels/<stem>.txt`` with ``class cx cy w h`` normalised to
+[0, 1] (a 6th column, the confidence, for predictions); class names from a list, a dict, a
+``classes.txt`` / ``*.names`` file (one per line) or a ``data.yaml`` (``names:``)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset, empty_annotations, empty_categories, empty_predictions
+from ..errors import DatasetError, warn_rows
+from ._common import images_frame, list_images
+
+
+def read_class_names(class_names, labels_dir: Path | None = None) -> dict[int, str]:
+    if class_names is None:
+        for candidate in ([labels_dir / "classes.txt", labels_dir.parent / "classes.txt",
+                           labels_dir.parent / "data.yaml"] if labels_dir else []):
+            if candidate.is_file():
+                return read_class_names(candidate)
+        return {}
+    if isinstance(class_names, dict):
+        return {int(k): str(v) for k, v in class_names.items()}
+    if isinstance(class_names, (list, tuple)):
+        return {i: str(n) for i, n in enumerate(class_names)}
+    path = Path(class_names)
+    if not path.is_file():
+        raise DatasetError(path, "class names file not found")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise DatasetError(path, "reading data.yaml needs PyYAML (pip install pyyaml); "
+                                     "or pass class_names as a list") from None
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except Exception as e:
+            raise DatasetError(path, f"not valid YAML: {e}") from None
+        names = data.get("names") if isinstance(data, dict) else None
+        if names is None:
+            raise DatasetError(path, "no 'names' list or mapping", field="names")
+        return read_class_names(names)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return {i: n for i, n in enumerate(ln for ln in lines if ln)}
+
+
+def _read_label_file(path: Path, n_fields: int, problems: dict) -> list[tuple]:
+    """Rows (class, cx, cy, w, h[, conf]) of one label file; bad lines are collected in
+    ``problems`` (kind -> ['file:line', ...]) and skipped."""
+    rows = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        problems.setdefault("an unreadable label file", []).append(f"{path.name} ({e})")
+        return rows
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path.name}:{lineno}"
+        if len(fields) != n_fields:
+            problems.setdefault(f"not {n_fields} fields", []).append(where)
+            continue
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            problems.setdefault("a non-number field", []).append(where)
+            continue
+        cls = values[0]
+        if not (math.isfinite(cls) and cls >= 0 and cls == int(cls)):
+            problems.setdefault("a class that is not a non-negative integer", []).append(where)
+            continue
+        cx, cy, w, h = values[1:5]
+        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)) or w <= 0 \
+                or h <= 0:
+            problems.setdefault("box values outside [0, 1] (or zero size)", []).append(where)
+            continue
+        if n_fields == 6 and not (math.isfinite(values[5]) and values[5] >= 0):
+            problems.setdefault("a NaN or negative confidence", []).append(where)
+            continue
+        rows.append((int(cls), cx, cy, w, h, *values[5:]))
+    return rows
+
+
+def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool):
+    n_fields = 6 if with_conf else 5
+    problems: dict = {}
+    records = []
+    for image_id, name, w, h in zip(images.index, images["file_name"], images["width"],
+                                    images["height"]):
+        label = labels_dir / PurePosixPath(name).with_suffix(".txt")
+        if not label.is_file():
+            continue  # an image without a label file has no objects (YOLO convention)
+        rows = _read_label_file(label, n_fields, problems)
+        if rows and (pd.isna(w) or pd.isna(h)):
+            problems.setdefault("labels for an unreadable image (size unknown)", []).append(
+                label.name)
+            continue
+        for r in rows:
+            cls, cx, cy, bw, bh = r[:5]
+            x, y = (cx - bw / 2) * w, (cy - bh / 2) * h
+            records.append((int(image_id), cls, x, y, bw * w, bh * h, *r[5:]))
+    for problem, where in problems.items():
+        warn_rows(labels_dir, problem, where)
+    return records
+
+
+def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None
+         ) -> Dataset:
+    images_dir = Path(images_dir).absolute()
+    if labels_dir is None:
+        labels_dir = images_dir.parent / "labels" if images_dir.name == "images" else None
+    labels_dir = Path(labels_dir).absolute() if labels_dir is not None else None
+    if labels_dir is not None and not labels_dir.is_dir():
+        raise DatasetError(labels_dir, "labels folder not found")
+    names = list_images(images_dir)
+    images = images_frame(images_dir, names)
+    classes = read_class_names(class_names, labels_dir)
+    anns = empty_annotations()
+    preds = empty_predictions()
+    found_classes = set()
+    if labels_dir is not None:
+        rec = _read_labels(images, labels_dir, with_conf=False)
+        if rec:
+            arr = np.array([r[2:6] for r in rec], dtype=float)
+            anns = pd.DataFrame({
+                "image_id": np.array([r[0] for r in rec], dtype="int64"),
+                "category_id": np.array([r[1] for r in rec], dtype="int64"),
+                "bbox_x": arr[:, 0], "bbox_y": arr[:, 1], "bbox_w": arr[:, 2],
+                "bbox_h": arr[:, 3], "area": arr[:, 2] * arr[:, 3], "iscrowd": False,
+                "segmentation": None},
+                index=pd.Index(np.arange(1, len(rec) + 1, dtype="int64"), name="annotation_id"))
+            found_classes |= set(anns["category_id"].tolist())
+    if predictions_dir is not None:
+        pdir = Path(predictions_dir).absolute()
+        if not pdir.is_dir():
+            raise DatasetError(pdir, "predictions folder not found")
+        rec = _read_labels(images, pdir, with_conf=True)
+        if rec:
+            arr = np.array([r[2:7] for r in rec], dtype=float)
+            preds = pd.DataFrame({
+                "image_id": np.array([r[0] for r in rec], dtype="int64"),
+                "category_id": np.array([r[1] for r in rec], dtype="int64"),
+                "bbox_x": arr[:, 0], "bbox_y": arr[:, 1], "bbox_w": arr[:, 2],
+                "bbox_h": arr[:, 3], "score": arr[:, 4]},
+                index=pd.Index(np.arange(1, len(rec) + 1, dtype="int64"), name="prediction_id"))
+            found_classes |= set(preds["category_id"].tolist())
+    all_ids = sorted(set(classes) | found_classes)
+    cats = empty_categories() if not all_ids else pd.DataFrame(
+        {"name": [classes.get(i, str(i)) for i in all_ids], "supercategory": None},
+        index=pd.Index(np.array(all_ids, dtype="int64"), name="category_id"))
+    for frame in (anns, preds):
+        if len(frame):
+            frame.insert(2, "category", cats["name"].reindex(frame["category_id"]).to_numpy())
+    if len(anns):
+        anns = anns[["image_id", "category_id", "category", "bbox_x", "bbox_y", "bbox_w",
+                     "bbox_h", "area", "iscrowd", "segmentation"]]
+    return Dataset(images=images, annotations=anns, predictions=preds, categories=cats,
+                   images_dir=images_dir, has_annotations=labels_dir is not None,
+                   has_predictions=predictions_dir is not None,
+                   name=name or images_dir.parent.name,
+                   sources={"labels": str(labels_dir) if labels_dir else None,
+                            "predictions": str(predictions_dir) if predictions_dir else None})

@@ -1,0 +1,435 @@
+"""The Explorer: brushable metric histograms and a scatter linked to an image gallery, with
+filters, tags and export, in one widget.
+
+Only display and linking live here; masks, bins, sorting and export are the plain functions of
+:mod:`quality_widgets.selection` and :mod:`quality_widgets.export`.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .. import selection as sel
+from ..export import FORMATS, export
+from ..frames import LEVELS, MetricFrames, numeric_metric_columns
+from ..tags import TAG_COLUMN, TagStore, check_tag, split_tags
+from ..thumbnails import ThumbnailCache
+from .gallery import Gallery
+from .histogram import MetricHistogram
+from .scatter import MetricScatter
+
+LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictions"}
+ALL = "(all)"
+
+
+class Explorer(widgets.VBox):
+    """Explore the metric values of a dataset and the images behind them.
+
+    ``Explorer(metrics)`` takes a :class:`~quality_widgets.frames.MetricFrames` (or a Dataset,
+    for which it runs ``compute_metrics`` first) and shows, for the chosen ``level``
+    ("image", "object", "prediction") and ``metric``:
+
+    * a histogram with a brush: brushing ``[lo, hi]`` selects the rows with
+      ``lo <= value <= hi``;
+    * filters that AND together: pinned ranges (:meth:`pin` keeps the current brush while you
+      brush another metric), ``categories`` (at image level: images showing one of them),
+      ``tag_filter``, and the scatter's brushed rectangle;
+    * a summary line, the :class:`Gallery` of the selection sorted by the metric, a tag box
+      and an export panel.
+
+    From Python: ``selection`` (the index of the selected rows), ``mask`` (bool per row),
+    :meth:`select`, :meth:`pin`, :meth:`clear`, :meth:`tag`, :meth:`export`; the parts are
+    ``histogram``, ``scatter``, ``gallery``. Switching the metric drops an unpinned brush
+    (pin it to keep it); switching the level clears every filter.
+    """
+
+    level = traitlets.Enum(list(LEVELS), default_value="image")
+    metric = traitlets.Unicode("")
+    pinned = traitlets.List().tag(doc="(metric, lo, hi) ranges kept while brushing others")
+    categories = traitlets.List(traitlets.Unicode())
+    tag_filter = traitlets.Unicode("")
+    n_selected = traitlets.Int(0)
+    summary = traitlets.Unicode("")
+
+    def __init__(self, metrics, level: str | None = None, metric: str | None = None,
+                 tags_path=None, thumbnail_size: int = 160, per_page: int = sel.PER_PAGE,
+                 **kwargs):
+        self.frames = self._as_frames(metrics)
+        cache_dir = self.frames.cache_dir
+        self.tags = TagStore(tags_path) if tags_path is not None else TagStore.beside(cache_dir)
+        for lv in LEVELS:
+            frame = self.frames.frame(lv)
+            if len(frame) or lv == "image":
+                self.tags.apply(frame, lv)
+        self.thumbnails = ThumbnailCache(cache_dir, size=thumbnail_size)
+        self._mask = None
+        self._base_mask = None          # AND of every filter but the live brush
+        self._selection_cache = None
+        self._pinned_masks: dict = {}
+
+        levels = [lv for lv in LEVELS if lv == "image" or len(self.frames.frame(lv))]
+        self.level_control = widgets.ToggleButtons(
+            options=[(LEVEL_LABELS[lv], lv) for lv in levels], value=levels[0],
+            style={"button_width": "100px"})
+        self.metric_control = widgets.Dropdown(description="metric",
+                                               layout=widgets.Layout(width="320px"))
+        self.histogram = MetricHistogram()
+        self.scatter = MetricScatter()
+        self.gallery = Gallery(thumbnails=self.thumbnails, per_page=per_page)
+        self.summary_html = widgets.HTML()
+        self.pin_button = widgets.Button(description="pin range", icon="thumb-tack",
+                                         tooltip="keep this range while brushing another "
+                                                 "metric (ranges AND together)")
+        self.clear_button = widgets.Button(description="clear all", icon="times")
+        self.category_control = widgets.SelectMultiple(
+            description="category", rows=4, layout=widgets.Layout(width="320px"))
+        self.tag_filter_control = widgets.Dropdown(description="tag", options=[ALL],
+                                                   layout=widgets.Layout(width="220px"))
+        self.tag_name = widgets.Text(placeholder="tag name", layout=widgets.Layout(width="160px"))
+        self.tag_button = widgets.Button(description="tag selection", icon="tag")
+        self.export_format = widgets.Dropdown(options=list(FORMATS), value="coco",
+                                              description="export",
+                                              layout=widgets.Layout(width="200px"))
+        self.export_path = widgets.Text(placeholder="output file or folder",
+                                        layout=widgets.Layout(width="280px"))
+        self.export_overwrite = widgets.Checkbox(description="overwrite", indent=False,
+                                                 layout=widgets.Layout(width="100px"))
+        self.export_button = widgets.Button(description="export selection", icon="download")
+        self.status = widgets.HTML()
+        super().__init__(children=[
+            widgets.HBox([self.level_control, self.metric_control]),
+            self.histogram,
+            widgets.HBox([self.pin_button, self.clear_button, self.category_control,
+                          self.tag_filter_control]),
+            self.summary_html,
+            self.scatter,
+            self.gallery,
+            widgets.HBox([self.tag_name, self.tag_button, self.export_format,
+                          self.export_path, self.export_overwrite, self.export_button]),
+            self.status], **kwargs)
+
+        widgets.link((self.level_control, "value"), (self, "level"))
+        widgets.link((self.metric_control, "value"), (self, "metric"))
+        self.histogram.observe(self._on_interval, "interval")
+        self.scatter.observe(self._on_rect, "rect")
+        self.scatter.observe(self._on_scatter_metrics, ["x_metric", "y_metric"])
+        self.category_control.observe(
+            lambda c: setattr(self, "categories", list(c["new"])), "value")
+        self.tag_filter_control.observe(
+            lambda c: setattr(self, "tag_filter", "" if c["new"] == ALL else c["new"]), "value")
+        self.pin_button.on_click(lambda _: self._guard(self.pin))
+        self.clear_button.on_click(lambda _: self._guard(self.clear))
+        self.tag_button.on_click(lambda _: self._guard(lambda: self.tag(self.tag_name.value)))
+        self.export_button.on_click(lambda _: self._guard(self._export_clicked))
+
+        start = level if level is not None else levels[0]
+        start = start.rstrip("s")
+        if start == self.level:
+            self._load_level(metric)
+        else:
+            self._initial_metric = metric
+            self.level = start
+
+    # ---- inputs ----------------------------------------------------------------------------
+    @staticmethod
+    def _as_frames(metrics) -> MetricFrames:
+        if isinstance(metrics, MetricFrames):
+            return metrics
+        from ..dataset import Dataset
+        if isinstance(metrics, Dataset):
+            from .. import engine
+            return engine.compute_metrics(metrics)
+        raise TypeError(f"Explorer needs MetricFrames (from compute_metrics) or a Dataset, "
+                        f"got {type(metrics).__name__}")
+
+    # ---- current data ----------------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The frame of the current level."""
+        return self.frames.frame(self.level)
+
+    def values(self, metric: str) -> np.ndarray:
+        """The column ``metric`` of the current frame as float64 (a view for float columns)."""
+        return sel.as_float(self.frame[metric])
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Bool per row of :attr:`frame`: the AND of every filter and the brush."""
+        return self._mask
+
+    @property
+    def selection(self) -> pd.Index:
+        """Ids (the frame's index) of the selected rows, in frame order."""
+        if self._selection_cache is None:
+            self._selection_cache = self.frame.index[self._mask]
+        return self._selection_cache
+
+    @property
+    def selected_frame(self) -> pd.DataFrame:
+        return self.frame[self._mask]
+
+    # ---- level and metric ------------------------------------------------------------------
+    @traitlets.observe("level")
+    def _on_level(self, change):
+        self._load_level(getattr(self, "_initial_metric", None))
+        self._initial_metric = None
+
+    def refresh(self) -> None:
+        """Re-read the frame's columns (e.g. after adding a custom metric column by hand)."""
+        for lv in LEVELS:
+            if TAG_COLUMN not in self.frames.frame(lv) and len(self.frames.frame(lv)):
+                self.tags.apply(self.frames.frame(lv), lv)
+        self._load_level(self.metric)
+
+    def _load_level(self, metric: str | None) -> None:
+        frame = self.frame
+        options = numeric_metric_columns(frame)
+        self._pinned_masks.clear()
+        self._base_mask = None
+        self._loading = True
+        try:
+            with self.hold_trait_notifications():
+                self.pinned, self.categories, self.tag_filter = [], [], ""
+            self._update_filter_controls()
+            self.metric_control.options = options
+            chosen = metric if metric in options else (options[0] if options else "")
+            self.metric_control.value = chosen if options else None
+            self.metric = chosen
+            self.scatter.options = options
+            if len(options) >= 2:
+                self.scatter.x_metric, self.scatter.y_metric = options[0], options[1]
+            self._show_metric()
+            self._show_scatter()
+        finally:
+            self._loading = False
+        self._rebuild_base_mask()
+
+    @traitlets.observe("metric")
+    def _on_metric(self, change):
+        if not getattr(self, "_loading", False):
+            self._loading = True
+            try:
+                self._show_metric()  # drops the brush of the previous metric
+            finally:
+                self._loading = False
+            self._update()
+
+    def _show_metric(self) -> None:
+        if self.metric and self.metric in self.frame:
+            self.histogram.set_values(self.values(self.metric), self.metric)
+        else:
+            self.histogram.set_values(np.zeros(0), self.metric)
+
+    def _on_scatter_metrics(self, change):
+        if not getattr(self, "_loading", False):
+            self._loading = True
+            try:
+                self._show_scatter()  # drops the rectangle brushed on the previous pair
+            finally:
+                self._loading = False
+            self._rebuild_base_mask()
+
+    def _show_scatter(self) -> None:
+        x, y = self.scatter.x_metric, self.scatter.y_metric
+        if x in self.frame and y in self.frame:
+            self.scatter.set_values(self.values(x), self.values(y))
+
+    def _update_filter_controls(self) -> None:
+        frame = self.frame
+        cats = self._category_source()
+        names = sorted({str(c) for c in cats["category"].dropna().unique()}) if cats is not None \
+            else []
+        self.category_control.options = names
+        self.category_control.layout.display = None if names else "none"
+        tags = self.tags.names(self.level) if TAG_COLUMN in frame else []
+        value = self.tag_filter_control.value
+        self.tag_filter_control.options = [ALL, *tags]
+        self.tag_filter_control.value = value if value in tags else ALL
+
+    def _category_source(self) -> pd.DataFrame | None:
+        """Rows that carry categories for the current level (objects for images)."""
+        if "category" in self.frame:
+            return self.frame
+        if self.level == "image":
+            objects = self.frames.objects
+            if "category" in objects and "image_id" in objects and len(objects):
+                return objects
+            ds = self.frames.dataset
+            if ds is not None and len(ds.annotations):
+                return ds.annotations
+        return None
+
+    # ---- filters ---------------------------------------------------------------------------
+    def select(self, metric: str, lo=None, hi=None) -> pd.Index:
+        """Brush ``lo <= metric <= hi`` on the current level (None = unbounded); moves the
+        brush, switches the histogram to ``metric`` if needed; returns :attr:`selection`."""
+        if metric not in self.frame.columns:
+            raise KeyError(f"no column {metric!r} at level {self.level!r}; known: "
+                           f"{', '.join(numeric_metric_columns(self.frame))}")
+        if metric != self.metric:
+            self.metric = metric
+        values = self.values(metric)
+        finite = values[np.isfinite(values)]
+        lo = float(finite.min()) if lo is None and finite.size else lo
+        hi = float(finite.max()) if hi is None and finite.size else hi
+        self.histogram.interval = None if lo is None or hi is None else (lo, hi)
+        return self.selection
+
+    def pin(self) -> None:
+        """Keep the current brush as a filter, and clear the brush for the next metric."""
+        interval = self.histogram.interval
+        if interval is None:
+            raise ValueError("nothing brushed to pin: brush a range on the histogram first")
+        lo, hi = interval
+        self.pinned = [*self.pinned, (self.metric, lo, hi)]
+        self.histogram.interval = None
+
+    def unpin(self, metric: str) -> None:
+        """Drop the pinned range(s) of ``metric``."""
+        self.pinned = [p for p in self.pinned if p[0] != metric]
+
+    def clear(self) -> None:
+        """Clear the brush, pinned ranges, scatter rectangle, category and tag filters."""
+        self._loading = True
+        try:
+            with self.hold_trait_notifications():
+                self.pinned, self.categories, self.tag_filter = [], [], ""
+            self.histogram.interval = None
+            self.scatter.rect = None
+            self.category_control.value = ()
+            self.tag_filter_control.value = ALL
+        finally:
+            self._loading = False
+        self._rebuild_base_mask()
+
+    @traitlets.observe("pinned", "categories", "tag_filter")
+    def _on_filters(self, change):
+        if not getattr(self, "_loading", False):
+            self._rebuild_base_mask()
+
+    def _on_rect(self, change):
+        if not getattr(self, "_loading", False):
+            self._rebuild_base_mask()
+
+    def _on_interval(self, change):
+        if not getattr(self, "_loading", False):
+            self._update()
+
+    def _pinned_mask(self, metric, lo, hi) -> np.ndarray:
+        key = (self.level, metric, lo, hi)
+        if key not in self._pinned_masks:
+            self._pinned_masks[key] = sel.range_mask(self.values(metric), lo, hi)
+        return self._pinned_masks[key]
+
+    def _category_mask(self) -> np.ndarray | None:
+        if not self.categories:
+            return None
+        source = self._category_source()
+        if source is None:
+            return None
+        rows = sel.isin_mask(source["category"].astype(str), self.categories)
+        if source is self.frame:
+            return rows
+        return sel.images_with_mask(self.frame.index, source["image_id"], rows)
+
+    def _rebuild_base_mask(self) -> None:
+        """AND of the filters that do not change on a brush: computed once per filter change,
+        so that a brush update is one range mask and one AND."""
+        n = len(self.frame)
+        masks = [self._pinned_mask(*p) for p in self.pinned]
+        masks.append(self._category_mask())
+        if self.tag_filter and TAG_COLUMN in self.frame:
+            masks.append(sel.tag_mask(self.frame[TAG_COLUMN].tolist(), self.tag_filter))
+        rect = self.scatter.rect
+        if rect is not None and self.scatter.x_metric in self.frame and \
+                self.scatter.y_metric in self.frame:
+            (x0, x1), (y0, y1) = rect
+            masks.append(sel.range_mask(self.values(self.scatter.x_metric), x0, x1))
+            masks.append(sel.range_mask(self.values(self.scatter.y_metric), y0, y1))
+        self._base_mask = sel.combine(masks, n) if any(m is not None for m in masks) else None
+        self._update()
+
+    def _filter_texts(self) -> list:
+        texts = []
+        if self.categories:
+            texts.append("category: " + ", ".join(self.categories))
+        if self.tag_filter:
+            texts.append(f"tag: {self.tag_filter}")
+        if self.scatter.rect is not None:
+            (x0, x1), (y0, y1) = self.scatter.rect
+            texts.append(f"scatter {self.scatter.x_metric} in [{sel.format_value(x0)}, "
+                         f"{sel.format_value(x1)}] and {self.scatter.y_metric} in "
+                         f"[{sel.format_value(y0)}, {sel.format_value(y1)}]")
+        return texts
+
+    def _update(self) -> None:
+        """One brush/filter update: mask, summary, scatter highlight, first gallery page."""
+        n = len(self.frame)
+        interval = self.histogram.interval
+        brush = None
+        if interval is not None and self.metric in self.frame:
+            brush = sel.range_mask(self.values(self.metric), *interval)
+        if brush is None:
+            mask = self._base_mask if self._base_mask is not None else np.ones(n, dtype=bool)
+        elif self._base_mask is None:
+            mask = brush
+        else:
+            mask = np.logical_and(brush, self._base_mask, out=brush)
+        self._mask = mask
+        self._selection_cache = None
+        filtered = brush is not None or self._base_mask is not None
+        self.n_selected = int(np.count_nonzero(mask))
+        ranges = list(self.pinned) + ([(self.metric, *interval)] if interval is not None else [])
+        self.summary = sel.summary_text(self.n_selected, n, self.level, ranges,
+                                        self._filter_texts())
+        self.summary_html.value = f"<b>{html.escape(self.summary)}</b>"
+        self.scatter.set_highlight(mask if filtered else None)
+        if self.metric and self.metric in self.frame:
+            self.gallery.show(self.frame, self.metric, mask if filtered else None,
+                              values=self.values(self.metric))
+        else:
+            self.gallery.show(self.frame, "", None)
+
+    # ---- tags and export -------------------------------------------------------------------
+    def tag(self, name: str) -> int:
+        """Tag the selected rows with ``name`` (kept in the ``tags`` column and in
+        ``<cache_dir>/tags.parquet``); returns how many rows were newly tagged."""
+        name = check_tag(name)
+        added = self.tags.add(self.level, self.selection, name)
+        self.tags.apply(self.frame, self.level)
+        self._update_filter_controls()
+        self.status.value = html.escape(f"tagged {added} {LEVEL_LABELS[self.level]} "
+                                        f"with {name!r}")
+        return added
+
+    def tagged(self, name: str) -> pd.Index:
+        """Ids of the current level's rows tagged ``name``."""
+        frame = self.frame
+        if TAG_COLUMN not in frame:
+            return frame.index[:0]
+        return frame.index[[name in split_tags(t) for t in frame[TAG_COLUMN]]]
+
+    def export(self, format: str, out, overwrite: bool = False):
+        """Export the selection (see :func:`quality_widgets.export.export`)."""
+        return export(self.frames, self.selection, format=format, out=out, level=self.level,
+                      overwrite=overwrite)
+
+    def _export_clicked(self) -> None:
+        if not self.export_path.value.strip():
+            raise ValueError("type an output path first")
+        out = self.export(self.export_format.value, self.export_path.value.strip(),
+                          overwrite=self.export_overwrite.value)
+        self.status.value = html.escape(f"exported {self.n_selected} "
+                                        f"{LEVEL_LABELS[self.level]} to {out}")
+
+    def _guard(self, action) -> None:
+        """Run a button action; show a refusal in the status line instead of a traceback."""
+        try:
+            action()
+        except (ValueError, KeyError, OSError) as e:  # ExportError is a ValueError
+            self.status.value = (f"<span style='color:#b00'>"
+                                 f"{html.escape(type(e).__name__ + ': ' + str(e))}</span>")
