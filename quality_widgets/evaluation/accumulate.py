@@ -112,6 +112,7 @@ class MatchState:
     match: np.ndarray           # [A, T, n_candidates] GT index or -1
     gt_counted: np.ndarray      # [A, n_gt] bool: not ignored
     records: list               # records[a][m]
+    dt_outside: np.ndarray      # [A, n_dt] bool: outside the area range or the slice
 
 
 def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchState:
@@ -157,7 +158,8 @@ def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchSta
                 rec.p_tp, rec.b_tp = block_prefix(rec.tp, block)
             per_m.append(rec)
         records.append(per_m)
-    return MatchState(match=match, gt_counted=~gt_ignore, records=records)
+    return MatchState(match=match, gt_counted=~gt_ignore, records=records,
+                      dt_outside=dt_outside)
 
 
 def first_reaching(npig: np.ndarray, thresholds: np.ndarray = RECALL_THRESHOLDS) -> np.ndarray:
