@@ -24,6 +24,7 @@ from .scatter import MetricScatter
 
 LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictions"}
 ALL = "(all)"
+SIZE_COLUMNS = ("width", "height")
 
 
 class Explorer(widgets.VBox):
@@ -113,7 +114,8 @@ class Explorer(widgets.VBox):
             self.status], **kwargs)
 
         widgets.link((self.level_control, "value"), (self, "level"))
-        widgets.link((self.metric_control, "value"), (self, "metric"))
+        widgets.link((self.metric_control, "value"), (self, "metric"),
+                     transform=(lambda v: v or "", lambda v: v or None))
         self.histogram.observe(self._on_interval, "interval")
         self.scatter.observe(self._on_rect, "rect")
         self.scatter.observe(self._on_scatter_metrics, ["x_metric", "y_metric"])
@@ -196,12 +198,14 @@ class Explorer(widgets.VBox):
                 self.pinned, self.categories, self.tag_filter = [], [], ""
             self._update_filter_controls()
             self.metric_control.options = options
-            chosen = metric if metric in options else (options[0] if options else "")
+            # Image size is numeric but rarely what one wants to look at first.
+            preferred = [c for c in options if c not in SIZE_COLUMNS] or options
+            chosen = metric if metric in options else (preferred[0] if preferred else "")
             self.metric_control.value = chosen if options else None
             self.metric = chosen
             self.scatter.options = options
-            if len(options) >= 2:
-                self.scatter.x_metric, self.scatter.y_metric = options[0], options[1]
+            if len(preferred) >= 2:
+                self.scatter.x_metric, self.scatter.y_metric = preferred[0], preferred[1]
             self._show_metric()
             self._show_scatter()
         finally:

@@ -17,6 +17,8 @@ from .. import selection as sel
 
 POINT_COLOR = "#1f77b4"
 MAX_POINTS = 5000
+# A Dropdown without options holds None; the metric traits hold "" then.
+_NONE_AS_EMPTY = (lambda v: v or "", lambda v: v or None)
 
 
 def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
@@ -62,8 +64,8 @@ class MetricScatter(widgets.VBox):
         self.note = widgets.HTML()
         super().__init__(children=[widgets.HBox([self.x_control, self.y_control, self.note]),
                                    self.figure], **kwargs)
-        widgets.link((self.x_control, "value"), (self, "x_metric"))
-        widgets.link((self.y_control, "value"), (self, "y_metric"))
+        widgets.link((self.x_control, "value"), (self, "x_metric"), transform=_NONE_AS_EMPTY)
+        widgets.link((self.y_control, "value"), (self, "y_metric"), transform=_NONE_AS_EMPTY)
         self._drawn = np.zeros(0, dtype=np.int64)  # row positions of the drawn points
         self._syncing = False
         self.selector.observe(self._on_brush, ["selected_x", "selected_y"])
