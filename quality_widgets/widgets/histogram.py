@@ -40,6 +40,9 @@ class MetricHistogram(widgets.VBox):
 
     def __init__(self, values=None, metric: str = "", bins: int = 30, log: bool = False,
                  **kwargs):
+        self._values = np.zeros(0)
+        self._hist: sel.Histogram | None = None
+        self._syncing = False
         self.x_scale = bq.LinearScale()
         self.y_scale = bq.LinearScale(min=0.0)
         # Two stacked series (not brushed / brushed) so highlighting only changes bar heights.
@@ -51,7 +54,7 @@ class MetricHistogram(widgets.VBox):
                              colors=[BAND_COLOR], line_style="dashed", opacities=[0.6],
                              scales={"x": self.x_scale, "y": self.y_scale})
         self.x_axis = bq.Axis(scale=self.x_scale, label=metric, tick_format="0.3~g")
-        self.y_axis = bq.Axis(scale=self.y_scale, orientation="vertical", label="count",
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="count",
                               tick_format="0.3~s")
         self.selector = BrushIntervalSelector(scale=self.x_scale, marks=[], color=HIGHLIGHT_COLOR)
         self.figure = bq.Figure(marks=[self.band, self.bars], axes=[self.x_axis, self.y_axis],
@@ -68,9 +71,6 @@ class MetricHistogram(widgets.VBox):
             [self.bins_control, self.log_control, self.iqr_label])], **kwargs)
         widgets.link((self.bins_control, "value"), (self, "bins"))
         widgets.link((self.log_control, "value"), (self, "log"))
-        self._values = np.zeros(0)
-        self._hist: sel.Histogram | None = None
-        self._syncing = False
         self.selector.observe(self._on_brush, "selected")
         self.metric = metric
         self.bins, self.log = bins, log

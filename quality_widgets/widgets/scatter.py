@@ -51,7 +51,7 @@ class MetricScatter(widgets.VBox):
                                  unselected_style={"opacity": 0.12},
                                  scales={"x": self.x_scale, "y": self.y_scale})
         self.x_axis = bq.Axis(scale=self.x_scale, label=x_metric, tick_format="0.3~g")
-        self.y_axis = bq.Axis(scale=self.y_scale, orientation="vertical", label=y_metric,
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label=y_metric,
                               tick_format="0.3~g")
         self.selector = BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale, marks=[],
                                       color="#ff7f0e")
