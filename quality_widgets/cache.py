@@ -70,7 +70,7 @@ class MetricCache:
                 columns = sorted({c.split(":", 1)[1] for c in use})
                 table = pq.read_table(part, columns=["level", "image_key", "item_key", "error",
                                                      *columns])
-                frame = table.to_pandas()
+                frame = table.to_pandas(integer_object_nulls=True)
             except Exception as e:  # a damaged part is ignored: its images are recomputed
                 warnings.warn(f"ignoring unreadable cache file {part}: {e}", RuntimeWarning)
                 continue
@@ -78,7 +78,7 @@ class MetricCache:
             for c in use:
                 level, key = c.split(":", 1)
                 rows = (frame["level"] == level).to_numpy()
-                found.setdefault(c, []).append(pd.Series(frame[key].to_numpy()[rows],
+                found.setdefault(c, []).append(pd.Series(frame[key].to_numpy(dtype=object)[rows],
                                                          index=index[rows]))
             err = frame["error"].notna().to_numpy()
             if err.any():

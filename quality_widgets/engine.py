@@ -28,6 +28,10 @@ from .imaging import ImageDecodeError, crop, decode_rgb
 from .registry import Metric, resolve_metrics
 
 LEVEL_ROWS = {"object": "annotations", "prediction": "predictions"}
+# Finished images are written to the cache at least this often, so an interrupted run loses at
+# most this much work.
+FLUSH_EVERY_IMAGES = 2000
+FLUSH_EVERY_SECONDS = 20.0
 
 
 # ---- what one worker does with one image --------------------------------------------------------
@@ -65,7 +69,7 @@ def compute_image(job: ImageJob, specs: dict) -> dict:
     need_pixels = any(m.pixels for ms in wanted.values() for m in ms)
     image, decode_error = None, None
     if need_pixels:
-        if job.path is None:
+        if not isinstance(job.path, str):
             decode_error = "no image file (no images folder, or an unsafe file name)"
         else:
             try:
@@ -162,7 +166,7 @@ def image_keys(images: pd.DataFrame) -> list[str]:
     for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
                                     images["width"].tolist(), images["height"].tolist()):
         size = f"{w}x{h}"
-        if path is None:
+        if not isinstance(path, str):
             keys.append(f"<no file>|{image_id}|{size}")
             continue
         try:
@@ -273,7 +277,8 @@ def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
                             "rows": _row_dicts(level, frame)}
             for r in items[level]["rows"]:
                 r["image_id"] = image_id
-        jobs.append(ImageJob(image_id, path, image_key_of[image_id],
+        jobs.append(ImageJob(image_id, path if isinstance(path, str) else None,
+                             image_key_of[image_id],
                              np.nan if pd.isna(w) else float(w),
                              np.nan if pd.isna(h) else float(h), metrics_needed, items))
 
@@ -340,7 +345,8 @@ def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, 
         results.extend(chunk_results)
         pending_write.extend(r for r in chunk_results if not r["decode_error"])
         bar.update(len(chunk_results))
-        if len(pending_write) >= 2000 or time.monotonic() - last_write > 20:
+        if (len(pending_write) >= FLUSH_EVERY_IMAGES
+                or time.monotonic() - last_write > FLUSH_EVERY_SECONDS):
             flush()
 
     try:
@@ -409,8 +415,8 @@ def _results_frame(results, keys_by_id) -> pd.DataFrame:
                 if len(col) < n:
                     col.extend([np.nan] * (n - len(col)))
     frame = pd.DataFrame(rows)
-    for c, vals in columns.items():
-        frame[c] = pd.Series(vals, dtype=object).to_numpy()
+    for c, vals in columns.items():  # object dtype: ints (hashes) must not become floats
+        frame[c] = pd.Series(vals, dtype=object, index=frame.index)
     return frame
 
 
@@ -434,8 +440,8 @@ def _typed(values):
     """float64; or int64 (nullable Int64 if some are missing) when every present value is an
     integer (hashes, counts), which float64 could not hold exactly."""
     arr = np.asarray(values, dtype=object)
-    missing = np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in arr],
-                       dtype=bool)
+    missing = np.array([v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                        for v in arr], dtype=bool)
     present = arr[~missing]
     if len(present) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                             for v in present):
@@ -497,7 +503,8 @@ def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_err
             s = s[~s.index.duplicated(keep="last")]
             hit = idx.isin(s.index)
             err[hit] = s.reindex(idx[hit]).to_numpy()
-        errors = err.to_numpy()
+        errors = np.array([e if isinstance(e, str) and e else None for e in err.to_numpy()],
+                          dtype=object)
         ids = frame.index.to_numpy() if level == "image" else frame["image_id"].to_numpy()
         for pos in np.flatnonzero(np.isin(ids, list(decode_errors))) if decode_errors else []:
             prefix = "image" if level == "image" else "image of this box"

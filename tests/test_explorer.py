@@ -290,6 +290,8 @@ def test_tags_persist_and_reload(data):
     assert sorted(ex2.selection) == sorted(dark)
     assert sorted(TagStore.beside(data.cache_dir).rows["tag"].unique()) == ["dark",
                                                                             "high contrast"]
+    assert ex2.untag("dark") == len(dark)
+    assert len(Explorer(fresh).tagged("dark")) == 0
 
 
 def test_explorer_export_writes_the_selection(data, tmp_path):

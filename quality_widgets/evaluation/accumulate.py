@@ -88,21 +88,39 @@ def block_prefix(values: np.ndarray, block_id: np.ndarray) -> tuple[np.ndarray, 
 
 @dataclass
 class Records:
-    """Matched detections of one (area range, maxDets) whose counts deviate from default."""
+    """What accumulation needs for one (area range, maxDets), for one matching.
 
-    position: np.ndarray        # position in the DetectionOrder
-    cat: np.ndarray
-    cat_start: np.ndarray       # [K + 1]
+    Records are the matched detections whose flags deviate from the default (non-ignored iff
+    inside the range); entries are their (record, t) true positives, t-major then in order.
+    Everything here is independent of image weights; :func:`accumulate` only adds weighted
+    cumsums on top.
+    """
+
+    position: np.ndarray        # [R] position in the DetectionOrder
+    cat: np.ndarray             # [R]
     tp: np.ndarray              # [R, T] bool
     delta: np.ndarray           # [R, T] int8: non-ignored - default
-    default: np.ndarray         # [N_m] int8: default flag of every ordered detection
-    # Within-block prefix / total of default, delta and tp (only when the order has ties).
-    p_default: np.ndarray | None = None
-    b_default: np.ndarray | None = None
-    p_delta: np.ndarray | None = None
-    b_delta: np.ndarray | None = None
-    p_tp: np.ndarray | None = None
-    b_tp: np.ndarray | None = None
+    default: np.ndarray         # [N_m] bool: default flag of every ordered detection
+    default_image: np.ndarray   # images of the default-counted detections, in order
+    delta_image: np.ndarray     # images of the nonzero deltas, t-major then in order
+    delta_value: np.ndarray
+    # Per true-positive entry (t-major, then order):
+    entry_t: np.ndarray
+    entry_cat: np.ndarray
+    entry_image: np.ndarray
+    entry_first: np.ndarray     # index of the first entry of its (t, k) segment
+    default_hi: np.ndarray      # count of default detections up to it (index in cumsum)
+    default_lo: np.ndarray      # ... before its category
+    delta_hi: np.ndarray        # same for the deltas at its t
+    delta_lo: np.ndarray
+    segment_bounds: np.ndarray  # [T * K + 1] entry index where each (t, k) segment starts
+    # Entries in blocks of tied detections: within-block prefix (P) and total (B) of the true
+    # positives and of the non-ignored detections at their t.
+    tied: np.ndarray            # indices of tied entries
+    tied_p_tp: np.ndarray
+    tied_b_tp: np.ndarray
+    tied_p_n: np.ndarray
+    tied_b_n: np.ndarray
 
 
 @dataclass
@@ -125,7 +143,6 @@ def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchSta
     unmatched there, which is reproduced.
     """
     n_area, n_thr, _ = match.shape
-    n_cat = len(inputs.category_ids)
     matched_any = np.flatnonzero((match >= 0).any(axis=(0, 1)))
     cand_dt = cands.cand_dt[matched_any]
     records = []
@@ -137,29 +154,60 @@ def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchSta
         dt_ignored = (hit & gt_ignore[a][gi]) | (~hit_nonzero & dt_outside[a][cand_dt])
         tp = (hit_nonzero & ~dt_ignored).T                    # [U, T]
         nonignored = ~dt_ignored.T
-        per_m = []
-        for order in orders:
-            default = ~dt_outside[a][order.dt]
-            position = order.position_of_dt[cand_dt]
-            delta = nonignored.astype(np.int8) - default[np.maximum(position, 0)][:, None]
-            keep = (position >= 0) & (tp.any(axis=1) | (delta != 0).any(axis=1))
-            sel = np.flatnonzero(keep)
-            sel = sel[np.argsort(position[sel], kind="stable")]
-            pos = position[sel]
-            cat = inputs.dt_cat[order.dt[pos]]
-            rec = Records(position=pos, cat=cat,
-                          cat_start=np.searchsorted(cat, np.arange(n_cat + 1)),
-                          tp=tp[sel], delta=delta[sel], default=default.astype(np.int8))
-            if order.has_ties:
-                p_d, b_d = block_prefix(rec.default, order.block_id)
-                rec.p_default, rec.b_default = p_d[pos], b_d[pos]
-                block = order.block_id[pos]
-                rec.p_delta, rec.b_delta = block_prefix(rec.delta, block)
-                rec.p_tp, rec.b_tp = block_prefix(rec.tp, block)
-            per_m.append(rec)
-        records.append(per_m)
+        records.append([_records(inputs, order, cand_dt, tp, nonignored,
+                                 ~dt_outside[a][order.dt]) for order in orders])
     return MatchState(match=match, gt_counted=~gt_ignore, records=records,
                       dt_outside=dt_outside)
+
+
+def _records(inputs, order: DetectionOrder, cand_dt, tp, nonignored, default) -> Records:
+    n_cat = len(inputs.category_ids)
+    n_thr = tp.shape[1]
+    position = order.position_of_dt[cand_dt]
+    delta = nonignored.astype(np.int8) - default[np.maximum(position, 0)][:, None]
+    keep = (position >= 0) & (tp.any(axis=1) | (delta != 0).any(axis=1))
+    sel = np.flatnonzero(keep)
+    sel = sel[np.argsort(position[sel], kind="stable")]
+    pos, tp, delta = position[sel], tp[sel], delta[sel]
+    cat = inputs.dt_cat[order.dt[pos]]
+    n_pos = len(order.dt)
+
+    default_pos = np.flatnonzero(default)
+    default_cat_lo = np.searchsorted(default_pos, order.cat_start)       # [K + 1]
+    d_t, d_r = np.nonzero(delta.T)
+    delta_key = d_t * (n_pos + 1) + pos[d_r]
+    e_t, e_r = np.nonzero(tp.T)
+    e_pos, e_cat = pos[e_r], cat[e_r]
+    segment = e_t * n_cat + e_cat
+    bounds = np.searchsorted(segment, np.arange(n_thr * n_cat + 1))
+    rec = Records(
+        position=pos, cat=cat, tp=tp, delta=delta, default=default,
+        default_image=order.image[default_pos],
+        delta_image=order.image[pos[d_r]], delta_value=delta[d_r, d_t].astype(np.int64),
+        entry_t=e_t, entry_cat=e_cat, entry_image=order.image[e_pos],
+        entry_first=bounds[segment],
+        default_hi=np.searchsorted(default_pos, e_pos, side="right"),
+        default_lo=default_cat_lo[e_cat],
+        delta_hi=np.searchsorted(delta_key, e_t * (n_pos + 1) + e_pos, side="right"),
+        delta_lo=np.searchsorted(delta_key, e_t * (n_pos + 1) + order.cat_start[e_cat]),
+        segment_bounds=bounds,
+        tied=np.zeros(0, dtype=np.int64), tied_p_tp=np.zeros(0, dtype=np.int64),
+        tied_b_tp=np.zeros(0, dtype=np.int64), tied_p_n=np.zeros(0, dtype=np.int64),
+        tied_b_n=np.zeros(0, dtype=np.int64))
+    if order.has_ties:
+        block = order.block_id
+        size = np.bincount(block)
+        tied = np.flatnonzero(size[block[e_pos]] > 1)
+        if len(tied):
+            p_d, b_d = block_prefix(default.astype(np.int64), block)
+            p_delta, b_delta = block_prefix(delta, block[pos])
+            p_tp, b_tp = block_prefix(tp, block[pos])
+            r, t = e_r[tied], e_t[tied]
+            rec.tied = tied
+            rec.tied_p_tp, rec.tied_b_tp = p_tp[r, t], b_tp[r, t]
+            rec.tied_p_n = p_d[pos[r]] + p_delta[r, t]
+            rec.tied_b_n = b_d[pos[r]] + b_delta[r, t]
+    return rec
 
 
 def first_reaching(npig: np.ndarray, thresholds: np.ndarray = RECALL_THRESHOLDS) -> np.ndarray:
@@ -174,14 +222,21 @@ def first_reaching(npig: np.ndarray, thresholds: np.ndarray = RECALL_THRESHOLDS)
     return n.astype(np.int64)
 
 
-def count_gt(inputs, state: MatchState, weights: np.ndarray) -> np.ndarray:
+def count_gt(inputs, state: MatchState, weights: np.ndarray | None) -> np.ndarray:
     """[K, A] weighted count of non-ignored GT (pycocotools' ``npig``)."""
     n_cat = len(inputs.category_ids)
-    w = weights[inputs.gt_image]
+    w = None if weights is None else weights[inputs.gt_image]
     out = np.empty((n_cat, state.gt_counted.shape[0]), dtype=np.int64)
     for a in range(state.gt_counted.shape[0]):
-        out[:, a] = np.bincount(inputs.gt_cat, weights=w * state.gt_counted[a],
+        counted = state.gt_counted[a]
+        out[:, a] = np.bincount(inputs.gt_cat[counted], weights=None if w is None else w[counted],
                                 minlength=n_cat)[:n_cat].astype(np.int64)
+    return out
+
+
+def _padded_cumsum(values: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values, out=out[1:])
     return out
 
 
@@ -193,109 +248,84 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
     """
     n_thr, n_rec, n_cat = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(inputs.category_ids)
     n_area, n_max = len(AREA_RANGES), len(MAX_DETS)
-    unit = weights is None
-    if unit:
-        weights = np.ones(len(inputs.image_ids), dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.int64)
-    precision = -np.ones((n_thr, n_rec, n_cat, n_area, n_max))
-    recall = -np.ones((n_thr, n_cat, n_area, n_max))
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.int64)
     npig = count_gt(inputs, state, weights)
     reach = [first_reaching(npig[:, a]) for a in range(n_area)]    # [K, R] per area
-    for m, order in enumerate(orders):
-        w_order = weights[order.image]
+    # Block maxima for all (a, m) first, one suffix max at the end.
+    q = np.zeros((n_area, n_max, n_thr * n_cat, n_rec))
+    tp_total = np.zeros((n_area, n_max, n_thr * n_cat), dtype=np.int64)
+    for m in range(n_max):
         for a in range(n_area):
-            rec = state.records[a][m]
-            has_gt = npig[:, a] > 0
-            counts = _tp_counts(rec, order, w_order, unit)
-            if counts is None:
-                tp_total = np.zeros((n_thr, n_cat), dtype=np.int64)
-                q = np.zeros((n_thr, n_cat, n_rec))
-            else:
-                t_idx, cat, n, n_incl, tp_total = counts
-                q = _interpolated_precision(t_idx, cat, n, n_incl, tp_total, reach[a])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rc = tp_total / npig[:, a][None, :]
-            precision[:, :, has_gt, a, m] = q.transpose(0, 2, 1)[:, :, has_gt]
-            recall[:, has_gt, a, m] = rc[:, has_gt]
-    return precision, recall, npig
-
-
-def _segmented_cumsum(values: np.ndarray, cat_start: np.ndarray, cat: np.ndarray) -> np.ndarray:
-    """Inclusive cumsum along axis 0, restarting at each category."""
-    padded = np.concatenate([np.zeros((1,) + values.shape[1:], dtype=np.int64),
-                             np.cumsum(values, axis=0, dtype=np.int64)])
-    return padded[1:] - padded[cat_start[cat]]
-
-
-def _tp_counts(rec: Records, order: DetectionOrder, w_order: np.ndarray, unit: bool):
-    """For every (weighted) true positive: threshold index, category, n (its rank among the
-    category's true positives) and N (non-ignored detections up to it); and the [T, K] totals.
-    """
-    n_cat = len(rec.cat_start) - 1
-    n_thr = rec.tp.shape[1]
-    if len(rec.position) == 0:
-        return None
-    # Default-flag counts: a weighted cumsum over all ordered detections, read at records.
-    if unit:
-        running = np.cumsum(rec.default, dtype=np.int64)
-    else:
-        running = np.cumsum(w_order * rec.default, dtype=np.int64)
-    padded = np.r_[0, running]
-    g_default = padded[rec.position + 1] - padded[order.cat_start[rec.cat]]
-    w_rec = w_order[rec.position]
-    weighted = rec.tp if unit else rec.tp * w_rec[:, None]
-    g_tp = _segmented_cumsum(weighted, rec.cat_start, rec.cat)
-    tp_total = np.zeros((n_thr, n_cat), dtype=np.int64)
-    padded_tp = np.concatenate([np.zeros((1, n_thr), dtype=np.int64),
-                                np.cumsum(weighted, axis=0, dtype=np.int64)])
-    tp_total[:] = (padded_tp[rec.cat_start[1:]] - padded_tp[rec.cat_start[:-1]]).T
-    g_delta = _segmented_cumsum(rec.delta if unit else rec.delta * w_rec[:, None],
-                                rec.cat_start, rec.cat)
-    if unit or (w_rec == 1).all():
-        n_incl = g_default[:, None] + g_delta
-        tp_mask, n, cat = rec.tp, g_tp, rec.cat
-    else:
-        # Expand records into copies: element e is copy c of record rep[e].
-        rep = np.repeat(np.arange(len(w_rec)), w_rec)
-        c = np.arange(len(rep)) - np.repeat(np.cumsum(w_rec) - w_rec, w_rec)
-        tp_mask, cat = rec.tp[rep], rec.cat[rep]
-        if order.has_ties:
-            extra = (w_rec[rep] - 1)
-            n_incl = (g_default[rep] + c * rec.b_default[rep] - extra * rec.p_default[rep])[:, None] \
-                + g_delta[rep] + c[:, None] * rec.b_delta[rep] - extra[:, None] * rec.p_delta[rep]
-            n = g_tp[rep] + c[:, None] * rec.b_tp[rep] - extra[:, None] * rec.p_tp[rep]
-        else:
-            # Blocks of one detection: P = B = the flag itself, so F = G - (w - 1 - c) * flag.
-            back = (w_rec[rep] - 1 - c)
-            n_incl = (g_default[rep] - back * rec.default[rec.position[rep]])[:, None] \
-                + g_delta[rep] - back[:, None] * rec.delta[rep]
-            n = g_tp[rep] - back[:, None] * tp_mask
-    e_idx, t_idx = np.nonzero(tp_mask)
-    return t_idx, cat[e_idx], n[e_idx, t_idx], n_incl[e_idx, t_idx], tp_total
-
-
-def _interpolated_precision(t_idx, cat, n, n_incl, tp_total, reach) -> np.ndarray:
-    """[T, K, R] precision at the recall thresholds from the true positives' (n, N)."""
-    n_thr, n_cat = tp_total.shape
-    n_rec = reach.shape[1]
-    q = np.zeros((n_thr, n_cat, n_rec))
-    length = tp_total.ravel()
-    offset = np.r_[0, np.cumsum(length)[:-1]]
-    flat = np.zeros(int(length.sum()))
-    if len(flat) == 0:
-        return q
-    seg = t_idx * n_cat + cat
-    flat[offset[seg] + n - 1] = n / (n_incl + EPS)
-    # Starts of each recall threshold's suffix, for the (t, k, r) reached at all.
-    first = np.broadcast_to(reach[None, :, :], (n_thr, n_cat, n_rec)).reshape(-1, n_rec)
-    valid = first <= length[:, None]
-    starts = (offset[:, None] + first - 1)[valid]
-    block_max = np.maximum.reduceat(flat, starts)
-    q_flat = np.zeros((n_thr * n_cat, n_rec))
-    q_flat[valid] = block_max
+            _block_maxima(state.records[a][m], weights, reach[a], q[a, m], tp_total[a, m])
     # Suffix maximum over recall thresholds = interpolated precision.
-    q_flat = np.maximum.accumulate(q_flat[:, ::-1], axis=1)[:, ::-1]
-    return q_flat.reshape(n_thr, n_cat, n_rec)
+    q = q.reshape(-1, n_rec)[:, ::-1]
+    np.maximum.accumulate(q, axis=1, out=q)
+    precision = np.ascontiguousarray(q[:, ::-1]).reshape(n_area, n_max, n_thr, n_cat, n_rec)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = tp_total.reshape(n_area, n_max, n_thr, n_cat) / npig.T[:, None, None, :]
+    no_gt = npig.T == 0                                           # [A, K]
+    precision[np.broadcast_to(no_gt[:, None, None, :, None], precision.shape)] = -1.0
+    recall[np.broadcast_to(no_gt[:, None, None, :], recall.shape)] = -1.0
+    # pycocotools' layouts, as views: [T, R, K, A, M] and [T, K, A, M].
+    return precision.transpose(2, 4, 3, 0, 1), recall.transpose(2, 3, 0, 1), npig
+
+
+def _block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
+    """Fill ``q_out`` [T*K, R] with the max precision over the true positives of each block
+    [n_r, n_r+1) of recall thresholds, and ``total_out`` [T*K] with the true-positive totals.
+
+    The n-th true positive, with N non-ignored detections up to it, has ``pr = n / (N + eps)``.
+    Copies of a detection alone in its block are consecutive, each a true positive one behind
+    the next, so ``(n - i) / (N - i) <= n / N``: the last copy dominates every suffix that holds
+    any copy, and only it is placed. Tied blocks interleave copies; all of those are placed.
+    """
+    n_seg, n_rec = q_out.shape
+    if len(rec.entry_t) == 0:
+        return
+    n_cat = len(reach)
+    if weights is None:
+        n = np.arange(1, len(rec.entry_t) + 1) - rec.entry_first
+        cs_delta = _padded_cumsum(rec.delta_value)
+        big_n = (rec.default_hi - rec.default_lo) + (cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo])
+        total = np.diff(rec.segment_bounds)
+        place_n, place_big_n, place_seg = n, big_n, rec.entry_t * n_cat + rec.entry_cat
+    else:
+        cs_default = _padded_cumsum(weights[rec.default_image])
+        cs_delta = _padded_cumsum(weights[rec.delta_image] * rec.delta_value)
+        w = weights[rec.entry_image]
+        cs_entry = _padded_cumsum(w)
+        n = cs_entry[1:] - cs_entry[rec.entry_first]
+        big_n = (cs_default[rec.default_hi] - cs_default[rec.default_lo]) + \
+            (cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo])
+        total = np.diff(cs_entry[rec.segment_bounds])
+        seg = rec.entry_t * n_cat + rec.entry_cat
+        alone = w > 0
+        alone[rec.tied] = False
+        place_n, place_big_n, place_seg = n[alone], big_n[alone], seg[alone]
+        if len(rec.tied):
+            # Copy c of tied entry j: F = G + c * B - (w - 1) * P (see module doc).
+            wt = w[rec.tied]
+            rep = np.repeat(np.arange(len(rec.tied)), wt)
+            c = np.arange(len(rep)) - np.repeat(np.cumsum(wt) - wt, wt)
+            back = wt[rep] - 1
+            j = rec.tied[rep]
+            place_n = np.r_[place_n, n[j] + c * rec.tied_b_tp[rep] - back * rec.tied_p_tp[rep]]
+            place_big_n = np.r_[place_big_n,
+                                big_n[j] + c * rec.tied_b_n[rep] - back * rec.tied_p_n[rep]]
+            place_seg = np.r_[place_seg, seg[j]]
+    total_out[:] = total
+    offset = np.zeros(n_seg, dtype=np.int64)
+    np.cumsum(total[:-1], out=offset[1:])
+    n_total = int(total.sum())
+    if n_total == 0:
+        return
+    flat = np.zeros(n_total)
+    flat[offset[place_seg] + place_n - 1] = place_n / (place_big_n + EPS)
+    # Start of each recall threshold's block, for the (t, k, r) reached at all.
+    first = np.broadcast_to(reach[None, :, :], (n_seg // n_cat, n_cat, n_rec)).reshape(n_seg, n_rec)
+    valid = first <= total[:, None]
+    q_out[valid] = np.maximum.reduceat(flat, (offset[:, None] + first - 1)[valid])
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:

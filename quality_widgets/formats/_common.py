@@ -133,7 +133,9 @@ def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) ->
         paths.append(str(p) if p is not None else None)
     w = pd.array(widths if widths is not None else [pd.NA] * n, dtype="Int64")
     h = pd.array(heights if heights is not None else [pd.NA] * n, dtype="Int64")
-    frame = pd.DataFrame({"file_name": list(file_names), "path": paths, "width": w, "height": h},
+    frame = pd.DataFrame({"file_name": list(file_names),
+                          "path": pd.Series(paths, dtype=object, index=ids),
+                          "width": w, "height": h},
                          index=pd.Index(ids, name="image_id"))
     missing = frame["width"].isna() | frame["height"].isna()
     if missing.any():

@@ -24,7 +24,8 @@ from .scatter import MetricScatter
 
 LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictions"}
 ALL = "(all)"
-SIZE_COLUMNS = ("width", "height")
+# Geometry columns: numeric, but rarely the first thing to look at; not the default metric.
+SIZE_COLUMNS = ("width", "height", "area", "aspect_ratio")
 
 
 class Explorer(widgets.VBox):
@@ -128,8 +129,10 @@ class Explorer(widgets.VBox):
         self.tag_button.on_click(lambda _: self._guard(lambda: self.tag(self.tag_name.value)))
         self.export_button.on_click(lambda _: self._guard(self._export_clicked))
 
-        start = level if level is not None else levels[0]
-        start = start.rstrip("s")
+        start = (level if level is not None else levels[0]).rstrip("s")
+        if start not in levels:
+            raise ValueError(f"level {start!r} has no rows to explore; levels with rows: "
+                             f"{', '.join(levels)}")
         if start == self.level:
             self._load_level(metric)
         else:
@@ -409,6 +412,14 @@ class Explorer(widgets.VBox):
         self.status.value = html.escape(f"tagged {added} {LEVEL_LABELS[self.level]} "
                                         f"with {name!r}")
         return added
+
+    def untag(self, name: str) -> int:
+        """Remove the tag ``name`` from the selected rows; returns how many lost it."""
+        name = check_tag(name)
+        removed = self.tags.remove(self.level, self.selection, name)
+        self.tags.apply(self.frame, self.level)
+        self._update_filter_controls()
+        return removed
 
     def tagged(self, name: str) -> pd.Index:
         """Ids of the current level's rows tagged ``name``."""

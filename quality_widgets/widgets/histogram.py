@@ -166,6 +166,9 @@ class MetricHistogram(widgets.VBox):
             if value is None:
                 if current is not None and len(current):
                     self.selector.selected = None
+                    # The frontend redraws the highlight for a null selection but keeps the
+                    # brush rectangle; "reset" removes it.
+                    self.selector.reset()
             elif current is None or len(current) < 2 or \
                     (float(np.min(current)), float(np.max(current))) != tuple(value):
                 self.selector.selected = np.array(value, dtype=float)

@@ -132,8 +132,11 @@ class MetricScatter(widgets.VBox):
         try:
             with self.selector.hold_sync():
                 if rect is None:
+                    had = self.selector.selected_x is not None and len(self.selector.selected_x)
                     self.selector.selected_x = None
                     self.selector.selected_y = None
+                    if had:
+                        self.selector.reset()  # removes the drawn rectangle in the browser
                 else:
                     (x0, x1), (y0, y1) = rect
                     self.selector.selected_x = np.array([x0, x1], dtype=float)

@@ -1,0 +1,52 @@
+"""Small generated datasets for tests (no ../shared needed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def make_images(folder: Path, n: int = 6, size=(64, 48), seed: int = 0) -> list[str]:
+    """n JPEG/PNG images of varied brightness and colour; returns the file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(n):
+        w, h = size
+        base = rng.integers(0, 256, size=3)
+        arr = np.clip(base + rng.normal(0, 20 + 10 * i, size=(h, w, 3)), 0, 255).astype(np.uint8)
+        arr[h // 4: h // 2, w // 4: w // 2] = [max(0, 255 - 30 * i), 20, 20]
+        name = f"img_{i:03d}.png" if i % 2 else f"img_{i:03d}.jpg"
+        Image.fromarray(arr).save(folder / name, quality=95)
+        names.append(name)
+    return names
+
+
+def make_coco(folder: Path, n: int = 6, size=(64, 48), predictions: bool = True,
+              seed: int = 0) -> dict:
+    """A small COCO dataset on disk: images/, instances.json, predictions.json."""
+    names = make_images(folder / "images", n, size, seed)
+    w, h = size
+    images = [{"id": i + 1, "file_name": name, "width": w, "height": h}
+              for i, name in enumerate(names)]
+    cats = [{"id": 1, "name": "red thing", "supercategory": "thing"},
+            {"id": 2, "name": "other", "supercategory": "thing"}]
+    anns, preds = [], []
+    aid = 100
+    for im in images:
+        anns.append({"id": aid, "image_id": im["id"], "category_id": 1,
+                     "bbox": [w / 4, h / 4, w / 4, h / 4], "area": w * h / 16, "iscrowd": 0})
+        anns.append({"id": aid + 1, "image_id": im["id"], "category_id": 2,
+                     "bbox": [2.5, 3.0, 10.0, 8.0], "area": 80.0, "iscrowd": 0})
+        aid += 10
+        preds.append({"image_id": im["id"], "category_id": 1,
+                      "bbox": [w / 4 + 1, h / 4, w / 4, h / 4], "score": 0.9})
+        preds.append({"image_id": im["id"], "category_id": 2,
+                      "bbox": [30.0, 20.0, 10.0, 10.0], "score": 0.3})
+    (folder / "instances.json").write_text(json.dumps(
+        {"images": images, "annotations": anns, "categories": cats}))
+    (folder / "predictions.json").write_text(json.dumps(preds))
+    return {"images": folder / "images", "annotations": folder / "instances.json",
+            "predictions": (folder / "predictions.json") if predictions else None}

@@ -1,0 +1,250 @@
+"""The metric engine: frames, custom metrics (also from __main__ in worker processes), errors,
+the cache (second run, new metric, interrupted run)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import quality_widgets as qw
+from helpers import make_coco
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@qw.metric(level="image", name="mean_green_test", description="mean of G")
+def mean_green_test(image):
+    return float(image[:, :, 1].mean())
+
+
+@qw.metric(level=("object", "prediction"), name="crop_rows_test")
+def crop_rows_test(crop, row):
+    return crop.shape[0] + 0 * row["bbox_w"]
+
+
+def _dataset(tmp_path, **kw):
+    p = make_coco(tmp_path, **kw)
+    return qw.Dataset.from_coco(p["images"], p["annotations"], p["predictions"])
+
+
+def test_frames_have_one_row_per_item_and_custom_columns(tmp_path):
+    ds = _dataset(tmp_path)
+    f = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path / "c", progress=False)
+    assert len(f.images) == 6 and len(f.objects) == 12 and len(f.predictions) == 12
+    assert f.objects.index.name == "annotation_id" and f.predictions.index.name == "prediction_id"
+    for col in ("brightness", "mean_green_test", "uniqueness", "duplicate_group"):
+        assert col in f.images
+    assert {"crop_rows_test", "object_brightness", "box_area"} <= set(f.objects.columns)
+    assert {"crop_rows_test", "confidence"} <= set(f.predictions.columns)
+    assert "confidence" not in f.objects
+    # the custom metric computed exactly what the function says, on the decoded pixels
+    img = qw.imaging.decode_rgb(ds.images.loc[1, "path"])
+    assert f.images.loc[1, "mean_green_test"] == pytest.approx(img[:, :, 1].mean())
+    ann = ds.annotations.loc[100]
+    assert f.objects.loc[100, "crop_rows_test"] == 12  # rows floor(12)..ceil(24)
+    assert f.objects.loc[100, "box_area"] == ann["bbox_w"] * ann["bbox_h"]
+    assert f.images["error"].isna().all()
+    assert "mean_green_test" in f.metric_columns("image")
+
+
+def test_coco128_frames_row_counts_and_second_run_from_cache(coco128_dataset, tmp_path):
+    f = qw.compute_metrics(coco128_dataset, cache_dir=tmp_path, progress=False)
+    assert (len(f.images), len(f.objects), len(f.predictions)) == (128, 939, 8035)
+    assert f.stats["computed"] == 128 and f.images["error"].isna().all()
+    g = qw.compute_metrics(coco128_dataset, cache_dir=tmp_path, progress=False)
+    assert g.stats["computed"] == 0 and g.stats["from_cache"] == 128
+    for level in ("image", "object", "prediction"):
+        pd.testing.assert_frame_equal(f.frame(level), g.frame(level))
+
+
+def test_adding_a_metric_computes_only_that_metric(tmp_path):
+    ds = _dataset(tmp_path)
+    cache = tmp_path / "cache"
+    calls = tmp_path / "calls.txt"
+
+    @qw.metric(level="image", name="counted_test")
+    def counted_test(image):
+        with open(calls, "a") as fh:
+            fh.write("x")
+        return 1.0
+
+    qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache, progress=False)
+    f = qw.compute_metrics(ds, metrics=["brightness", counted_test], workers=1,
+                           cache_dir=cache, progress=False)
+    assert calls.read_text() == "x" * 6
+    g = qw.compute_metrics(ds, metrics=["brightness", counted_test], workers=1,
+                           cache_dir=cache, progress=False)
+    assert calls.read_text() == "x" * 6 and g.stats["computed"] == 0
+    pd.testing.assert_series_equal(f.images["brightness"], g.images["brightness"])
+
+
+def test_changed_file_is_recomputed(tmp_path):
+    ds = _dataset(tmp_path)
+    cache = tmp_path / "cache"
+    f = qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache,
+                           progress=False)
+    path = Path(ds.images.loc[1, "path"])
+    from PIL import Image
+    Image.new("RGB", (64, 48), (0, 0, 0)).save(path)
+    g = qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache,
+                           progress=False)
+    assert g.stats["computed"] == 1 and g.images.loc[1, "brightness"] == 0.0
+    assert f.images.loc[1, "brightness"] > 0
+
+
+def test_bad_images_mark_error_and_the_run_goes_on(tmp_path, capsys):
+    ds = _dataset(tmp_path)
+    Path(ds.images.loc[2, "path"]).write_bytes(b"not an image at all")
+    os.remove(ds.images.loc[3, "path"])
+    f = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path / "c", progress=False)
+    assert "not an image" in f.images.loc[2, "error"]
+    assert "not found" in f.images.loc[3, "error"] or "missing" in f.images.loc[3, "error"]
+    assert np.isnan(f.images.loc[2, "brightness"])
+    good = f.images.drop(index=[2, 3])
+    assert good["error"].isna().all() and good["brightness"].notna().all()
+    # the boxes of a bad image say why they have no pixel values; geometry is still computed
+    obj = f.objects[f.objects["image_id"] == 2]
+    assert obj["error"].str.contains("image of this box").all()
+    assert obj["box_area"].notna().all() and obj["object_brightness"].isna().all()
+    out = capsys.readouterr().out
+    assert "could not be computed" in out and ds.images.loc[2, "file_name"] in out
+
+
+def test_a_metric_that_raises_marks_only_its_rows(tmp_path):
+    ds = _dataset(tmp_path)
+
+    @qw.metric(level="image", name="fails_on_png_test")
+    def fails_on_png_test(image):
+        if image[0, 0, 0] % 2 == 1:
+            raise ValueError("odd pixel")
+        return 1.0
+
+    f = qw.compute_metrics(ds, metrics=["brightness", fails_on_png_test], workers=1,
+                           cache_dir=False, progress=False)
+    assert f.images["brightness"].notna().all()
+    failed = f.images["fails_on_png_test"].isna()
+    assert (f.images.loc[failed, "error"].str.contains("fails_on_png_test: ValueError")).all()
+
+
+def test_workers_give_the_same_values(tmp_path):
+    ds = _dataset(tmp_path)
+    one = qw.compute_metrics(ds, workers=1, cache_dir=False, progress=False)
+    two = qw.compute_metrics(ds, workers=2, cache_dir=False, progress=False)
+    assert two.stats["workers"] == 2
+    for level in ("image", "object", "prediction"):
+        pd.testing.assert_frame_equal(one.frame(level), two.frame(level))
+
+
+MAIN_SCRIPT = """
+import sys
+import quality_widgets as qw
+
+@qw.metric(level="image", name="main_metric")
+def main_metric(image):
+    return float(image.shape[0]) * 1000 + int(image[0, 0, 0])
+
+def run():
+    ds = qw.Dataset.from_folder(sys.argv[1])
+    f = qw.compute_metrics(ds, workers=2, cache_dir=False, progress=False)
+    assert f.stats["workers"] == 2, f.stats
+    assert f.images["main_metric"].notna().all(), f.images["error"].tolist()
+    print("OK", f.images["main_metric"].min())
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "dash-c"])
+def test_metric_defined_in_main_works_with_worker_processes(tmp_path, how):
+    """A function defined in __main__ (a script, or a notebook cell: no __file__) is pickled by
+    value into spawned workers."""
+    from helpers import make_images
+    make_images(tmp_path / "imgs", n=4)
+    if how == "script":
+        script = tmp_path / "user_script.py"
+        script.write_text(MAIN_SCRIPT + "\nif __name__ == '__main__':\n    run()\n")
+        cmd = [sys.executable, str(script), str(tmp_path / "imgs")]
+    else:
+        cmd = [sys.executable, "-c", MAIN_SCRIPT + "\nrun()\n", str(tmp_path / "imgs")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "OK 48" in res.stdout
+
+
+KILL_SCRIPT = """
+import sys, time
+import quality_widgets as qw
+import quality_widgets.engine as engine
+engine.FLUSH_EVERY_SECONDS = 0.0
+
+@qw.metric(level="image", name="slow_test")
+def slow_test(image):
+    time.sleep(float(sys.argv[3]))
+    return float(image.mean())
+
+ds = qw.Dataset.from_folder(sys.argv[1])
+f = qw.compute_metrics(ds, metrics=["brightness", slow_test], workers=1, cache_dir=sys.argv[2],
+                       progress=False, chunk_size=1)
+print("computed", f.stats["computed"], "cached", f.stats["from_cache"])
+print("VALUES", f.images["slow_test"].round(9).tolist())
+"""
+
+
+def test_killed_run_loses_nothing_and_resumes(tmp_path):
+    from helpers import make_images
+    make_images(tmp_path / "imgs", n=30)
+    cache = tmp_path / "cache"
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "imgs"), str(cache),
+                             "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until some finished images are on disk
+        if len(list(cache.rglob("part-*.parquet"))) >= 3:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(cache.rglob("*.tmp")) or True  # a temp file may remain; it is never read
+    res = subprocess.run([sys.executable, str(script), str(tmp_path / "imgs"), str(cache), "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    computed = int(res.stdout.split("computed ")[1].split()[0])
+    assert 0 < computed < 30           # resumed: some images came from the killed run's cache
+    clean = subprocess.run([sys.executable, str(script), str(tmp_path / "imgs"),
+                            str(tmp_path / "fresh"), "0"], capture_output=True, text=True,
+                           timeout=300)
+    assert res.stdout.split("VALUES")[1] == clean.stdout.split("VALUES")[1]
+
+
+def test_geometry_metrics_need_no_images(tmp_path):
+    p = make_coco(tmp_path)
+    ds = qw.Dataset.from_coco(None, p["annotations"], p["predictions"])
+    f = qw.compute_metrics(ds, metrics=["box_area", "border_closeness", "confidence"],
+                           workers=1, cache_dir=False, progress=False)
+    assert f.objects["box_area"].notna().all() and f.objects["error"].isna().all()
+    assert f.predictions["confidence"].tolist() == ds.predictions["score"].tolist()
+
+
+def test_unknown_metric_name_is_a_clear_error(tmp_path):
+    ds = _dataset(tmp_path)
+    with pytest.raises(KeyError, match="unknown metric 'brightnes'"):
+        qw.compute_metrics(ds, metrics=["brightnes"], cache_dir=False, progress=False)
+
+
+def test_metric_file_loaded_by_path(tmp_path):
+    ds = _dataset(tmp_path)
+    mfile = tmp_path / "my_metrics.py"
+    mfile.write_text(textwrap.dedent("""
+        from quality_widgets import metric
+
+        @metric(level="image")
+        def pixel_count_from_file(image):
+            return image.shape[0] * image.shape[1]
+    """))
+    f = qw.compute_metrics(ds, metrics=[mfile], workers=2, cache_dir=False, progress=False)
+    assert (f.images["pixel_count_from_file"] == 64 * 48).all()
