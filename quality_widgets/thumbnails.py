@@ -89,6 +89,11 @@ def render_thumbnail(request: ThumbnailRequest, size: int = 160, quality: int = 
         ImageDraw.Draw(image).rectangle(
             [x * sx, y * sy, max((x + w) * sx, x * sx + 1), max((y + h) * sy, y * sy + 1)],
             outline=request.color, width=line)
+    elif request.mode == "crop" and max(image.size) < size:
+        # Small objects are the interesting ones: enlarge their crop to the tile size.
+        scale = size / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)),
+                              max(1, round(image.height * scale))), Image.Resampling.BICUBIC)
     else:
         image.thumbnail((size, size), Image.Resampling.BILINEAR)
     buf = io.BytesIO()

@@ -333,3 +333,12 @@ def test_explorer_on_coco128(coco128_dataset, tmp_path):
     assert ex.selection.equals(objects.index[mask])
     assert ex.gallery.ids == expected_order(objects, "box_area", mask)[:24]
     assert (frames.cache_dir / "thumbnails").is_dir()   # beside the metric cache
+
+
+def test_explorer_computes_metrics_for_a_dataset(tmp_path):
+    import quality_widgets as qw
+    ex = Explorer(qw.load_sample(), cache_dir=tmp_path / "cache", level="objects")
+    assert ex.level == "object" and len(ex.frame) == len(ex.frames.dataset.annotations)
+    assert ex.metric == "box_area" and len(ex.gallery.ids) == 24
+    ex.gallery.mode = "crop"
+    assert ex.gallery.html.value.count("data:image/jpeg;base64,") == 24

@@ -32,7 +32,7 @@ class Explorer(widgets.VBox):
     """Explore the metric values of a dataset and the images behind them.
 
     ``Explorer(metrics)`` takes a :class:`~quality_widgets.frames.MetricFrames` (or a Dataset,
-    for which it runs ``compute_metrics`` first) and shows, for the chosen ``level``
+    for which it runs ``compute_metrics(dataset, cache_dir=cache_dir)`` first) and shows, for the chosen ``level``
     ("image", "object", "prediction") and ``metric``:
 
     * a histogram with a brush: brushing ``[lo, hi]`` selects the rows with
@@ -59,8 +59,8 @@ class Explorer(widgets.VBox):
 
     def __init__(self, metrics, level: str | None = None, metric: str | None = None,
                  tags_path=None, thumbnail_size: int = 160, per_page: int = sel.PER_PAGE,
-                 **kwargs):
-        self.frames = self._as_frames(metrics)
+                 cache_dir=None, **kwargs):
+        self.frames = self._as_frames(metrics, cache_dir)
         cache_dir = self.frames.cache_dir
         self.tags = TagStore(tags_path) if tags_path is not None else TagStore.beside(cache_dir)
         for lv in LEVELS:
@@ -141,13 +141,13 @@ class Explorer(widgets.VBox):
 
     # ---- inputs ----------------------------------------------------------------------------
     @staticmethod
-    def _as_frames(metrics) -> MetricFrames:
+    def _as_frames(metrics, cache_dir=None) -> MetricFrames:
         if isinstance(metrics, MetricFrames):
             return metrics
         from ..dataset import Dataset
         if isinstance(metrics, Dataset):
             from .. import engine
-            return engine.compute_metrics(metrics)
+            return engine.compute_metrics(metrics, cache_dir=cache_dir)
         raise TypeError(f"Explorer needs MetricFrames (from compute_metrics) or a Dataset, "
                         f"got {type(metrics).__name__}")
 
