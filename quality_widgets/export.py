@@ -500,6 +500,11 @@ def run(args) -> int:
             print("error: give --metrics DIR, or --images/--annotations (and --predictions)",
                   file=sys.stderr)
             return 2
+        if dataset is None and args.format in ("coco", "yolo"):
+            # Rebuilt from the frames: categories no row uses are unknown, which shifts YOLO
+            # class indices and drops them from COCO "categories".
+            print("note: categories come from the metric frames' rows; pass --images and "
+                  "--annotations for the dataset's full category list", file=sys.stderr)
         frame = level_frame(data, args.level)
         selection = None
         if args.where:
