@@ -1,9 +1,40 @@
-"""quality-widgets: quality metrics for computer-vision data, labels and models, in Jupyter."""
+"""quality-widgets: quality metrics for computer-vision data, labels and models, in Jupyter.
+
+Layers (each imports only those before it): data loading (``Dataset``, ``formats``) -> metric
+engine (``metric``, ``compute_metrics``) -> frames (``MetricFrames``) -> analysis
+(``evaluate``, hypothesis tests, ``export``) -> widgets (``Explorer``...). Widgets are imported
+lazily, so worker processes and scripts that only compute never load ipywidgets or bqplot.
+"""
 from .dataset import Dataset
+from .engine import compute_metrics
 from .errors import DataWarning, DatasetError, ExportError
+from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
+from .export import export  # the function; bound after the submodule so it wins the name
+from .frames import MetricFrames
+from .registry import Metric, load_metric_file, metric, registered_metrics
+from .sample import load_sample
 
 __version__ = "0.1.0"
-from .registry import Metric, metric, registered_metrics, load_metric_file
-from .frames import MetricFrames
-from .engine import compute_metrics
-from .sample import load_sample
+
+_LAZY = {
+    "Explorer": ("quality_widgets.widgets.explorer", "Explorer"),
+    "HypothesisTest": ("quality_widgets.widgets.hypothesis", "HypothesisTest"),
+    "test_hypothesis": ("quality_widgets.hypothesis", "test_hypothesis"),
+    "rank_metrics": ("quality_widgets.hypothesis", "rank_metrics"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'quality_widgets' has no attribute {name!r}")
+
+
+__all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
+           "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
+           "load_metric_file", "metric", "registered_metrics", "load_sample", "export",
+           *_LAZY]

@@ -226,3 +226,13 @@ def resolve_metrics(metrics=None) -> list[Metric]:
                 unique[:0] = extra
                 have.update((r.level, r.name) for r in extra)
     return unique
+
+
+def unregister(name: str, level: str | None = None) -> int:
+    """Forget the metric ``name`` (at ``level``, or every level); returns how many were removed.
+    Built-in metrics come back with the next ``load_builtin_metrics`` only if never loaded."""
+    with _lock:
+        keys = [k for k in _REGISTRY if k[1] == name and (level is None or k[0] == level)]
+        for k in keys:
+            del _REGISTRY[k]
+    return len(keys)

@@ -24,3 +24,28 @@ def coco128_dataset(coco128):
     import quality_widgets as qw
     return qw.Dataset.from_coco(coco128 / "images", coco128 / "instances.json",
                                 coco128 / "predictions" / "yolo-fastest-1.1-xl.json")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_metric_cache(tmp_path_factory):
+    """Tests never touch the user's ~/.cache/quality-widgets."""
+    path = tmp_path_factory.mktemp("qw-cache")
+    old = os.environ.get("QUALITY_WIDGETS_CACHE")
+    os.environ["QUALITY_WIDGETS_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("QUALITY_WIDGETS_CACHE", None)
+    else:
+        os.environ["QUALITY_WIDGETS_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _restore_metric_registry():
+    """Metrics a test decorates or loads from a file do not leak into later tests."""
+    from quality_widgets import registry
+    registry.load_builtin_metrics()
+    before = dict(registry._REGISTRY)
+    yield
+    with registry._lock:
+        registry._REGISTRY.clear()
+        registry._REGISTRY.update(before)

@@ -18,14 +18,20 @@ from helpers import make_coco
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@qw.metric(level="image", name="mean_green_test", description="mean of G")
-def mean_green_test(image):
-    return float(image[:, :, 1].mean())
+@pytest.fixture
+def custom_metrics():
+    """Two decorated metrics, registered for the test only (the registry is process-wide)."""
+    @qw.metric(level="image", name="mean_green_test", description="mean of G")
+    def mean_green_test(image):
+        return float(image[:, :, 1].mean())
 
+    @qw.metric(level=("object", "prediction"), name="crop_rows_test")
+    def crop_rows_test(crop, row):
+        return crop.shape[0] + 0 * row["bbox_w"]
 
-@qw.metric(level=("object", "prediction"), name="crop_rows_test")
-def crop_rows_test(crop, row):
-    return crop.shape[0] + 0 * row["bbox_w"]
+    yield
+    qw.registry.unregister("mean_green_test")
+    qw.registry.unregister("crop_rows_test")
 
 
 def _dataset(tmp_path, **kw):
@@ -33,7 +39,7 @@ def _dataset(tmp_path, **kw):
     return qw.Dataset.from_coco(p["images"], p["annotations"], p["predictions"])
 
 
-def test_frames_have_one_row_per_item_and_custom_columns(tmp_path):
+def test_frames_have_one_row_per_item_and_custom_columns(tmp_path, custom_metrics):
     ds = _dataset(tmp_path)
     f = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path / "c", progress=False)
     assert len(f.images) == 6 and len(f.objects) == 12 and len(f.predictions) == 12
@@ -74,6 +80,7 @@ def test_adding_a_metric_computes_only_that_metric(tmp_path):
             fh.write("x")
         return 1.0
 
+    qw.registry.unregister("counted_test")
     qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache, progress=False)
     f = qw.compute_metrics(ds, metrics=["brightness", counted_test], workers=1,
                            cache_dir=cache, progress=False)
@@ -124,6 +131,7 @@ def test_a_metric_that_raises_marks_only_its_rows(tmp_path):
         if image[0, 0, 0] % 2 == 1:
             raise ValueError("odd pixel")
         return 1.0
+    qw.registry.unregister("fails_on_png_test")
 
     f = qw.compute_metrics(ds, metrics=["brightness", fails_on_png_test], workers=1,
                            cache_dir=False, progress=False)
