@@ -16,7 +16,8 @@ from pathlib import Path
 
 # Modules that contribute subcommands through add_parser(subparsers).
 SUBCOMMAND_MODULES = ("quality_widgets.evaluation.command", "quality_widgets.export",
-                      "quality_widgets.hypothesis_command", "quality_widgets.drift_command")
+                      "quality_widgets.hypothesis_command", "quality_widgets.drift_command",
+                      "quality_widgets.testcases_command")
 
 
 def _load_dataset(args):
