@@ -45,6 +45,8 @@ class DetectionOrder:
     score: np.ndarray
     cat_start: np.ndarray       # [K + 1]: first position of each category
     block_id: np.ndarray        # runs of equal (category, score, image)
+    block_start: np.ndarray     # first position of each position's block
+    block_end: np.ndarray       # one past its last position
     has_ties: bool              # some block holds more than one detection
     position_of_dt: np.ndarray  # evaluated-detection index -> position, or -1
 
@@ -63,10 +65,13 @@ def detection_orders(inputs) -> list[DetectionOrder]:
         new[1:] = (cat[1:] != cat[:-1]) | (score[1:] != score[:-1]) | (image[1:] != image[:-1])
         position = np.full(len(inputs.dt_row), -1, dtype=np.int64)
         position[dt] = np.arange(len(dt))
+        starts = np.flatnonzero(new)
+        run = np.diff(np.r_[starts, len(dt)])
         orders.append(DetectionOrder(
             dt=dt, image=image, score=score,
             cat_start=np.searchsorted(cat, np.arange(n_cat + 1)),
-            block_id=np.cumsum(new) - 1, has_ties=bool(len(dt) and not new.all()),
+            block_id=np.cumsum(new) - 1, block_start=np.repeat(starts, run),
+            block_end=np.repeat(starts + run, run), has_ties=bool(len(dt) and not new.all()),
             position_of_dt=position))
     return orders
 
@@ -107,12 +112,13 @@ class Records:
     # Per true-positive entry (t-major, then order):
     entry_t: np.ndarray
     entry_cat: np.ndarray
+    entry_segment: np.ndarray   # t * K + k
     entry_image: np.ndarray
     entry_first: np.ndarray     # index of the first entry of its (t, k) segment
     default_hi: np.ndarray      # count of default detections up to it (index in cumsum)
-    default_lo: np.ndarray      # ... before its category
+    default_lo: np.ndarray      # [K] ... before each category
     delta_hi: np.ndarray        # same for the deltas at its t
-    delta_lo: np.ndarray
+    delta_lo: np.ndarray        # [T * K] ... before each (t, k)
     segment_bounds: np.ndarray  # [T * K + 1] entry index where each (t, k) segment starts
     # Entries in blocks of tied detections: within-block prefix (P) and total (B) of the true
     # positives and of the non-ignored detections at their t.
@@ -123,41 +129,54 @@ class Records:
     tied_b_n: np.ndarray
 
 
-@dataclass
 class MatchState:
-    """Matching and ignore flags for one pair of slice masks (cached by the Evaluator)."""
+    """Matching and ignore flags for one pair of slice masks (cached by the Evaluator).
 
-    match: np.ndarray           # [A, T, n_candidates] GT index or -1
-    gt_counted: np.ndarray      # [A, n_gt] bool: not ignored
-    records: list               # records[a][m]
-    dt_outside: np.ndarray      # [A, n_dt] bool: outside the area range or the slice
+    ``match`` [A, T, n_candidates]: GT index matched by each candidate detection, or -1.
+    ``gt_counted`` [A, n_gt]: GT not ignored. ``dt_outside`` [A, n_dt]: detection outside the
+    area range or the slice. :meth:`records` builds (and keeps) the accumulation records of
+    one (area range, maxDets) on first use.
+
+    A detection's flags (pycocotools ``evaluateImg``): ``dtIg = gtIg[matched GT] or
+    (unmatched and outside)``, ``tp = matched and not dtIg``, where "matched" is pycocotools'
+    ``dtm != 0``: a match to a GT whose id is 0 counts as unmatched there, which is reproduced.
+    """
+
+    def __init__(self, inputs, cands, orders, match, gt_ignore, dt_outside):
+        self.inputs, self.orders = inputs, orders
+        self.match = match
+        self.gt_counted = ~gt_ignore
+        self.dt_outside = dt_outside
+        self._gt_ignore = gt_ignore
+        self._matched = np.flatnonzero((match >= 0).any(axis=(0, 1)))
+        self._cand_dt = cands.cand_dt[self._matched]
+        self._flags = {}
+        self._records = {}
+
+    def flags(self, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """(tp, non-ignored), each [U, T], of the detections matched at some (a, t)."""
+        if a not in self._flags:
+            g = self.match[a][:, self._matched]                # [T, U]
+            hit = g >= 0
+            gi = np.where(hit, g, 0)
+            hit_nonzero = hit & (self.inputs.gt_id[gi] != 0)
+            dt_ignored = (hit & self._gt_ignore[a][gi]) | \
+                (~hit_nonzero & self.dt_outside[a][self._cand_dt])
+            self._flags[a] = ((hit_nonzero & ~dt_ignored).T, ~dt_ignored.T)
+        return self._flags[a]
+
+    def records(self, a: int, m: int) -> Records:
+        if (a, m) not in self._records:
+            tp, nonignored = self.flags(a)
+            order = self.orders[m]
+            self._records[a, m] = _records(self.inputs, order, self._cand_dt, tp, nonignored,
+                                           ~self.dt_outside[a][order.dt])
+        return self._records[a, m]
 
 
 def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchState:
-    """Build the per-(area range, maxDets) records from a matching.
-
-    ``gt_ignore`` [A, n_gt] and ``dt_outside`` [A, n_dt] are the ignore flags of GT and the
-    out-of-range flags of detections. A detection's flags (pycocotools ``evaluateImg``):
-    ``dtIg = gtIg[matched GT] or (unmatched and outside)``, ``tp = matched and not dtIg``,
-    where "matched" is pycocotools' ``dtm != 0``: a match to a GT whose id is 0 counts as
-    unmatched there, which is reproduced.
-    """
-    n_area, n_thr, _ = match.shape
-    matched_any = np.flatnonzero((match >= 0).any(axis=(0, 1)))
-    cand_dt = cands.cand_dt[matched_any]
-    records = []
-    for a in range(n_area):
-        g = match[a][:, matched_any]                          # [T, U]
-        hit = g >= 0
-        gi = np.where(hit, g, 0)
-        hit_nonzero = hit & (inputs.gt_id[gi] != 0)
-        dt_ignored = (hit & gt_ignore[a][gi]) | (~hit_nonzero & dt_outside[a][cand_dt])
-        tp = (hit_nonzero & ~dt_ignored).T                    # [U, T]
-        nonignored = ~dt_ignored.T
-        records.append([_records(inputs, order, cand_dt, tp, nonignored,
-                                 ~dt_outside[a][order.dt]) for order in orders])
-    return MatchState(match=match, gt_counted=~gt_ignore, records=records,
-                      dt_outside=dt_outside)
+    """The :class:`MatchState` of a matching (records are built lazily)."""
+    return MatchState(inputs, cands, orders, match, gt_ignore, dt_outside)
 
 
 def _records(inputs, order: DetectionOrder, cand_dt, tp, nonignored, default) -> Records:
@@ -172,42 +191,70 @@ def _records(inputs, order: DetectionOrder, cand_dt, tp, nonignored, default) ->
     cat = inputs.dt_cat[order.dt[pos]]
     n_pos = len(order.dt)
 
-    default_pos = np.flatnonzero(default)
-    default_cat_lo = np.searchsorted(default_pos, order.cat_start)       # [K + 1]
-    d_t, d_r = np.nonzero(delta.T)
-    delta_key = d_t * (n_pos + 1) + pos[d_r]
-    e_t, e_r = np.nonzero(tp.T)
+    e_t, e_r = np.nonzero(np.ascontiguousarray(tp.T))        # t-major, then order
     e_pos, e_cat = pos[e_r], cat[e_r]
     segment = e_t * n_cat + e_cat
     bounds = np.searchsorted(segment, np.arange(n_thr * n_cat + 1))
+    # Default-counted detections, up to the last true positive of their category (later ones
+    # are never counted before a true positive).
+    last_tp = np.full(n_cat + 1, -1, dtype=np.int64)
+    np.maximum.at(last_tp, e_cat, e_pos)
+    limit = np.repeat(last_tp[:n_cat], np.diff(order.cat_start))
+    default_pos = np.flatnonzero(default & (np.arange(n_pos) <= limit))
+    # Deltas, t-major then in order; a record's count of deltas up to it, per t, is a cumsum
+    # over records (records are in order).
+    nonzero = np.ascontiguousarray((delta != 0).T)             # [T, R]
+    d_t, d_r = np.nonzero(nonzero)
+    t_offset = np.r_[0, np.cumsum(nonzero.sum(axis=1))]
+    upto = np.cumsum(nonzero, axis=1)                          # [T, R] inclusive
+    first_rec = np.searchsorted(pos, order.cat_start[:-1])     # first record of each category
+    before = np.concatenate([np.zeros((n_thr, 1), dtype=np.int64), upto], axis=1)[:, first_rec]
     rec = Records(
         position=pos, cat=cat, tp=tp, delta=delta, default=default,
         default_image=order.image[default_pos],
         delta_image=order.image[pos[d_r]], delta_value=delta[d_r, d_t].astype(np.int64),
-        entry_t=e_t, entry_cat=e_cat, entry_image=order.image[e_pos],
+        entry_t=e_t, entry_cat=e_cat, entry_segment=segment, entry_image=order.image[e_pos],
         entry_first=bounds[segment],
-        default_hi=np.searchsorted(default_pos, e_pos, side="right"),
-        default_lo=default_cat_lo[e_cat],
-        delta_hi=np.searchsorted(delta_key, e_t * (n_pos + 1) + e_pos, side="right"),
-        delta_lo=np.searchsorted(delta_key, e_t * (n_pos + 1) + order.cat_start[e_cat]),
+        default_hi=np.searchsorted(default_pos, pos, side="right")[e_r],
+        default_lo=np.searchsorted(default_pos, order.cat_start[:-1]),
+        delta_hi=t_offset[e_t] + upto[e_t, e_r],
+        delta_lo=(t_offset[:-1, None] + before).ravel(),
         segment_bounds=bounds,
         tied=np.zeros(0, dtype=np.int64), tied_p_tp=np.zeros(0, dtype=np.int64),
         tied_b_tp=np.zeros(0, dtype=np.int64), tied_p_n=np.zeros(0, dtype=np.int64),
         tied_b_n=np.zeros(0, dtype=np.int64))
     if order.has_ties:
-        block = order.block_id
-        size = np.bincount(block)
-        tied = np.flatnonzero(size[block[e_pos]] > 1)
-        if len(tied):
-            p_d, b_d = block_prefix(default.astype(np.int64), block)
-            p_delta, b_delta = block_prefix(delta, block[pos])
-            p_tp, b_tp = block_prefix(tp, block[pos])
-            r, t = e_r[tied], e_t[tied]
-            rec.tied = tied
-            rec.tied_p_tp, rec.tied_b_tp = p_tp[r, t], b_tp[r, t]
-            rec.tied_p_n = p_d[pos[r]] + p_delta[r, t]
-            rec.tied_b_n = b_d[pos[r]] + b_delta[r, t]
+        _tie_prefixes(rec, order, e_r, e_t, e_pos)
     return rec
+
+
+def _tie_prefixes(rec: Records, order: DetectionOrder, e_r, e_t, e_pos) -> None:
+    """Within-block prefix / total of true positives and non-ignored detections, for the
+    entries in blocks of tied detections (see the module doc's F(j, c))."""
+    size = order.block_end - order.block_start
+    tied = np.flatnonzero(size[e_pos] > 1)
+    if len(tied) == 0:
+        return
+    # Default flags of the tied blocks, as a small [n_tied, block length] table.
+    p = e_pos[tied]
+    lo, hi = order.block_start[p], order.block_end[p]
+    at = lo[:, None] + np.arange(int((hi - lo).max()))[None, :]
+    inside = at < hi[:, None]
+    flag = rec.default[np.minimum(at, len(order.dt) - 1)] & inside
+    p_default = (flag & (at <= p[:, None])).sum(axis=1)
+    b_default = flag.sum(axis=1)
+    # Records in tied blocks are contiguous per block: prefix sums over that subset.
+    in_tied = size[rec.position] > 1
+    sub = np.flatnonzero(in_tied)
+    block = order.block_id[rec.position[sub]]
+    p_delta, b_delta = block_prefix(rec.delta[sub], block)
+    p_tp, b_tp = block_prefix(rec.tp[sub], block)
+    r = np.searchsorted(sub, e_r[tied])
+    t = e_t[tied]
+    rec.tied = tied
+    rec.tied_p_tp, rec.tied_b_tp = p_tp[r, t], b_tp[r, t]
+    rec.tied_p_n = p_default + p_delta[r, t]
+    rec.tied_b_n = b_default + b_delta[r, t]
 
 
 def first_reaching(npig: np.ndarray, thresholds: np.ndarray = RECALL_THRESHOLDS) -> np.ndarray:
@@ -240,24 +287,39 @@ def _padded_cumsum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = None):
+#: The (area, maxDets) pairs the 12 summary numbers read: precision and recall at maxDets 100
+#: for every area range, recall only at maxDets 1 and 10 for 'all'.
+STATS_FULL = ((0, 2), (1, 2), (2, 2), (3, 2))
+STATS_RECALL_ONLY = ((0, 0), (0, 1))
+
+
+def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = None,
+               stats_only: bool = False):
     """precision [T, R, K, A, M], recall [T, K, A, M] and npig [K, A].
 
     ``weights`` [n_images in ``inputs.image_ids`` order]: integer multiplicity of each image
-    (None = every image once).
+    (None = every image once). ``stats_only`` computes only the (area, maxDets) pairs the 12
+    summary numbers read (:data:`STATS_FULL`, :data:`STATS_RECALL_ONLY`); the others stay -1.
     """
     n_thr, n_rec, n_cat = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), len(inputs.category_ids)
     n_area, n_max = len(AREA_RANGES), len(MAX_DETS)
     if weights is not None:
         weights = np.asarray(weights, dtype=np.int64)
     npig = count_gt(inputs, state, weights)
-    reach = [first_reaching(npig[:, a]) for a in range(n_area)]    # [K, R] per area
+    if stats_only:
+        full, recall_only = STATS_FULL, STATS_RECALL_ONLY
+    else:
+        full, recall_only = [(a, m) for m in range(n_max) for a in range(n_area)], ()
+    reach = {a: first_reaching(npig[:, a]) for a in {a for a, _ in full}}   # [K, R] per area
     # Block maxima for all (a, m) first, one suffix max at the end.
     q = np.zeros((n_area, n_max, n_thr * n_cat, n_rec))
     tp_total = np.zeros((n_area, n_max, n_thr * n_cat), dtype=np.int64)
-    for m in range(n_max):
-        for a in range(n_area):
-            _block_maxima(state.records[a][m], weights, reach[a], q[a, m], tp_total[a, m])
+    computed = np.zeros((n_area, n_max), dtype=bool)
+    for a, m in full:
+        _block_maxima(state.records(a, m), weights, reach[a], q[a, m], tp_total[a, m])
+        computed[a, m] = True
+    for a, m in recall_only:
+        tp_total[a, m] = _tp_totals(state.records(a, m), weights)
     # Suffix maximum over recall thresholds = interpolated precision.
     q = q.reshape(-1, n_rec)[:, ::-1]
     np.maximum.accumulate(q, axis=1, out=q)
@@ -266,66 +328,83 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
         recall = tp_total.reshape(n_area, n_max, n_thr, n_cat) / npig.T[:, None, None, :]
     no_gt = npig.T == 0                                           # [A, K]
     precision[np.broadcast_to(no_gt[:, None, None, :, None], precision.shape)] = -1.0
+    precision[~computed] = -1.0
     recall[np.broadcast_to(no_gt[:, None, None, :], recall.shape)] = -1.0
+    for a, m in zip(*np.nonzero(~computed)):
+        if (a, m) not in recall_only:
+            recall[a, m] = -1.0
     # pycocotools' layouts, as views: [T, R, K, A, M] and [T, K, A, M].
     return precision.transpose(2, 4, 3, 0, 1), recall.transpose(2, 3, 0, 1), npig
+
+
+def _tp_totals(rec: Records, weights) -> np.ndarray:
+    """[T*K] (weighted) true-positive count of each (t, k) segment."""
+    if weights is None:
+        return np.diff(rec.segment_bounds)
+    return np.diff(_padded_cumsum(weights[rec.entry_image])[rec.segment_bounds])
 
 
 def _block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
     """Fill ``q_out`` [T*K, R] with the max precision over the true positives of each block
     [n_r, n_r+1) of recall thresholds, and ``total_out`` [T*K] with the true-positive totals.
 
-    The n-th true positive, with N non-ignored detections up to it, has ``pr = n / (N + eps)``.
-    Copies of a detection alone in its block are consecutive, each a true positive one behind
-    the next, so ``(n - i) / (N - i) <= n / N``: the last copy dominates every suffix that holds
-    any copy, and only it is placed. Tied blocks interleave copies; all of those are placed.
+    The n-th true positive, with N non-ignored detections up to it, has ``pr = n / (N + eps)``
+    and is placed at ``offset(t, k) + n - 1`` of a flat array. Copies of a detection alone in
+    its block are consecutive, each a true positive one behind the next, so
+    ``(n - i) / (N - i) <= n / N``: the last copy dominates every suffix that holds any copy,
+    and only it is placed (the other slots stay 0). Tied blocks interleave copies; all of
+    those are placed.
     """
     n_seg, n_rec = q_out.shape
+    n_cat = len(reach)
     if len(rec.entry_t) == 0:
         return
-    n_cat = len(reach)
     if weights is None:
-        n = np.arange(1, len(rec.entry_t) + 1) - rec.entry_first
+        n_total = len(rec.entry_t)
         cs_delta = _padded_cumsum(rec.delta_value)
-        big_n = (rec.default_hi - rec.default_lo) + (cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo])
+        n = np.arange(1, n_total + 1) - rec.entry_first
+        big_n = (rec.default_hi - rec.default_lo[rec.entry_cat]) + (
+            cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo][rec.entry_segment])
         total = np.diff(rec.segment_bounds)
-        place_n, place_big_n, place_seg = n, big_n, rec.entry_t * n_cat + rec.entry_cat
+        slot = np.arange(n_total)
+        flat = np.empty(n_total + 1)
     else:
         cs_default = _padded_cumsum(weights[rec.default_image])
         cs_delta = _padded_cumsum(weights[rec.delta_image] * rec.delta_value)
         w = weights[rec.entry_image]
         cs_entry = _padded_cumsum(w)
+        n_total = int(cs_entry[-1])
+        # Entries are in (t, k) segment order, so the slot offset(t, k) + n - 1 of the last
+        # copy is just the running weighted count minus one.
         n = cs_entry[1:] - cs_entry[rec.entry_first]
-        big_n = (cs_default[rec.default_hi] - cs_default[rec.default_lo]) + \
-            (cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo])
+        big_n = (cs_default[rec.default_hi] - cs_default[rec.default_lo][rec.entry_cat]) + \
+            (cs_delta[rec.delta_hi] - cs_delta[rec.delta_lo][rec.entry_segment])
         total = np.diff(cs_entry[rec.segment_bounds])
-        seg = rec.entry_t * n_cat + rec.entry_cat
-        alone = w > 0
-        alone[rec.tied] = False
-        place_n, place_big_n, place_seg = n[alone], big_n[alone], seg[alone]
+        slot = np.where(w > 0, cs_entry[1:] - 1, n_total)     # absent: to a spare slot
+        flat = np.zeros(n_total + 1)
         if len(rec.tied):
-            # Copy c of tied entry j: F = G + c * B - (w - 1) * P (see module doc).
-            wt = w[rec.tied]
-            rep = np.repeat(np.arange(len(rec.tied)), wt)
-            c = np.arange(len(rep)) - np.repeat(np.cumsum(wt) - wt, wt)
-            back = wt[rep] - 1
-            j = rec.tied[rep]
-            place_n = np.r_[place_n, n[j] + c * rec.tied_b_tp[rep] - back * rec.tied_p_tp[rep]]
-            place_big_n = np.r_[place_big_n,
-                                big_n[j] + c * rec.tied_b_n[rep] - back * rec.tied_p_n[rep]]
-            place_seg = np.r_[place_seg, seg[j]]
+            slot[rec.tied] = n_total
+    flat[slot] = n / (big_n + EPS)
+    if weights is not None and len(rec.tied):
+        # Copy c of tied entry j: F = G + c * B - (w - 1) * P (see module doc).
+        wt = w[rec.tied]
+        rep = np.repeat(np.arange(len(rec.tied)), wt)
+        c = np.arange(len(rep)) - np.repeat(np.cumsum(wt) - wt, wt)
+        back = wt[rep] - 1
+        j = rec.tied[rep]
+        copy_n = n[j] + c * rec.tied_b_tp[rep] - back * rec.tied_p_tp[rep]
+        copy_big_n = big_n[j] + c * rec.tied_b_n[rep] - back * rec.tied_p_n[rep]
+        flat[cs_entry[rec.entry_first[j]] + copy_n - 1] = copy_n / (copy_big_n + EPS)
     total_out[:] = total
-    offset = np.zeros(n_seg, dtype=np.int64)
-    np.cumsum(total[:-1], out=offset[1:])
-    n_total = int(total.sum())
     if n_total == 0:
         return
-    flat = np.zeros(n_total)
-    flat[offset[place_seg] + place_n - 1] = place_n / (place_big_n + EPS)
+    offset = np.zeros(n_seg, dtype=np.int64)
+    np.cumsum(total[:-1], out=offset[1:])
     # Start of each recall threshold's block, for the (t, k, r) reached at all.
-    first = np.broadcast_to(reach[None, :, :], (n_seg // n_cat, n_cat, n_rec)).reshape(n_seg, n_rec)
+    first = np.broadcast_to(reach[None, :, :], (n_seg // n_cat, n_cat, n_rec)).reshape(n_seg,
+                                                                                     n_rec)
     valid = first <= total[:, None]
-    q_out[valid] = np.maximum.reduceat(flat, (offset[:, None] + first - 1)[valid])
+    q_out[valid] = np.maximum.reduceat(flat[:n_total], (offset[:, None] + first - 1)[valid])
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:

@@ -127,11 +127,16 @@ class Evaluator:
         """
         state = self.state(ann_in_range, pred_in_range)
         weights = self._weights(image_weights)
-        precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights)
+        precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights,
+                                             stats_only=True)
+
+        def full_arrays():
+            return accumulate(self.inputs, self.orders, state, weights)[:2]
+
         return EvaluationResult(
-            stats=summarize(precision, recall), precision=precision, recall=recall, n_gt=n_gt,
+            stats=summarize(precision, recall), n_gt=n_gt,
             category_ids=self.inputs.category_ids, category_names=self.category_names,
-            _evaluator=self, _state=state, _weights=weights)
+            full_arrays=full_arrays, evaluator=self, state=state, weights=weights)
 
     def evaluate(self, image_ids=None, object_range=None, metrics=None) -> EvaluationResult:
         """Evaluate on the images ``image_ids`` (all when None) and the objects of
@@ -161,7 +166,7 @@ class Evaluator:
         t = iou_index(iou)
         weights = self._unit(weights)
         m = len(MAX_DETS) - 1
-        order, rec = self.orders[m], state.records[0][m]
+        order, rec = self.orders[m], state.records(0, m)
         w_order = weights[order.image]
         above = order.score >= score_threshold
         counted = int(np.sum(w_order[above] * rec.default[above]))

@@ -171,20 +171,72 @@ class CandidatePairs:
     cand_dt: np.ndarray             # evaluated-detection index of each candidate
     cand_start: np.ndarray          # first pair of each candidate (plus a final end)
     rank_start: np.ndarray          # first candidate of each rank 0..100 (plus end)
+    # Split of the pair graph (see :func:`greedy_match`), set by candidate_pairs:
+    simple_match: np.ndarray | None = None   # [T, n_cand] match of the simple candidates
+    complex_cands: np.ndarray | None = None  # candidates of the complex components
+    complex_pairs: "CandidatePairs | None" = None
 
 
-def candidate_pairs(inputs: EvaluationInputs, max_det: int = MAX_DETS[-1]) -> CandidatePairs:
-    keep = (inputs.dt_rank[inputs.pair_dt] < max_det) & (inputs.pair_iou >= MATCH_THRESHOLDS[0])
-    dt = inputs.pair_dt[keep]
-    order = np.lexsort((dt, inputs.dt_rank[dt]))     # pairs of a detection stay contiguous
-    dt, gt, iou = dt[order], inputs.pair_gt[keep][order], inputs.pair_iou[keep][order]
+def _structure(dt, gt, iou, dt_rank, max_det) -> CandidatePairs:
+    """CandidatePairs of pairs already sorted by (detection rank, detection)."""
     new = np.r_[True, dt[1:] != dt[:-1]] if len(dt) else np.zeros(0, dtype=bool)
     cand_start = np.r_[np.flatnonzero(new), len(dt)]
     cand_dt = dt[cand_start[:-1]]
-    pair_cand = np.cumsum(new) - 1
-    rank_start = np.searchsorted(inputs.dt_rank[cand_dt], np.arange(max_det + 1))
-    return CandidatePairs(pair_cand=pair_cand, pair_gt=gt, pair_iou=iou, cand_dt=cand_dt,
-                          cand_start=cand_start, rank_start=rank_start)
+    return CandidatePairs(pair_cand=np.cumsum(new) - 1, pair_gt=gt, pair_iou=iou,
+                          cand_dt=cand_dt, cand_start=cand_start,
+                          rank_start=np.searchsorted(dt_rank[cand_dt], np.arange(max_det + 1)))
+
+
+def candidate_pairs(inputs: EvaluationInputs, max_det: int = MAX_DETS[-1],
+                    thresholds: np.ndarray = MATCH_THRESHOLDS) -> CandidatePairs:
+    """The candidate pairs, with the slice-independent part of the matching done.
+
+    In the graph of candidate pairs, a component whose detections each have a single
+    candidate GT is "simple": each GT is taken, at threshold t, by its first detection in
+    rank order with IoU >= t (every such detection, for a crowd GT) — whatever the ignore
+    flags, which only order the choice between several GT. Those matches are computed here,
+    once; only the other ("complex") components go through the greedy loop per slice.
+    """
+    keep = (inputs.dt_rank[inputs.pair_dt] < max_det) & (inputs.pair_iou >= thresholds[0])
+    dt = inputs.pair_dt[keep]
+    order = np.lexsort((dt, inputs.dt_rank[dt]))     # pairs of a detection stay contiguous
+    dt, gt, iou = dt[order], inputs.pair_gt[keep][order], inputs.pair_iou[keep][order]
+    cands = _structure(dt, gt, iou, inputs.dt_rank, max_det)
+    n_gt = len(inputs.gt_row)
+    # Complex components: closure from the detections with several candidate GT.
+    multi = np.diff(cands.cand_start) > 1
+    in_gt = np.zeros(n_gt, dtype=bool)
+    in_gt[gt[multi[cands.pair_cand]]] = True
+    while True:
+        in_cand = np.zeros(len(cands.cand_dt), dtype=bool)
+        in_cand[cands.pair_cand[in_gt[gt]]] = True
+        grown = np.zeros(n_gt, dtype=bool)
+        grown[gt[in_cand[cands.pair_cand]]] = True
+        if grown.sum() == in_gt.sum():
+            break
+        in_gt = grown
+    complex_pair = in_cand[cands.pair_cand]
+    cands.complex_cands = np.flatnonzero(in_cand)
+    cands.complex_pairs = _structure(dt[complex_pair], gt[complex_pair], iou[complex_pair],
+                                     inputs.dt_rank, max_det)
+    # Simple components: first detection in rank order reaching t takes the GT.
+    simple = np.flatnonzero(~complex_pair)           # one pair per candidate here
+    g, c = gt[simple], cands.pair_cand[simple]
+    by_gt = np.lexsort((inputs.dt_rank[dt[simple]], g))
+    g, c, iou_s = g[by_gt], c[by_gt], iou[simple][by_gt]
+    reach = iou_s[:, None] >= thresholds[None, :]                 # [P, T]
+    seg_start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, int)
+    run = np.diff(np.r_[seg_start, len(g)])
+    count = np.cumsum(reach, axis=0)
+    before = np.zeros((1, len(thresholds)), dtype=np.int64)
+    base = np.concatenate([before, count])[np.repeat(seg_start, run)]
+    first = reach & (count - base == 1)
+    took = np.where(inputs.gt_crowd[g][:, None], reach, first)
+    simple_match = np.full((len(thresholds), len(cands.cand_dt)), -1, dtype=np.int64)
+    p_i, t_i = np.nonzero(took)
+    simple_match[t_i, c[p_i]] = g[p_i]
+    cands.simple_match = simple_match
+    return cands
 
 
 def greedy_match(cands: CandidatePairs, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
@@ -192,8 +244,20 @@ def greedy_match(cands: CandidatePairs, gt_ignore: np.ndarray, gt_crowd: np.ndar
     """pycocotools' greedy matching for every area range and IoU threshold at once.
 
     ``gt_ignore`` is [A, n_gt] (crowd, or outside area range / slice). Returns ``match``
-    [A, T, n_candidates]: the GT index each candidate detection matched, or -1.
+    [A, T, n_candidates]: the GT index each candidate detection matched, or -1. Simple
+    components come precomputed (:func:`candidate_pairs`); complex ones are matched here.
     """
+    n_area = gt_ignore.shape[0]
+    match = np.repeat(cands.simple_match[None], n_area, axis=0)
+    if cands.complex_pairs is not None and len(cands.complex_cands):
+        match[:, :, cands.complex_cands] = _greedy_loop(cands.complex_pairs, gt_ignore,
+                                                        gt_crowd, thresholds)
+    return match
+
+
+def _greedy_loop(cands: CandidatePairs, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
+                 thresholds: np.ndarray) -> np.ndarray:
+    """The greedy matching by detection rank, for all groups at once (see module doc)."""
     n_area, n_gt = gt_ignore.shape
     n_thr, n_cand, n_pair = len(thresholds), len(cands.cand_dt), len(cands.pair_gt)
     match = np.full((n_area, n_thr, n_cand), -1, dtype=np.int64)

@@ -1,8 +1,6 @@
 """The result of one evaluation: pycocotools' arrays, the 12 numbers, and views of them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -11,7 +9,6 @@ from .params import (AREA_LABELS, AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_
                      area_index, iou_index, max_dets_index)
 
 
-@dataclass
 class EvaluationResult:
     """COCO detection evaluation of a dataset (or a slice / resample of it).
 
@@ -20,24 +17,43 @@ class EvaluationResult:
     ``precision`` [T, R, K, A, M] and ``recall`` [T, K, A, M]: pycocotools' ``eval`` arrays
     (T = :data:`IOU_THRESHOLDS`, R = :data:`RECALL_THRESHOLDS`, K = ``category_ids``,
     A = :data:`AREA_LABELS`, M = :data:`MAX_DETS`), -1 for categories without counted GT.
+    They are computed on first access when the result came from the Evaluator's fast path
+    (which only accumulates what ``stats`` needs).
     ``n_gt`` [K, A]: counted (non-ignored) GT per category and area range, with multiplicities.
     """
-
-    stats: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
-    n_gt: np.ndarray
-    category_ids: np.ndarray
-    category_names: list
-    _evaluator: object = field(default=None, repr=False)
-    _state: object = field(default=None, repr=False)
-    _weights: np.ndarray | None = field(default=None, repr=False)
 
     iou_thresholds = IOU_THRESHOLDS
     recall_thresholds = RECALL_THRESHOLDS
     max_dets = MAX_DETS
     area_ranges = AREA_RANGES
     area_labels = AREA_LABELS
+
+    def __init__(self, stats, n_gt, category_ids, category_names, precision=None, recall=None,
+                 full_arrays=None, evaluator=None, state=None, weights=None):
+        self.stats = stats
+        self.n_gt = n_gt
+        self.category_ids = category_ids
+        self.category_names = category_names
+        self._precision, self._recall = precision, recall
+        self._full_arrays = full_arrays      # () -> (precision, recall)
+        self._evaluator, self._state, self._weights = evaluator, state, weights
+
+    def _arrays(self):
+        if self._precision is None:
+            self._precision, self._recall = self._full_arrays()
+        return self._precision, self._recall
+
+    @property
+    def precision(self) -> np.ndarray:
+        return self._arrays()[0]
+
+    @property
+    def recall(self) -> np.ndarray:
+        return self._arrays()[1]
+
+    def __repr__(self) -> str:
+        return (f"<EvaluationResult AP={self.stats[0]:.4f} AP50={self.stats[1]:.4f} "
+                f"AR100={self.stats[8]:.4f}, {len(self.category_ids)} categories>")
 
     @property
     def ap(self) -> float:
