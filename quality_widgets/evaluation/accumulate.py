@@ -152,6 +152,7 @@ class MatchState:
         self._cand_dt = cands.cand_dt[self._matched]
         self._flags = {}
         self._records = {}
+        self.unit_summary = None      # (stats, n_gt) with every image once, once computed
 
     def flags(self, a: int) -> tuple[np.ndarray, np.ndarray]:
         """(tp, non-ignored), each [U, T], of the detections matched at some (a, t)."""

@@ -127,14 +127,20 @@ class Evaluator:
         """
         state = self.state(ann_in_range, pred_in_range)
         weights = self._weights(image_weights)
-        precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights,
-                                             stats_only=True)
+        if weights is None and state.unit_summary is not None:
+            stats, n_gt = state.unit_summary          # every image once: already accumulated
+        else:
+            precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights,
+                                                 stats_only=True)
+            stats = summarize(precision, recall)
+            if weights is None:
+                state.unit_summary = (stats, n_gt)
 
         def full_arrays():
             return accumulate(self.inputs, self.orders, state, weights)[:2]
 
         return EvaluationResult(
-            stats=summarize(precision, recall), n_gt=n_gt,
+            stats=stats.copy(), n_gt=n_gt,
             category_ids=self.inputs.category_ids, category_names=self.category_names,
             full_arrays=full_arrays, evaluator=self, state=state, weights=weights)
 
