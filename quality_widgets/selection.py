@@ -264,3 +264,147 @@ def summary_text(n_selected: int, n_total: int, level: str, ranges=(), extra=())
         parts.append(f"{metric} in [{format_value(lo)}, {format_value(hi)}]")
     parts.extend(extra)
     return "; ".join(parts)
+
+
+# ---- groups ------------------------------------------------------------------------------------
+MAX_GROUPS = 8
+OTHER_GROUP = "(other)"
+MISSING_GROUP = "(none)"
+# Text columns that identify or describe a row rather than group it.
+NOT_GROUP_COLUMNS = frozenset({"file_name", "path", "error", "segmentation", "scores",
+                               "flickr_url", "coco_url", "outcome_reason", "shape_skip_reason"})
+
+
+def group_labels(values) -> np.ndarray:
+    """One text label per row of a categorical column: ``str(value)``; missing values (None,
+    NaN, NA, and ``""`` such as an untagged row's ``tags``) become ``"(none)"``. A ``tags`` cell
+    groups by its whole sorted combination (``"blurry,dark"`` is its own group)."""
+    series = pd.Series(values)
+    labels = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
+    return np.array([MISSING_GROUP if v is None or v == "" else str(v) for v in labels],
+                    dtype=object)
+
+
+def categorical_columns(frame: pd.DataFrame, max_distinct: int = 50) -> list[str]:
+    """Columns of ``frame`` to group rows by: text, categorical and boolean columns (category,
+    tags, outcome, an ``annotator`` or ``split`` attribute of the annotation file...) with at most
+    ``max_distinct`` distinct values, minus file names, paths and error texts. Numeric columns are
+    metrics and are not offered (pass one to :func:`grouped_histogram` explicitly if needed)."""
+    out = []
+    for col in frame.columns:
+        if col in NOT_GROUP_COLUMNS or str(col).startswith("_"):
+            continue
+        dtype = frame[col].dtype
+        if not (dtype == object or pd.api.types.is_string_dtype(dtype)
+                or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype)):
+            continue
+        series = frame[col]
+        if dtype == object and len(series) and not series.map(
+                lambda v: v is None or isinstance(v, (str, bool, int, float, np.generic))).all():
+            continue   # lists, dicts (segmentation-like values) are not groups
+        n = series.nunique(dropna=True)
+        if 1 <= n <= max_distinct:
+            out.append(col)
+    return out
+
+
+def top_groups(labels, max_groups: int = MAX_GROUPS) -> tuple[np.ndarray, list[str]]:
+    """Labels limited to ``max_groups`` groups: the ``max_groups - 1`` most frequent keep their
+    name (ties by name), the rest are merged into ``"(other)"``. Returns (labels, group order:
+    most frequent first, ``"(other)"`` last)."""
+    labels = np.asarray(labels, dtype=object)
+    names, counts = np.unique(labels.astype(str), return_counts=True)
+    order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))
+    if len(names) <= max_groups:
+        return labels.astype(str).astype(object), [str(names[i]) for i in order]
+    keep = [str(names[i]) for i in order[:max_groups - 1]]
+    merged = np.where(np.isin(labels.astype(str), keep), labels.astype(str), OTHER_GROUP)
+    return merged.astype(object), [*keep, OTHER_GROUP]
+
+
+@dataclass(frozen=True)
+class GroupedHistogram:
+    """Bin ``counts[g, b]`` of group ``groups[g]`` over shared ``edges``; ``heights`` as drawn
+    (counts, per-group fractions when ``normalize``, or log10(1 + count) when ``log``)."""
+
+    counts: np.ndarray
+    edges: np.ndarray
+    groups: list
+    heights: np.ndarray
+    normalize: bool = False
+    log: bool = False
+    n_missing: np.ndarray = field(default=None)  # non-finite values per group
+
+    @property
+    def centers(self) -> np.ndarray:
+        return (self.edges[:-1] + self.edges[1:]) / 2.0
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.counts.sum(axis=1)
+
+
+def grouped_histogram(values, groups, bins=30, normalize: bool = False, log: bool = False,
+                      max_groups: int = MAX_GROUPS, order=None) -> GroupedHistogram:
+    """Histogram of ``values`` per group, all groups on the same bins.
+
+    ``groups``: one value per row, labelled by :func:`group_labels` (missing -> "(none)"; more than ``max_groups`` groups
+    are merged into ``"(other)"`` by :func:`top_groups`). ``bins``: a number of equal-width bins
+    over the finite range of all values (as :func:`histogram`), or explicit edges (to draw on an
+    existing histogram's bins). ``normalize``: heights are each group's fraction of its finite
+    values per bin (each group sums to 1), so groups of different sizes compare by shape.
+    ``order``: the group names to use, in order (others dropped); default most frequent first.
+    Counting is one ``np.histogram`` per group, with the bin conventions of :func:`histogram`
+    (bins ``[left, right)``, the last closed).
+    """
+    values = as_float(values)
+    labels = group_labels(groups)
+    if labels.shape != values.shape:
+        raise ValueError(f"groups must have one label per value ({values.size}), got "
+                         f"{labels.size}")
+    if order is None:
+        labels, names = top_groups(labels, max_groups)
+    else:
+        names = [str(g) for g in order]
+        labels = labels.astype(str).astype(object)
+    finite = np.isfinite(values)
+    if np.ndim(bins) == 0:
+        edges = histogram(values, bins).edges
+    else:
+        edges = np.asarray(bins, dtype=np.float64)
+    counts = np.zeros((len(names), len(edges) - 1), dtype=np.int64)
+    missing = np.zeros(len(names), dtype=np.int64)
+    for g, name in enumerate(names):
+        in_group = labels == name
+        counts[g], _ = np.histogram(values[in_group & finite], bins=edges)
+        missing[g] = int(np.count_nonzero(in_group & ~finite))
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        heights = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64),
+                            where=totals > 0)
+    elif log:
+        heights = np.log10(1.0 + counts)
+    else:
+        heights = counts.astype(np.float64)
+    return GroupedHistogram(counts=counts, edges=edges, groups=names, heights=heights,
+                            normalize=bool(normalize), log=bool(log and not normalize),
+                            n_missing=missing)
+
+
+def group_counts(groups, mask=None, max_groups: int | None = None) -> pd.DataFrame:
+    """Per group (labels as :func:`group_labels`): ``n`` rows, ``selected`` rows (in ``mask``; all when None), and ``fraction``
+    selected / n. Index: the group label, most frequent group first (merged into ``"(other)"``
+    beyond ``max_groups`` when given)."""
+    labels = group_labels(groups)
+    if max_groups is not None:
+        labels, names = top_groups(labels, max_groups)
+    else:
+        labels, names = top_groups(labels, max(1, len(set(labels.tolist()))))
+    mask = np.ones(labels.size, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    labels = labels.astype(str)
+    n = np.array([np.count_nonzero(labels == g) for g in names], dtype=np.int64)
+    selected = np.array([np.count_nonzero((labels == g) & mask) for g in names], dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(n > 0, selected / np.maximum(n, 1), np.nan)
+    return pd.DataFrame({"n": n, "selected": selected, "fraction": fraction},
+                        index=pd.Index(names, name="group"))
