@@ -8,6 +8,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def save(name, cells):
+    # Deterministic cell ids, so regenerating an unchanged notebook changes nothing in git.
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{name.split('.')[0].replace('_', '-')}-{i:02d}"
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}})
@@ -50,4 +53,186 @@ save("quickstart.ipynb", [
                   "out='dark_images.json', overwrite=True)\n"
                   "print(out)\nqw.Dataset.from_coco(ds.images_dir, out)"),
 ])
+save("custom_metric.ipynb", [
+    new_markdown_cell(
+        "# Your own quality metrics\n\n"
+        "A quality metric is a plain Python function decorated with `@qw.metric(level=...)`. "
+        "This notebook writes one metric per level (image, labelled object, prediction), "
+        "computes them on the bundled sample next to the built-in ones, and explores them."),
+    new_code_cell("import numpy as np\nimport quality_widgets as qw\n\nds = qw.load_sample()\nds"),
+    new_markdown_cell(
+        "## An image metric\n\n`level=\"image\"`: the function gets the decoded image as an "
+        "`(H, W, 3)` `uint8` RGB array and returns a number. Here, the fraction of blown-out "
+        "pixels (all three channels above 240): over-exposed photos lose detail a detector "
+        "needs."),
+    new_code_cell(
+        "@qw.metric(level=\"image\", description=\"Fraction of pixels above 240 in all three "
+        "channels\")\n"
+        "def overexposed(image):\n"
+        "    return float((image > 240).all(axis=-1).mean())"),
+    new_markdown_cell(
+        "## An object metric\n\n`level=\"object\"`: the function gets the box's crop and, if it "
+        "takes a second argument, the row (`bbox_x, bbox_y, bbox_w, bbox_h, image_width, "
+        "image_height, category_id, category`). `pixels=False` says it only needs the "
+        "geometry, so no image is decoded for it. Here, how far the box centre is from the "
+        "image centre (0 = centred, 1 = in a corner)."),
+    new_code_cell(
+        "@qw.metric(level=\"object\", pixels=False,\n"
+        "           description=\"Distance of the box centre from the image centre, 0..1\")\n"
+        "def off_centre(crop, row):\n"
+        "    dx = (row[\"bbox_x\"] + row[\"bbox_w\"] / 2) / row[\"image_width\"] - 0.5\n"
+        "    dy = (row[\"bbox_y\"] + row[\"bbox_h\"] / 2) / row[\"image_height\"] - 0.5\n"
+        "    return float(np.hypot(dx, dy) / np.hypot(0.5, 0.5))"),
+    new_markdown_cell(
+        "## A prediction metric\n\n`level=\"prediction\"`: the same, on the detector's boxes; the "
+        "row also has the `score`. Here, the mean saturation of the predicted box: are "
+        "washed-out boxes the detector's false positives?"),
+    new_code_cell(
+        "@qw.metric(level=\"prediction\", description=\"Mean HSV saturation of the box, 0..1\")\n"
+        "def box_saturation(crop):\n"
+        "    rgb = crop.astype(np.float32)\n"
+        "    high, low = rgb.max(axis=-1), rgb.min(axis=-1)\n"
+        "    return float(np.mean(np.where(high > 0, (high - low) / np.maximum(high, 1), 0.0)))"),
+    new_markdown_cell(
+        "## Compute\n\nThe custom metrics are computed with the built-in ones, in worker "
+        "processes (the functions are sent to them by value), and cached: run the cell again "
+        "and nothing is recomputed. Change a function? Bump its `version=` so cached values are "
+        "ignored."),
+    new_code_cell("metrics = qw.compute_metrics(ds)\nmetrics"),
+    new_code_cell("print(metrics.images['overexposed'].describe().round(4))\n"
+                  "metrics.images.sort_values('overexposed', ascending=False)"
+                  "[['file_name', 'overexposed', 'brightness']].head()"),
+    new_code_cell("metrics.objects[['category', 'off_centre', 'box_relative_area']]"
+                  ".sort_values('off_centre').tail()"),
+    new_markdown_cell("Do the detector's false positives look different? Mark every prediction "
+                      "TP / FP and compare the saturation of both groups:"),
+    new_code_cell("qw.add_outcomes(metrics, ds)\n"
+                  "metrics.predictions.groupby('outcome')['box_saturation'].describe().round(3)"),
+    new_markdown_cell(
+        "## Explore them\n\nThe new metrics appear in the Explorer's metric dropdown at their "
+        "level, next to the built-in ones. Pick *objects* and `off_centre`, or *predictions* and "
+        "`box_saturation`, and brush."),
+    new_code_cell("explorer = qw.Explorer(metrics, metric='overexposed')\nexplorer"),
+    new_code_cell(
+        "for level, name in [('image', 'overexposed'), ('object', 'off_centre'),\n"
+        "                    ('prediction', 'box_saturation')]:\n"
+        "    explorer.level = level\n"
+        "    assert name in explorer.metric_control.options, (level, name)\n"
+        "    print(f'{level:>10}: {name} is in the metric dropdown')\n"
+        "explorer.level = 'prediction'\n"
+        "explorer.select('box_saturation', 0.0, 0.1)\n"
+        "print(explorer.summary)"),
+    new_markdown_cell(
+        "## Metrics in files\n\nKeep metrics in a `.py` file to share them between notebooks "
+        "and the command line: `qw.compute_metrics(ds, metrics=['my_metrics.py', "
+        "'brightness'])`, or `quality-widgets metrics --metric-file my_metrics.py ...`."),
+])
+
+save("your_data.ipynb", [
+    new_markdown_cell(
+        "# Your own data: COCO, YOLO or a plain folder\n\n"
+        "quality-widgets reads three layouts. To keep this notebook runnable anywhere, it "
+        "writes a small dataset in each layout from the bundled sample into a temporary "
+        "folder; replace the paths with yours."),
+    new_code_cell(
+        "import json\nimport shutil\nimport tempfile\nfrom pathlib import Path\n\n"
+        "import quality_widgets as qw\n\n"
+        "sample = qw.load_sample()\n"
+        "work = Path(tempfile.mkdtemp(prefix='qw-your-data-'))\n"
+        "chosen = sample.images.index[:12]   # 12 of the 33 sample images\n"
+        "work"),
+    new_markdown_cell(
+        "## COCO\n\nA folder of images, an instances JSON (`images`, `annotations`, "
+        "`categories`) and, optionally, a COCO results JSON of predictions (a list of "
+        "`{image_id, category_id, bbox, score}`)."),
+    new_code_cell(
+        "coco_dir = work / 'coco'\n(coco_dir / 'images').mkdir(parents=True)\n"
+        "instances = json.loads(qw.sample.sample_paths()['annotations'].read_text())\n"
+        "keep = set(chosen.tolist())\n"
+        "instances['images'] = [im for im in instances['images'] if im['id'] in keep]\n"
+        "instances['annotations'] = [a for a in instances['annotations'] "
+        "if a['image_id'] in keep]\n"
+        "for im in instances['images']:\n"
+        "    shutil.copy(sample.images_dir / im['file_name'], coco_dir / 'images')\n"
+        "(coco_dir / 'instances.json').write_text(json.dumps(instances))\n"
+        "predictions = json.loads(qw.sample.sample_paths()['predictions'].read_text())\n"
+        "(coco_dir / 'predictions.json').write_text(json.dumps(\n"
+        "    [p for p in predictions if p['image_id'] in keep]))\n\n"
+        "coco = qw.Dataset.from_coco(coco_dir / 'images', coco_dir / 'instances.json',\n"
+        "                            coco_dir / 'predictions.json')\ncoco"),
+    new_code_cell("print(qw.evaluate(coco).summary())"),
+    new_markdown_cell(
+        "## YOLO\n\n`images/` and, beside it, `labels/<image stem>.txt` with one line "
+        "`class cx cy w h` per box, normalised to [0, 1]; class names in a `classes.txt` "
+        "(one per line), a `*.names` file, a `data.yaml` or a Python list. Predictions in "
+        "the same format with a sixth column, the confidence."),
+    new_code_cell(
+        "yolo_dir = work / 'yolo'\n"
+        "for sub in ('images', 'labels', 'predictions'):\n"
+        "    (yolo_dir / sub).mkdir(parents=True)\n"
+        "cat_ids = sorted(sample.categories.index)                 # COCO ids 1..90, with gaps\n"
+        "yolo_class = {cid: k for k, cid in enumerate(cat_ids)}      # YOLO classes 0..79\n"
+        "(yolo_dir / 'classes.txt').write_text(\n"
+        "    '\\n'.join(sample.categories.loc[cat_ids, 'name']) + '\\n')\n\n"
+        "def yolo_lines(boxes, image, with_score=False):\n"
+        "    lines = []\n"
+        "    for b in boxes.itertuples():\n"
+        "        cx = (b.bbox_x + b.bbox_w / 2) / image.width\n"
+        "        cy = (b.bbox_y + b.bbox_h / 2) / image.height\n"
+        "        w, h = b.bbox_w / image.width, b.bbox_h / image.height\n"
+        "        if not all(0 <= v <= 1 for v in (cx, cy, w, h)):\n"
+        "            continue  # YOLO cannot express boxes outside the image\n"
+        "        line = f'{yolo_class[b.category_id]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}'\n"
+        "        lines.append(line + (f' {b.score:.5f}' if with_score else ''))\n"
+        "    return '\\n'.join(lines) + '\\n'\n\n"
+        "for image_id in chosen:\n"
+        "    image = sample.images.loc[image_id]\n"
+        "    shutil.copy(image.path, yolo_dir / 'images')\n"
+        "    stem = Path(image.file_name).stem\n"
+        "    anns = sample.annotations[(sample.annotations.image_id == image_id)\n"
+        "                              & ~sample.annotations.iscrowd]\n"
+        "    (yolo_dir / 'labels' / f'{stem}.txt').write_text(yolo_lines(anns, image))\n"
+        "    preds = sample.predictions[sample.predictions.image_id == image_id]\n"
+        "    (yolo_dir / 'predictions' / f'{stem}.txt').write_text(\n"
+        "        yolo_lines(preds, image, with_score=True))\n\n"
+        "print(*sorted(p.name for p in (yolo_dir / 'labels').iterdir())[:3], '...')\n"
+        "print((yolo_dir / 'labels' / f'{stem}.txt').read_text()[:200])"),
+    new_markdown_cell("`labels/` beside `images/` is found by itself, and `classes.txt` beside "
+                      "it too; here both are given explicitly:"),
+    new_code_cell(
+        "yolo = qw.Dataset.from_yolo(yolo_dir / 'images', labels_dir=yolo_dir / 'labels',\n"
+        "                            class_names=yolo_dir / 'classes.txt',\n"
+        "                            predictions_dir=yolo_dir / 'predictions')\n"
+        "print(yolo)\nyolo.annotations.head()"),
+    new_markdown_cell("The same boxes as the COCO copy, to the 6 decimals written, except COCO's "
+                      "crowd regions (`iscrowd`), which YOLO cannot express: the mAP is nearly "
+                      "the same."),
+    new_code_cell(
+        "yolo_ap, coco_ap = qw.evaluate(yolo).stats[0], qw.evaluate(coco).stats[0]\n"
+        "print(f'mAP@[.5:.95]  YOLO copy {yolo_ap:.4f}   COCO copy {coco_ap:.4f}')"),
+    new_code_cell("yolo_metrics = qw.compute_metrics(yolo)\n"
+                  "qw.Explorer(yolo_metrics, level='object', metric='box_relative_area')"),
+    new_markdown_cell(
+        "## A plain folder\n\nNo labels at all: every image below the folder (by extension, "
+        "recursively by default) gets the image metrics: brightness, blur, colour, "
+        "duplicates... Handy for a first look at a fresh data dump."),
+    new_code_cell(
+        "folder = work / 'photos'\n"
+        "for k, image_id in enumerate(chosen):\n"
+        "    sub = folder / ('day_1' if k % 2 else 'day_2')\n"
+        "    sub.mkdir(parents=True, exist_ok=True)\n"
+        "    shutil.copy(sample.images.loc[image_id, 'path'], sub)\n"
+        "# a duplicate, to be found by the uniqueness metric\n"
+        "shutil.copy(sample.images.loc[chosen[0], 'path'], folder / 'copy_of_first.jpg')\n\n"
+        "photos = qw.Dataset.from_folder(folder)\nprint(photos)\n"
+        "photos.images[['file_name', 'width', 'height']].head()"),
+    new_code_cell(
+        "photo_metrics = qw.compute_metrics(photos)\n"
+        "photo_metrics.images.sort_values('uniqueness')"
+        "[['file_name', 'uniqueness', 'duplicate_group', 'brightness']].head(3)"),
+    new_code_cell("qw.Explorer(photo_metrics, metric='uniqueness')"),
+    new_markdown_cell("Clean up the temporary folder (your data stays where it is):"),
+    new_code_cell("shutil.rmtree(work)"),
+])
+
 print("notebooks written")
