@@ -23,6 +23,13 @@ sort as (score, image, copy, rank); detections tied in score in one image and ca
 "block") interleave across copies, which the closed form ``F(j, c) = G(j) + c * B(j) - (w - 1)
 * P(j)`` accounts for (G: weighted inclusive cumsum, P: unweighted prefix within the block,
 B: block total, c: copy number).
+
+Then the precision at the 101 recall thresholds is a suffix maximum: each true positive's
+``pr`` goes to slot ``offset(t, k) + n - 1`` of one flat array, ``maximum.reduceat`` takes the
+max of each block of slots between consecutive recall thresholds, and a running max over the
+101 blocks (from the right) gives pycocotools' interpolated precision. No per-category or
+per-threshold Python loop: the loops are over the 4 area ranges x 3 maxDets only (and only the
+6 pairs the summary reads when ``stats_only``).
 """
 from __future__ import annotations
 
@@ -312,24 +319,25 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
     else:
         full, recall_only = [(a, m) for m in range(n_max) for a in range(n_area)], ()
     reach = {a: first_reaching(npig[:, a]) for a in {a for a, _ in full}}   # [K, R] per area
-    # Block maxima for all (a, m) first, one suffix max at the end.
-    q = np.zeros((n_area, n_max, n_thr * n_cat, n_rec))
+    # Filled as [A, M, T*K, R] (contiguous per (a, m)); returned as [T, R, K, A, M] views.
+    precision = np.full((n_area, n_max, n_thr * n_cat, n_rec), -1.0)
     tp_total = np.zeros((n_area, n_max, n_thr * n_cat), dtype=np.int64)
     computed = np.zeros((n_area, n_max), dtype=bool)
+    no_gt = npig.T == 0                                           # [A, K]
     for a, m in full:
-        _block_maxima(state.records(a, m), weights, reach[a], q[a, m], tp_total[a, m])
+        q = np.zeros((n_thr * n_cat, n_rec))
+        _block_maxima(state.records(a, m), weights, reach[a], q, tp_total[a, m])
+        # Suffix maximum over recall thresholds = interpolated precision.
+        backwards = q[:, ::-1]
+        np.maximum.accumulate(backwards, axis=1, out=backwards)
+        q.reshape(n_thr, n_cat, n_rec)[:, no_gt[a]] = -1.0
+        precision[a, m] = q
         computed[a, m] = True
     for a, m in recall_only:
         tp_total[a, m] = _tp_totals(state.records(a, m), weights)
-    # Suffix maximum over recall thresholds = interpolated precision.
-    q = q.reshape(-1, n_rec)[:, ::-1]
-    np.maximum.accumulate(q, axis=1, out=q)
-    precision = np.ascontiguousarray(q[:, ::-1]).reshape(n_area, n_max, n_thr, n_cat, n_rec)
+    precision = precision.reshape(n_area, n_max, n_thr, n_cat, n_rec)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = tp_total.reshape(n_area, n_max, n_thr, n_cat) / npig.T[:, None, None, :]
-    no_gt = npig.T == 0                                           # [A, K]
-    precision[np.broadcast_to(no_gt[:, None, None, :, None], precision.shape)] = -1.0
-    precision[~computed] = -1.0
     recall[np.broadcast_to(no_gt[:, None, None, :], recall.shape)] = -1.0
     for a, m in zip(*np.nonzero(~computed)):
         if (a, m) not in recall_only:
