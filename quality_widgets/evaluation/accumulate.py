@@ -173,6 +173,22 @@ class MatchState:
             self._flags[a] = ((hit_nonzero & ~dt_ignored).T, ~dt_ignored.T)
         return self._flags[a]
 
+    def tp_entries(self, a: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """(segment t * K + k, image) of each true-positive entry, segment-sorted: all that
+        recall needs (cheaper than :meth:`records` when precision is not wanted)."""
+        if (a, m) in self._records:
+            rec = self._records[a, m]
+            return rec.entry_segment, rec.entry_image
+        tp, _ = self.flags(a)
+        order = self.orders[m]
+        position = order.position_of_dt[self._cand_dt]
+        kept = position >= 0
+        t_i, r_i = np.nonzero(np.ascontiguousarray(tp[kept].T))
+        pos = position[kept][r_i]
+        segment = t_i * len(self.inputs.category_ids) + self.inputs.dt_cat[order.dt[pos]]
+        by_segment = np.argsort(segment, kind="stable")
+        return segment[by_segment], order.image[pos[by_segment]]
+
     def records(self, a: int, m: int) -> Records:
         if (a, m) not in self._records:
             tp, nonignored = self.flags(a)
@@ -334,7 +350,7 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
         precision[a, m] = q
         computed[a, m] = True
     for a, m in recall_only:
-        tp_total[a, m] = _tp_totals(state.records(a, m), weights)
+        tp_total[a, m] = _tp_totals(state.tp_entries(a, m), weights, n_thr * n_cat)
     precision = precision.reshape(n_area, n_max, n_thr, n_cat, n_rec)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = tp_total.reshape(n_area, n_max, n_thr, n_cat) / npig.T[:, None, None, :]
@@ -346,11 +362,12 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
     return precision.transpose(2, 4, 3, 0, 1), recall.transpose(2, 3, 0, 1), npig
 
 
-def _tp_totals(rec: Records, weights) -> np.ndarray:
+def _tp_totals(entries: tuple[np.ndarray, np.ndarray], weights, n_seg: int) -> np.ndarray:
     """[T*K] (weighted) true-positive count of each (t, k) segment."""
+    segment, image = entries
     if weights is None:
-        return np.diff(rec.segment_bounds)
-    return np.diff(_padded_cumsum(weights[rec.entry_image])[rec.segment_bounds])
+        return np.bincount(segment, minlength=n_seg)
+    return np.bincount(segment, weights=weights[image], minlength=n_seg).astype(np.int64)
 
 
 def _block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
