@@ -1,0 +1,62 @@
+"""``quality-widgets drift --a DIR_A --b DIR_B [--json]``: the drift table of two metric folders.
+
+The folders are written by ``quality-widgets metrics --out DIR`` (``images.parquet``,
+``objects.parquet``, ``predictions.parquet``). Prints the table of
+:func:`quality_widgets.drift.compare` (largest drift first), or with ``--json`` a JSON list of
+its rows. Exit code 0 (drift is a report, not a failure; guard a model with ``test-cases``),
+2 for unreadable input.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "drift", help="compare the metric distributions of two metric folders (KS, Wasserstein, "
+                      "PSI, Holm-adjusted p-values)")
+    p.add_argument("--a", required=True, metavar="DIR_A",
+                   help="reference metrics folder (from `quality-widgets metrics --out`)")
+    p.add_argument("--b", required=True, metavar="DIR_B", help="metrics folder to compare")
+    p.add_argument("--level", action="append", choices=["image", "object", "prediction"],
+                   help="only these levels (repeatable; default all)")
+    p.add_argument("--metrics", help="comma-separated metric columns (default: all in both)")
+    p.add_argument("--permutations", type=int, default=999,
+                   help="image permutations for object/prediction p-values (default 999)")
+    p.add_argument("--seed", type=int, default=0, help="permutation seed (default 0)")
+    p.add_argument("--top", type=int, help="print only the first N rows")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=run)
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+    return value
+
+
+def run(args) -> int:
+    from .drift import compare
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    table = compare(args.a, args.b, levels=tuple(args.level or ("image", "object",
+                                                                 "prediction")),
+                    metrics=metrics, permutations=args.permutations, seed=args.seed)
+    if args.top is not None:
+        table = table.head(args.top)
+    if args.json:
+        rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+        print(json.dumps(rows, indent=1))
+        return 0
+    if table.empty:
+        print("no metric with finite values on both sides")
+        return 0
+    shown = table.drop(columns=["p_method", "median_a", "median_b"])
+    print(f"drift from {args.a} (A) to {args.b} (B), largest KS statistic first; p_holm: Holm-"
+          "adjusted over all rows; object/prediction p-values by image permutation")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0

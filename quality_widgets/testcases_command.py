@@ -1,0 +1,90 @@
+"""``quality-widgets test-cases FILE --images DIR --annotations A.json --predictions P.json``.
+
+Runs the model test cases of FILE (YAML or JSON, schema in :mod:`quality_widgets.testcases`)
+and prints a pass/fail table, or JSON rows with ``--json``. The metrics the slices use are
+computed first (only those, cached as usual). Exit code: 0 when every case passes, 1 when one
+fails, 2 for bad input (unreadable files, a schema error naming the file, case and field).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def add_parser(subparsers) -> None:
+    from .cli import add_dataset_arguments
+    p = subparsers.add_parser(
+        "test-cases", help="run model test cases (slices with a requirement on AP, recall...): "
+                           "exit 0 all pass, 1 some fail, 2 bad input")
+    p.add_argument("file", help="test cases, .yaml/.yml or .json")
+    add_dataset_arguments(p, images_required=False)
+    p.add_argument("--resamples", type=int, default=200,
+                   help="bootstrap resamples for the confidence intervals (default 200; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--workers", type=int, help="metric worker processes (default: the cores)")
+    p.add_argument("--cache-dir", help="metric cache folder (default ~/.cache/quality-widgets)")
+    p.add_argument("--json", action="store_true", help="print the result rows as JSON")
+    p.set_defaults(func=run)
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _metrics_for(cases, dataset, args):
+    """Compute the registered metrics the slices read (the dataset's own columns need none)."""
+    from .engine import compute_metrics
+    from .registry import registered_metrics
+    from .testcases import referenced_columns
+    wanted = set(referenced_columns(cases))
+    names = sorted({m.name for m in registered_metrics()
+                    if wanted & set(m.output_columns)})
+    if not names:
+        return None
+    return compute_metrics(dataset, metrics=names, workers=args.workers,
+                           cache_dir=args.cache_dir, progress=False)
+
+
+def run(args) -> int:
+    from .cli import _load_dataset
+    from .errors import DatasetError
+    from .testcases import TestCaseError, read_test_cases, run_test_cases
+    try:
+        cases = read_test_cases(args.file)
+        if args.annotations is None and not getattr(args, "yolo_labels", None):
+            raise DatasetError(None, "test cases need labels: pass --annotations (or "
+                                     "--yolo-labels)", field="--annotations")
+        if args.predictions is None and not getattr(args, "yolo_predictions", None):
+            raise DatasetError(None, "test cases need the model's predictions: pass "
+                                     "--predictions", field="--predictions")
+        dataset = _load_dataset(args) if args.images is not None else _labels_only(args)
+        metrics = _metrics_for(cases, dataset, args)
+        results = run_test_cases(dataset, metrics, cases, resamples=args.resamples,
+                                 seed=args.seed)
+    except (TestCaseError, DatasetError, FileNotFoundError) as e:
+        print(f"quality-widgets test-cases: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        rows = [{k: _plain(v) for k, v in row.items()} for row in results.to_dict("records")]
+        print(json.dumps(rows, indent=1))
+    else:
+        shown = results.assign(passed=results["passed"].map({True: "PASS", False: "FAIL"}))
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        n_failed = int((~results["passed"]).sum())
+        print(f"\n{len(results) - n_failed} passed, {n_failed} failed")
+    return 0 if bool(results["passed"].all()) else 1
+
+
+def _labels_only(args):
+    """Without --images: labels and predictions only (slices on image pixels then fail with a
+    clear 'no column' error, box geometry and scores work)."""
+    from .dataset import Dataset
+    from .errors import DatasetError
+    if args.annotations is None:
+        raise DatasetError(None, "YOLO labels need --images", field="--images")
+    return Dataset.from_coco(None, args.annotations, args.predictions)
