@@ -1,0 +1,73 @@
+"""The quickstart notebook in a real browser: run it in JupyterLab and in Voila, drag across the
+Explorer's histogram with the mouse, and check that the summary, the highlighted bars and the
+gallery show exactly the images in the dragged range."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from explorer_page import brush_and_check, explorer_output, histogram_figure, summary, tiles
+
+pytestmark = pytest.mark.browser
+
+# The quickstart's own cell selects the darkest images, so this is the state before our drag.
+SCRIPTED = re.compile(r"^\d+ / 33 images selected \([\d.]+%\); brightness in \[0, 0\.35\]$")
+
+
+def open_notebook(page, lab, name):
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
+    # The idle indicator shows before the kernel is really up; the status bar says "| Idle".
+    expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle").first).to_be_visible(
+        timeout=60_000)
+
+
+def run_all(page):
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel:has-text('Run')").click()
+    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+
+
+def wait_for_all_cells(page, timeout=240_000):
+    """Every code cell has run: no '[*]' or '[ ]' prompt is left (the kernel stops at the
+    first failing cell, leaving the next ones unrun) and no cell shows a traceback."""
+    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+    expect(prompts.last).to_have_text(re.compile(r"\[\d+\]"), timeout=timeout)
+    texts = prompts.all_inner_texts()
+    assert all(re.fullmatch(r"\[\d+\]:?", t.strip()) for t in texts), texts
+    expect(page.locator(".jp-OutputArea-output[data-mime-type="
+                        "'application/vnd.jupyter.stderr'] .ansi-red-fg, "
+                        ".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+           ).to_have_count(0)
+
+
+def test_quickstart_in_jupyterlab_brush_selects_the_dragged_images(page, lab, sample_images,
+                                                                    artifacts):
+    open_notebook(page, lab, "quickstart.ipynb")
+    run_all(page)
+    wait_for_all_cells(page)
+    expect(histogram_figure(page)).to_be_visible()
+    expect(summary(page)).to_have_text(SCRIPTED)
+    expect(page.locator(".jp-OutputArea-output", has_text="dark_images.json").first
+           ).to_be_visible()
+    explorer_output(page).scroll_into_view_if_needed()
+    explorer_output(page).screenshot(path=str(artifacts / "lab-explorer-before-brush.png"))
+
+    brush_and_check(page, sample_images)
+
+    explorer_output(page).screenshot(path=str(artifacts / "lab-explorer-after-brush.png"))
+
+
+def test_quickstart_in_voila_brush_selects_the_dragged_images(page, voila, sample_images,
+                                                              artifacts):
+    from browser_servers import VOILA_EXPECTED_BLOCKED
+    page.expected_blocked = VOILA_EXPECTED_BLOCKED
+    page.goto(voila.url + "/", timeout=240_000)
+    expect(histogram_figure(page)).to_be_visible(timeout=240_000)
+    expect(summary(page)).to_have_text(SCRIPTED, timeout=60_000)
+    expect(tiles(page).first).to_be_visible()
+    explorer_output(page).scroll_into_view_if_needed()
+    explorer_output(page).screenshot(path=str(artifacts / "voila-explorer-before-brush.png"))
+
+    brush_and_check(page, sample_images)
+
+    explorer_output(page).screenshot(path=str(artifacts / "voila-explorer-after-brush.png"))
