@@ -59,21 +59,21 @@ def sharpness(image):
                                    "V >= 40/255), in [0, 1].")
 def redness(image):
     """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [0, 20] or [340, 360)."""
-    return px.fraction(px.red_mask(image))
+    return px.redness(image)
 
 
 @metric(level="image", description="Fraction of green pixels (hue 70..150 deg, S >= 50/255, "
                                    "V >= 40/255), in [0, 1].")
 def greenness(image):
     """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [70, 150]."""
-    return px.fraction(px.green_mask(image))
+    return px.greenness(image)
 
 
 @metric(level="image", description="Fraction of blue pixels (hue 180..260 deg, S >= 50/255, "
                                    "V >= 40/255), in [0, 1].")
 def blueness(image):
     """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [180, 260]."""
-    return px.fraction(px.blue_mask(image))
+    return px.blueness(image)
 
 
 @metric(level="image", description="Hasler-Suesstrunk colourfulness, 0..~180 (0 = gray).")

@@ -67,19 +67,19 @@ def object_sharpness(crop):
 @metric(level=BOTH, description="Fraction of red pixels in the box crop, in [0, 1].")
 def object_redness(crop):
     """redness of the crop (hue in [340, 20] deg, S >= 50/255, V >= 40/255)."""
-    return px.fraction(px.red_mask(crop))
+    return px.redness(crop)
 
 
 @metric(level=BOTH, description="Fraction of green pixels in the box crop, in [0, 1].")
 def object_greenness(crop):
     """greenness of the crop (hue in [70, 150] deg, S >= 50/255, V >= 40/255)."""
-    return px.fraction(px.green_mask(crop))
+    return px.greenness(crop)
 
 
 @metric(level=BOTH, description="Fraction of blue pixels in the box crop, in [0, 1].")
 def object_blueness(crop):
     """blueness of the crop (hue in [180, 260] deg, S >= 50/255, V >= 40/255)."""
-    return px.fraction(px.blue_mask(crop))
+    return px.blueness(crop)
 
 
 @metric(level=BOTH, description="Hasler-Suesstrunk colourfulness of the box crop.")

@@ -32,6 +32,8 @@ LEVEL_ROWS = {"object": "annotations", "prediction": "predictions"}
 # most this much work.
 FLUSH_EVERY_IMAGES = 2000
 FLUSH_EVERY_SECONDS = 20.0
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS")
 
 
 # ---- what one worker does with one image --------------------------------------------------------
@@ -137,8 +139,6 @@ def _init_worker(payload: bytes) -> None:
     import cloudpickle
     global _WORKER_SPECS
     _WORKER_SPECS = cloudpickle.loads(payload)
-    # a worker must not compete with its siblings for cores through BLAS threads
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _run_chunk(jobs: list) -> list:
@@ -363,6 +363,10 @@ def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, 
             import cloudpickle
             payload = cloudpickle.dumps(spec_map)
             ctx = multiprocessing.get_context("spawn")
+            # workers inherit the environment at spawn: one BLAS/OpenMP thread each, so that
+            # n workers use n cores instead of n x cores threads fighting over them
+            saved_env = {k: os.environ.get(k) for k in _THREAD_VARS}
+            os.environ.update({k: "1" for k in _THREAD_VARS})
             used = min(n_workers, len(chunks))
             with ProcessPoolExecutor(max_workers=used, mp_context=ctx,
                                      initializer=_init_worker, initargs=(payload,)) as pool:
@@ -383,6 +387,12 @@ def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, 
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
+                finally:
+                    for k, v in saved_env.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
     finally:
         flush()   # an interrupted run keeps every finished image
         bar.close()

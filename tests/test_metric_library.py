@@ -219,3 +219,22 @@ def test_embeddings_uniqueness():
     d = nearest_distance(e)
     assert d[0] == pytest.approx(d[1]) and d[0] < 1e-3 and d[2] == pytest.approx(
         1 - 0.01 / np.hypot(0.99, 0.01))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (3, 3), (31, 17), (120, 90)])
+def test_compiled_and_numpy_summaries_are_identical(shape, monkeypatch):
+    """The numba kernel and the numpy fallback compute the same exact sums (also on a strided
+    crop view, as object metrics receive)."""
+    from quality_widgets import _summary_kernel
+    if not _summary_kernel.HAVE_NUMBA:
+        pytest.skip("numba not installed: only the numpy path exists")
+    rng = np.random.default_rng(sum(shape))
+    big = rng.integers(0, 256, size=(shape[0] + 4, shape[1] + 5, 3)).astype(np.uint8)
+    big.setflags(write=False)
+    view = big[2:2 + shape[0], 3:3 + shape[1]]
+    fast = px.summary(view)
+    monkeypatch.setattr(px, "USE_NUMBA", False)
+    slow = px._summary_numpy(view)
+    assert {k: v for k, v in fast.items() if k != "hist"} == \
+        {k: v for k, v in slow.items() if k != "hist"}
+    assert (fast["hist"] == slow["hist"]).all()
