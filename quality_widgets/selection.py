@@ -280,9 +280,10 @@ def group_labels(values) -> np.ndarray:
     NaN, NA, and ``""`` such as an untagged row's ``tags``) become ``"(none)"``. A ``tags`` cell
     groups by its whole sorted combination (``"blurry,dark"`` is its own group)."""
     series = pd.Series(values)
-    labels = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
-    return np.array([MISSING_GROUP if v is None or v == "" else str(v) for v in labels],
-                    dtype=object)
+    missing = series.isna().to_numpy()
+    labels = series.astype(object).where(~missing, "").astype(str).to_numpy(dtype=object)
+    labels[missing | (labels == "")] = MISSING_GROUP
+    return labels
 
 
 def categorical_columns(frame: pd.DataFrame, max_distinct: int = 50) -> list[str]:
@@ -391,20 +392,37 @@ def grouped_histogram(values, groups, bins=30, normalize: bool = False, log: boo
                             n_missing=missing)
 
 
-def group_counts(groups, mask=None, max_groups: int | None = None) -> pd.DataFrame:
-    """Per group (labels as :func:`group_labels`): ``n`` rows, ``selected`` rows (in ``mask``; all when None), and ``fraction``
-    selected / n. Index: the group label, most frequent group first (merged into ``"(other)"``
-    beyond ``max_groups`` when given)."""
+def group_codes(groups, max_groups: int | None = MAX_GROUPS) -> tuple[np.ndarray, list[str]]:
+    """(code per row, group names): rows labelled by :func:`group_labels`, limited to
+    ``max_groups`` by :func:`top_groups` (None: no limit); ``names[code]`` is a row's group.
+    Compute once per column, then count selections with :func:`count_by_group`."""
     labels = group_labels(groups)
-    if max_groups is not None:
-        labels, names = top_groups(labels, max_groups)
+    limit = max_groups if max_groups is not None else max(1, len(pd.unique(labels)))
+    labels, names = top_groups(labels, limit)
+    position = {name: i for i, name in enumerate(names)}
+    codes = pd.Series(labels.astype(str)).map(position).to_numpy(dtype=np.int64)
+    return codes, names
+
+
+def count_by_group(codes, names, mask=None) -> pd.DataFrame:
+    """Per group: ``n`` rows, ``selected`` rows (in ``mask``; all when None) and ``fraction``
+    selected / n, from :func:`group_codes` (two bincounts: cheap on every brush)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    n = np.bincount(codes, minlength=len(names)).astype(np.int64)
+    if mask is None:
+        selected = n.copy()
     else:
-        labels, names = top_groups(labels, max(1, len(set(labels.tolist()))))
-    mask = np.ones(labels.size, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    labels = labels.astype(str)
-    n = np.array([np.count_nonzero(labels == g) for g in names], dtype=np.int64)
-    selected = np.array([np.count_nonzero((labels == g) & mask) for g in names], dtype=np.int64)
+        selected = np.bincount(codes[np.asarray(mask, dtype=bool)],
+                               minlength=len(names)).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(n > 0, selected / np.maximum(n, 1), np.nan)
     return pd.DataFrame({"n": n, "selected": selected, "fraction": fraction},
-                        index=pd.Index(names, name="group"))
+                        index=pd.Index(list(names), name="group"))
+
+
+def group_counts(groups, mask=None, max_groups: int | None = None) -> pd.DataFrame:
+    """Per group (labels as :func:`group_labels`): ``n`` rows, ``selected`` rows (in ``mask``;
+    all when None) and ``fraction`` selected / n. Index: the group label, most frequent group
+    first (merged into ``"(other)"`` beyond ``max_groups`` when given)."""
+    codes, names = group_codes(groups, max_groups)
+    return count_by_group(codes, names, mask)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -26,6 +27,47 @@ LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictio
 ALL = "(all)"
 # Geometry columns: numeric, but rarely the first thing to look at; not the default metric.
 SIZE_COLUMNS = ("width", "height", "area", "aspect_ratio")
+# One colour per group (tab10 without the brush orange); "(other)" is grey.
+GROUP_COLORS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                "#bcbd22"]
+OTHER_COLOR = "#7f7f7f"
+
+
+class GroupBars:
+    """Bars per group drawn on a :class:`MetricHistogram`'s figure and scales (so its brush
+    still selects), from a :class:`~quality_widgets.selection.GroupedHistogram`: ``"stacked"``
+    (the total is the plain histogram) or ``"grouped"`` (side by side, for normalised
+    comparisons). While groups are shown the plain bars are hidden."""
+
+    def __init__(self, histogram: MetricHistogram, type: str = "stacked"):
+        self.histogram = histogram
+        self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type=type, padding=0.05,
+                            opacities=[0.85], visible=False, display_legend=True,
+                            scales={"x": histogram.x_scale, "y": histogram.y_scale})
+        figure = histogram.figure
+        figure.marks = [*figure.marks, self.bars]
+        self.grouped: sel.GroupedHistogram | None = None
+
+    def show(self, grouped: "sel.GroupedHistogram | None") -> None:
+        """Draw ``grouped`` (None: back to the plain histogram)."""
+        self.grouped = grouped
+        if grouped is None or not grouped.groups:
+            self.bars.visible = False
+            self.histogram.bars.visible = True
+            self.histogram.figure.legend_location = "top-right"
+            return
+        colors = [OTHER_COLOR if g == sel.OTHER_GROUP else GROUP_COLORS[i % len(GROUP_COLORS)]
+                  for i, g in enumerate(grouped.groups)]
+        with self.bars.hold_sync():
+            self.bars.x = grouped.centers
+            self.bars.y = grouped.heights
+            self.bars.colors = colors
+            self.bars.labels = [str(g) for g in grouped.groups]
+            self.bars.visible = True
+        self.histogram.bars.visible = False
+        top = float(grouped.heights.sum(axis=0).max()) if self.bars.type == "stacked" else \
+            float(grouped.heights.max())
+        self.histogram.y_scale.max = (top if top > 0 else 1.0) * 1.05
 
 
 class Explorer(widgets.VBox):
@@ -54,12 +96,13 @@ class Explorer(widgets.VBox):
     pinned = traitlets.List().tag(doc="(metric, lo, hi) ranges kept while brushing others")
     categories = traitlets.List(traitlets.Unicode())
     tag_filter = traitlets.Unicode("")
+    group_by = traitlets.Unicode("").tag(doc="categorical column splitting the histogram")
     n_selected = traitlets.Int(0)
     summary = traitlets.Unicode("")
 
     def __init__(self, metrics, level: str | None = None, metric: str | None = None,
                  tags_path=None, thumbnail_size: int = 160, per_page: int = sel.PER_PAGE,
-                 cache_dir=None, **kwargs):
+                 cache_dir=None, group_by: str = "", **kwargs):
         self.frames = self._as_frames(metrics, cache_dir)
         cache_dir = self.frames.cache_dir
         self.tags = TagStore(tags_path) if tags_path is not None else TagStore.beside(cache_dir)
@@ -80,6 +123,11 @@ class Explorer(widgets.VBox):
         self.metric_control = widgets.Dropdown(description="metric",
                                                layout=widgets.Layout(width="320px"))
         self.histogram = MetricHistogram()
+        self.group_bars = GroupBars(self.histogram)
+        self._groups = None             # (level, column, codes, names) of group_by
+        self.group_control = widgets.Dropdown(description="group by", options=[("(none)", "")],
+                                              layout=widgets.Layout(width="240px"))
+        self.group_table = widgets.HTML()
         self.scatter = MetricScatter()
         self.gallery = Gallery(thumbnails=self.thumbnails, per_page=per_page)
         self.summary_html = widgets.HTML()
@@ -103,11 +151,12 @@ class Explorer(widgets.VBox):
         self.export_button = widgets.Button(description="export selection", icon="download")
         self.status = widgets.HTML()
         super().__init__(children=[
-            widgets.HBox([self.level_control, self.metric_control]),
+            widgets.HBox([self.level_control, self.metric_control, self.group_control]),
             self.histogram,
             widgets.HBox([self.pin_button, self.clear_button, self.category_control,
                           self.tag_filter_control]),
             self.summary_html,
+            self.group_table,
             self.scatter,
             self.gallery,
             widgets.HBox([self.tag_name, self.tag_button, self.export_format,
@@ -118,6 +167,8 @@ class Explorer(widgets.VBox):
         widgets.link((self.metric_control, "value"), (self, "metric"),
                      transform=(lambda v: v or "", lambda v: v or None))
         self.histogram.observe(self._on_interval, "interval")
+        self.histogram.observe(lambda _: self._show_groups(), ["bins", "log"])
+        self.group_control.observe(lambda c: setattr(self, "group_by", c["new"] or ""), "value")
         self.scatter.observe(self._on_rect, "rect")
         self.scatter.observe(self._on_scatter_metrics, ["x_metric", "y_metric"])
         self.category_control.observe(
@@ -133,6 +184,7 @@ class Explorer(widgets.VBox):
         if start not in levels:
             raise ValueError(f"level {start!r} has no rows to explore; levels with rows: "
                              f"{', '.join(levels)}")
+        self._initial_group_by = group_by
         if start == self.level:
             self._load_level(metric)
         else:
@@ -200,6 +252,8 @@ class Explorer(widgets.VBox):
             with self.hold_trait_notifications():
                 self.pinned, self.categories, self.tag_filter = [], [], ""
             self._update_filter_controls()
+            self._update_group_control(getattr(self, "_initial_group_by", "") or self.group_by)
+            self._initial_group_by = ""
             self.metric_control.options = options
             # Image size is numeric but rarely what one wants to look at first.
             preferred = [c for c in options if c not in SIZE_COLUMNS] or options
@@ -230,6 +284,81 @@ class Explorer(widgets.VBox):
             self.histogram.set_values(self.values(self.metric), self.metric)
         else:
             self.histogram.set_values(np.zeros(0), self.metric)
+        self._show_groups()
+
+    # ---- group by ---------------------------------------------------------------------------
+    def _update_group_control(self, keep: str = "") -> None:
+        columns = sel.categorical_columns(self.frame)
+        if keep and keep in self.frame.columns and keep not in columns:
+            columns.append(keep)     # asked for explicitly (e.g. a numeric code column)
+        self.group_control.options = [("(none)", ""), *[(c, c) for c in columns]]
+        value = keep if keep in columns else ""
+        self.group_control.value = value
+        self.group_by = value
+
+    @traitlets.validate("group_by")
+    def _valid_group_by(self, proposal):
+        value = proposal["value"] or ""
+        if value and value not in self.frame.columns:
+            raise traitlets.TraitError(
+                f"no column {value!r} to group by at level {self.level!r}; categorical "
+                f"columns: {', '.join(sel.categorical_columns(self.frame)) or 'none'}")
+        return value
+
+    @traitlets.observe("group_by")
+    def _on_group_by(self, change):
+        if self.group_control.value != change["new"]:
+            options = [v for _, v in self.group_control.options]
+            if change["new"] not in options:
+                self.group_control.options = [*self.group_control.options,
+                                              (change["new"], change["new"])]
+            self.group_control.value = change["new"]
+        if not getattr(self, "_loading", False):
+            self._show_groups()
+            self._update_group_table()
+
+    def _group_codes(self):
+        """(codes, names) of the current group_by column, computed once per level/column."""
+        if not self.group_by or self.group_by not in self.frame.columns:
+            return None
+        key = (self.level, self.group_by, len(self.frame))
+        if self._groups is None or self._groups[0] != key:
+            self._groups = (key, *sel.group_codes(self.frame[self.group_by]))
+        return self._groups[1], self._groups[2]
+
+    def _show_groups(self) -> None:
+        groups = self._group_codes()
+        hist = self.histogram.histogram
+        if groups is None or hist is None or not self.metric or self.metric not in self.frame:
+            self.group_bars.show(None)
+            return
+        codes, names = groups
+        labels = np.asarray(names, dtype=object)[codes]
+        self.group_bars.show(sel.grouped_histogram(self.values(self.metric), labels,
+                                                   bins=hist.edges, log=hist.log,
+                                                   order=names))
+
+    def group_counts(self) -> pd.DataFrame | None:
+        """Per group of ``group_by``: rows ``n``, ``selected`` and ``fraction`` selected (None
+        when not grouping)."""
+        groups = self._group_codes()
+        if groups is None or self._mask is None:
+            return None
+        return sel.count_by_group(*groups, self._mask)
+
+    def _update_group_table(self) -> None:
+        counts = self.group_counts()
+        if counts is None:
+            self.group_table.value = ""
+            return
+        rows = "".join(
+            f"<tr><td>{html.escape(str(g))}</td><td style='text-align:right'>{r.selected:,}"
+            f"</td><td style='text-align:right'>{r.n:,}</td><td style='text-align:right'>"
+            f"{html.escape(sel.format_value(100 * r.fraction))}%</td></tr>"
+            for g, r in zip(counts.index, counts.itertuples()))
+        self.group_table.value = (
+            f"<table style='font-size:12px'><tr><th>{html.escape(self.group_by)}</th>"
+            f"<th>selected</th><th>rows</th><th>%</th></tr>{rows}</table>")
 
     def _on_scatter_metrics(self, change):
         if not getattr(self, "_loading", False):
@@ -400,6 +529,49 @@ class Explorer(widgets.VBox):
                               values=self.values(self.metric))
         else:
             self.gallery.show(self.frame, "", None)
+        self._update_group_table()
+
+    # ---- test cases ------------------------------------------------------------------------
+    def as_test_case(self, name: str, measure: str = "AP", min_value=None, max_value=None
+                     ) -> dict:
+        """The current selection as a model test case (see :mod:`quality_widgets.testcases`):
+        the pinned ranges, the live brush and the scatter rectangle as ``where`` ranges
+        (``level.metric: [lo, hi]``, inclusive like the brush), the chosen ``categories`` and
+        tag, with the requirement ``min_value <= measure <= max_value``. Note: at image level
+        the category filter picks images *showing* a category, while a test case evaluates
+        *only* those categories."""
+        from ..testcases import validate_test_cases
+        if min_value is None and max_value is None:
+            raise ValueError("a test case needs a requirement: min_value and/or max_value")
+        bounds: dict = {}
+
+        def add(metric, lo, hi):
+            lo, hi = sel.ordered_interval(lo, hi)
+            key = f"{self.level}.{metric}"
+            old_lo, old_hi = bounds.get(key, (-np.inf, np.inf))
+            bounds[key] = (max(lo, old_lo), min(hi, old_hi))   # ranges of one metric AND
+
+        for metric, lo, hi in self.pinned:
+            add(metric, lo, hi)
+        if self.histogram.interval is not None and self.metric:
+            add(self.metric, *self.histogram.interval)
+        if self.scatter.rect is not None:
+            (x0, x1), (y0, y1) = self.scatter.rect
+            add(self.scatter.x_metric, x0, x1)
+            add(self.scatter.y_metric, y0, y1)
+        where = {key: [None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi)]
+                 for key, (lo, hi) in bounds.items()}
+        case = {"name": name, "where": where, "measure": measure}
+        if self.categories:
+            case["categories"] = list(self.categories)
+        if self.tag_filter:
+            case["tags"] = [self.tag_filter]
+        if min_value is not None:
+            case["min"] = float(min_value)
+        if max_value is not None:
+            case["max"] = float(max_value)
+        validate_test_cases([case])     # a clear error now rather than when it is run
+        return case
 
     # ---- tags and export -------------------------------------------------------------------
     def tag(self, name: str) -> int:
