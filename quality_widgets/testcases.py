@@ -265,6 +265,9 @@ def as_test_cases(cases_or_path) -> list[dict]:
         return read_test_cases(cases_or_path)
     if isinstance(cases_or_path, dict) and "test_cases" not in cases_or_path:
         cases_or_path = [cases_or_path]
+    if isinstance(cases_or_path, list) and cases_or_path and all(
+            isinstance(c, dict) and "ranges" in c and "_file" in c for c in cases_or_path):
+        return cases_or_path      # validated already (read_test_cases / validate_test_cases)
     return validate_test_cases(cases_or_path)
 
 

@@ -1,0 +1,156 @@
+"""Model test cases: values equal the evaluation of the same slice, pass/fail follows the
+requirement, schema errors name file / case / field, the CLI exit code follows."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import quality_widgets as qw
+from quality_widgets import cli
+from quality_widgets.sample import sample_paths
+from quality_widgets.testcases import TestCaseError, read_test_cases, run_test_cases
+
+
+@pytest.fixture(scope="module")
+def sample():
+    ds = qw.load_sample()
+    metrics = qw.compute_metrics(ds, metrics=["object_brightness", "box_area", "brightness"],
+                                 cache_dir=False, progress=False, workers=1)
+    return ds, metrics
+
+
+def test_values_match_the_evaluation_of_the_slice(sample):
+    ds, metrics = sample
+    small = qw.evaluate(ds, object_range=("box_area", 0, 32 ** 2), metrics=metrics)
+    dark_images = metrics.images.index[metrics.images["brightness"] <= 0.4]
+    on_dark = qw.evaluate(ds, image_ids=dark_images)
+    cases = [
+        {"name": "small AP", "where": {"box_area": {"<": 1024}}, "measure": "AP",
+         "min": small.stats[0] - 0.01},
+        {"name": "small AP too high", "where": {"box_area": {"<": 1024}}, "measure": "AP",
+         "min": small.stats[0] + 0.01},
+        {"name": "small recall", "where": {"box_area": {"<": 1024}}, "measure": "recall",
+         "iou": 0.5, "score_threshold": 0.3, "max": 0.99},
+        {"name": "dark images", "where": {"image.brightness": [None, 0.4]}, "measure": "AP50",
+         "min": 0.0},
+    ]
+    results = run_test_cases(ds, metrics, cases, resamples=30, seed=0).set_index("name")
+    assert results.loc["small AP", "value"] == pytest.approx(small.stats[0])
+    assert results.loc["small AP", "passed"] and not results.loc["small AP too high", "passed"]
+    recall = small.precision_recall_at(0.3, 0.5)[1]
+    assert results.loc["small recall", "value"] == pytest.approx(recall)
+    assert results.loc["dark images", "value"] == pytest.approx(on_dark.stats[1])
+    assert results.loc["dark images", "n_images"] == len(dark_images)
+    small_boxes = (metrics.objects["box_area"] < 1024) & ~metrics.objects["iscrowd"]
+    assert results.loc["small AP", "n_annotations"] == int(small_boxes.sum())
+    row = results.loc["small AP"]
+    assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+    assert row["requirement"].startswith("AP >= ")
+    # reproducible with a seed
+    again = run_test_cases(ds, metrics, cases[:1], resamples=30, seed=0)
+    assert again.loc[0, "ci_low"] == row["ci_low"]
+
+
+def test_category_slice_and_empty_slice(sample):
+    ds, metrics = sample
+    person = qw.Evaluator(ds).evaluate()
+    k = list(person.category_ids).index(int(ds.categories.index[ds.categories["name"]
+                                                                 == "person"][0]))
+    results = run_test_cases(ds, metrics, [
+        {"name": "people", "categories": ["person"], "measure": "AP", "min": 0.0},
+        {"name": "nothing", "where": {"object_brightness": {">": 2}}, "min": 0.0},
+    ], resamples=0).set_index("name")
+    assert results.loc["people", "value"] == pytest.approx(
+        person.category_ap(person.category_ids[k]))
+    assert np.isnan(results.loc["people", "ci_low"])          # resamples=0: no interval
+    assert not results.loc["nothing", "passed"]                # NaN never passes
+    assert "no annotation in the slice" in results.loc["nothing", "note"]
+
+
+@pytest.mark.parametrize("case, field, words", [
+    ({"measure": "AP", "min": 0.1}, "name", "needs a 'name'"),
+    ({"name": "x", "min": 0.1, "treshold": 1}, "treshold", "unknown field"),
+    ({"name": "x", "measure": "mAP", "min": 0.1}, "measure", "unknown measure"),
+    ({"name": "x", "measure": "AP"}, "min", "requirement"),
+    ({"name": "x", "where": {"box_area": {"<<": 3}}, "min": 0.1}, "where.box_area", "bound"),
+    ({"name": "x", "where": {"box_area": [5, 1]}, "min": 0.1}, "where.box_area", "empty range"),
+    ({"name": "x", "where": {"box_area": [0, "big"]}, "min": 0.1}, "where.box_area", "number"),
+    ({"name": "x", "measure": "recall", "iou": 0.52, "min": 0.1}, "iou", "0.95"),
+    ({"name": "x", "measure": "AP", "iou": 0.5, "min": 0.1}, "iou", "precision and recall"),
+])
+def test_schema_errors_name_file_case_and_field(tmp_path, case, field, words):
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps({"test_cases": [case]}))
+    with pytest.raises(TestCaseError) as info:
+        read_test_cases(path)
+    err = info.value
+    assert err.field == field and str(path) in str(err) and words in str(err)
+    if "name" in case:
+        assert f"test case {case['name']!r}" in str(err)
+
+
+def test_file_errors_and_yaml(tmp_path, sample):
+    ds, metrics = sample
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(TestCaseError, match="not valid JSON"):
+        read_test_cases(bad)
+    dup = tmp_path / "dup.json"
+    dup.write_text(json.dumps([{"name": "a", "min": 0}, {"name": "a", "min": 0}]))
+    with pytest.raises(TestCaseError, match="two test cases have this name"):
+        read_test_cases(dup)
+    pytest.importorskip("yaml")
+    path = tmp_path / "cases.yaml"
+    path.write_text("test_cases:\n  - name: dark objects\n    where:\n"
+                    "      object_brightness: {'<': 0.2}\n    measure: AP\n    min: 0.0\n")
+    (case,) = read_test_cases(path)
+    assert case["ranges"] == [("object_brightness", -np.inf, 0.2, True, False)]
+    with pytest.raises(TestCaseError) as info:
+        run_test_cases(ds, metrics, [{"name": "q", "where": {"no_such": [0, 1]}, "min": 0}])
+    assert info.value.field == "where.no_such" and info.value.case == "q"
+    with pytest.raises(TestCaseError, match="unknown category 'unicorn'"):
+        run_test_cases(ds, metrics, [{"name": "q", "categories": ["unicorn"], "min": 0}])
+
+
+def test_explorer_selection_as_a_test_case(sample):
+    ds, metrics = sample
+    explorer = qw.Explorer(metrics, level="object", metric="object_brightness")
+    explorer.select("box_area", 0, 5000)
+    explorer.pin()
+    explorer.select("object_brightness", 0.0, 0.4)
+    case = explorer.as_test_case("dark small", measure="AR100", min_value=0.05)
+    assert case["where"] == {"object.box_area": [0.0, 5000.0],
+                             "object.object_brightness": [0.0, 0.4]}
+    result = run_test_cases(ds, metrics, case, resamples=0).iloc[0]
+    selected = metrics.objects.loc[explorer.selection]
+    assert result["n_annotations"] == int((~selected["iscrowd"]).sum())
+    with pytest.raises(ValueError, match="requirement"):
+        explorer.as_test_case("no requirement")
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    paths = sample_paths()
+    args = ["--images", str(paths["images"]), "--annotations", str(paths["annotations"]),
+            "--predictions", str(paths["predictions"]), "--resamples", "5",
+            "--cache-dir", str(tmp_path / "cache"), "--workers", "1"]
+    ap = qw.evaluate(qw.load_sample()).stats[0]
+    passing = tmp_path / "pass.json"
+    passing.write_text(json.dumps([{"name": "overall", "measure": "AP", "min": ap - 0.01},
+                                   {"name": "small", "where": {"box_area": {"<": 1024}},
+                                    "measure": "recall", "min": 0.0}]))
+    failing = tmp_path / "fail.json"
+    failing.write_text(json.dumps([{"name": "overall", "measure": "AP", "min": ap + 0.01}]))
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([{"name": "overall", "measure": "AP"}]))
+    assert cli.main(["test-cases", str(passing), *args]) == 0
+    assert "2 passed, 0 failed" in capsys.readouterr().out
+    assert cli.main(["test-cases", str(failing), *args, "--json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["passed"] is False and rows[0]["value"] == pytest.approx(ap)
+    assert cli.main(["test-cases", str(broken), *args]) == 2
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "'overall'" in err and "'min'" in err
+    assert cli.main(["test-cases", str(passing), "--annotations",
+                     str(paths["annotations"])]) == 2
