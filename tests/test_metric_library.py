@@ -238,3 +238,8 @@ def test_compiled_and_numpy_summaries_are_identical(shape, monkeypatch):
     assert {k: v for k, v in fast.items() if k != "hist"} == \
         {k: v for k, v in slow.items() if k != "hist"}
     assert (fast["hist"] == slow["hist"]).all()
+
+
+def test_round_luma_multiply_shift_is_exact_for_every_luma_value():
+    q = np.arange(0, 255_001, dtype=np.int64)
+    assert np.array_equal(((q + 500) * 67109) >> 26, (q + 500) // 1000)
