@@ -300,6 +300,7 @@ def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
                           predictions=out["prediction"], dataset=dataset,
                           metrics={m.name: m for m in specs},
                           cache_dir=Path(cache.dir) if cache is not None else None, stats=stats)
+    _check_sizes(frames.images, dataset.images)
     for m in dataset_specs:
         _apply_dataset_metric(frames, m)
     stats["errors"] = int(frames.images["error"].notna().sum())
@@ -523,6 +524,34 @@ def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_err
         frame["error"] = pd.Series(errors, index=frame.index, dtype=object)
         out[level] = frame
     return out
+
+
+def _check_sizes(frame: pd.DataFrame, images: pd.DataFrame) -> None:
+    """Compare decoded sizes (the ``width``/``height`` metrics) with the annotation file's.
+
+    Adds ``size_mismatch`` (True where both are known and differ: boxes are then measured
+    against the decoded image, which is what the pixels are) and fills width/height from the
+    file's entry where the image could not be decoded, so every row keeps a size."""
+    if "width" not in frame or "height" not in frame:
+        return
+    file_w = images["width"].reindex(frame.index)
+    file_h = images["height"].reindex(frame.index)
+    dec_w, dec_h = frame["width"], frame["height"]
+    known = dec_w.notna() & dec_h.notna() & file_w.notna() & file_h.notna()
+    mismatch = known & ((dec_w.astype("Float64") != file_w.astype("Float64"))
+                        | (dec_h.astype("Float64") != file_h.astype("Float64")))
+    frame["size_mismatch"] = mismatch.astype(bool).to_numpy()
+    for col, fallback in (("width", file_w), ("height", file_h)):
+        if frame[col].isna().any():
+            frame[col] = pd.array(frame[col].astype("Float64").fillna(fallback.astype("Float64"))
+                                  .round(), dtype="Int64")
+    if mismatch.any():
+        first = frame.index[mismatch.to_numpy()][0]
+        print(f"quality-widgets: {int(mismatch.sum())} image(s) have a size in the annotation "
+              f"file that differs from the decoded file (first: {frame.at[first, 'file_name']}: "
+              f"file entry {file_w[first]}x{file_h[first]}, decoded {dec_w[first]}x"
+              f"{dec_h[first]}); see the 'size_mismatch' column. Box metrics use the decoded "
+              f"size.")
 
 
 def _apply_dataset_metric(frames: MetricFrames, m: Metric) -> None:

@@ -17,7 +17,7 @@ FRAME_OF_LEVEL = {"image": "images", "object": "objects", "prediction": "predict
 # Columns that identify a row rather than measure it: never offered as a metric to plot or test.
 ID_COLUMNS = frozenset({
     "image_id", "annotation_id", "prediction_id", "category_id", "license", "duplicate_group",
-    "phash", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "iscrowd",
+    "phash", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "iscrowd", "size_mismatch",
 })
 
 

@@ -46,6 +46,33 @@ def _records(rows: list, file, key: str) -> pd.DataFrame:
     return frame
 
 
+def _columns(rows: list, file, key: str, names) -> pd.DataFrame:
+    """Like _records, for the few known columns only: building columns with comprehensions is
+    several times faster than DataFrame.from_records on half a million dicts."""
+    missing = object()
+    try:
+        columns = {name: [r.get(name, missing) for r in rows] for name in names}
+        positions = range(len(rows))
+    except AttributeError:  # some rows are not objects: find and report them
+        positions = [i for i, r in enumerate(rows) if isinstance(r, dict)]
+        bad = sorted(set(range(len(rows))) - set(positions))
+        warn_rows(file, "a row that is not a JSON object", [f"{key}[{i}]" for i in bad],
+                  len(rows))
+        rows = [rows[i] for i in positions]
+        columns = {name: [r.get(name, missing) for r in rows] for name in names}
+    frame = {}
+    for name, values in columns.items():
+        n_missing = values.count(missing)        # a C loop (identity compares first)
+        if n_missing == len(values):
+            continue
+        if n_missing:
+            values = [None if v is missing else v for v in values]
+        frame[name] = pd.Series(values, dtype=object)
+    out = pd.DataFrame(frame)
+    out["_pos"] = np.asarray(positions, dtype="int64")
+    return out
+
+
 def _read_categories(data, file) -> pd.DataFrame:
     rows = _require_list(data, "categories", file)
     cats = _records(rows, file, "categories")
@@ -206,10 +233,8 @@ def read_predictions(source, dataset: Dataset) -> pd.DataFrame:
     total = len(data)
     if total == 0:
         return empty_predictions()
-    preds = _records(data, file, "predictions")
-    for col in ("image_id", "category_id", "bbox", "score"):
-        if col not in preds:
-            raise DatasetError(file, f"every prediction needs '{col}'", field=col)
+    preds = _columns(data, file, "predictions", ("image_id", "category_id", "bbox", "score",
+                                                 "scores"))
     img_ids, ok = to_int(preds["image_id"].tolist())
     ok &= np.isin(img_ids, dataset.images.index.to_numpy())
     preds = drop_bad(preds.assign(image_id=img_ids), ~ok, file,
