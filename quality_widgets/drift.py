@@ -41,6 +41,7 @@ import pandas as pd
 
 from .frames import LEVELS, MetricFrames, numeric_metric_columns
 from .selection import as_float
+from .statistics import holm, permutation_p_value
 
 PSI_QUANTILES = np.linspace(0.1, 0.9, 9)    # deciles of A: the PSI bin edges
 PSI_EPSILON = 1e-4
@@ -94,25 +95,9 @@ def population_stability_index(a, b, quantiles=PSI_QUANTILES, epsilon: float = P
 
 
 def holm_adjust(p_values) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN kept as NaN, excluded from the family).
-
-    Written here because scipy has no Holm adjustment (``scipy.stats.false_discovery_control``
-    is Benjamini-Hochberg/Yekutieli) and the statistics layer did not exist yet.
+    """Holm's step-down adjusted p-values (NaN stays NaN): :func:`quality_widgets.statistics.holm`.
     """
-    p = np.asarray(p_values, dtype="float64")
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if not ok.any():
-        return out
-    # Holm (1979): sort ascending, p_(i) * (m - i + 1) (i from 1), running max, clip at 1.
-    vals = p[ok]
-    m = vals.size
-    order = np.argsort(vals, kind="stable")
-    adjusted = np.minimum(np.maximum.accumulate(vals[order] * (m - np.arange(m))), 1.0)
-    res = np.empty(m)
-    res[order] = adjusted
-    out[ok] = res
-    return out
+    return holm(p_values)
 
 
 def _ks_statistics(in_a, last) -> np.ndarray:
@@ -145,16 +130,14 @@ def image_permutation_ks(a, images_a, b, images_b, permutations: int = PERMUTATI
     d_obs = float(_ks_statistics(groups < n_groups_a, last)[0])
     rng = np.random.default_rng(seed)
     base = np.arange(n_groups) < n_groups_a
-    chunk = max(1, min(permutations, 2_000_000 // max(n, 1)))
-    at_least, done = 0, 0
-    while done < permutations:
-        c = min(chunk, permutations - done)
+    chunk = max(1, min(permutations, 2_000_000 // max(n, 1)))   # at most ~2e6 booleans at once
+    permuted = []
+    while sum(map(len, permuted)) < permutations:
+        c = min(chunk, permutations - sum(map(len, permuted)))
         assign = rng.permuted(np.tile(base, (c, 1)), axis=1)   # image -> in A?
-        d = _ks_statistics(assign[:, groups], last)
-        # a relative tolerance: the same split must count as "at least as large"
-        at_least += int(np.count_nonzero(d >= d_obs * (1 - 1e-12)))
-        done += c
-    return d_obs, (1 + at_least) / (1 + permutations)
+        permuted.append(_ks_statistics(assign[:, groups], last))
+    # D >= 0, so the two-sided count of the statistics layer is the one-sided KS count
+    return d_obs, permutation_p_value(d_obs, np.concatenate(permuted))
 
 
 def compare_values(a, b, images_a=None, images_b=None, permutations: int = PERMUTATIONS,

@@ -426,11 +426,8 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
             w[positions] = counts
             values.append(_measure(evaluator.evaluate_masks(masks["annotations"],
                                                             masks["predictions"], w), case))
-        values = np.asarray(values)
-        values = values[np.isfinite(values)]
-        if values.size:
-            alpha = (1.0 - confidence) / 2.0
-            ci_low, ci_high = (float(v) for v in np.quantile(values, [alpha, 1.0 - alpha]))
+        from .statistics import bootstrap_ci
+        ci_low, ci_high = bootstrap_ci(value, values, level=confidence)   # percentile
     return {"name": case["name"], "measure": case["measure"], "value": value,
             "ci_low": ci_low, "ci_high": ci_high, "requirement": requirement_text(case),
             "passed": _passes(value, case), "n_images": int(np.count_nonzero(img)),
