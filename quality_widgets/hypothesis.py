@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import Evaluator
-from .evaluation.accumulate import _block_maxima, _tp_totals, first_reaching, match_state
+from .evaluation.accumulate import _block_maxima, first_reaching, match_state
 from .evaluation.matching import greedy_match
 from .evaluation.params import AREA_RANGES, IOU_THRESHOLDS, RECALL_THRESHOLDS, iou_index
 from .frames import MetricFrames, numeric_metric_columns
@@ -194,8 +194,8 @@ class _Measure:
         n_thr, n_cat = len(IOU_THRESHOLDS), len(npig)
         if self.kind == "at_score":
             return self._at_score(state, row, weights, npig)
-        rec = state.records(row, self.max_dets)
         if self.kind == "precision":
+            rec = state.records(row, self.max_dets)
             q = np.zeros((n_thr * n_cat, len(RECALL_THRESHOLDS)))
             total = np.zeros(n_thr * n_cat, dtype=np.int64)
             _block_maxima(rec, weights, first_reaching(npig), q, total)
@@ -205,7 +205,8 @@ class _Measure:
             s[:, :, npig == 0] = -1.0
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                s = _tp_totals(rec, weights).reshape(n_thr, n_cat) / npig[None, :]   # [T, K]
+                s = _tp_totals(state, row, self.max_dets, weights, n_thr * n_cat
+                               ).reshape(n_thr, n_cat) / npig[None, :]              # [T, K]
             s[:, npig == 0] = -1.0
         if self.iou is not None:
             s = s[iou_index(self.iou)][None]
@@ -234,6 +235,17 @@ class _Measure:
         if self.name == "precision":
             return tp / counted if counted else float("nan")
         return tp / n_gt if n_gt else float("nan")
+
+
+def _tp_totals(state, row, m, weights, n_seg) -> np.ndarray:
+    """[T*K] (weighted) true-positive count of each (IoU threshold, category) segment."""
+    if hasattr(state, "tp_entries"):        # recall-only entries, cheaper than full records
+        segment, image = state.tp_entries(row, m)
+    else:
+        rec = state.records(row, m)
+        segment, image = rec.entry_segment, rec.entry_image
+    w = None if weights is None else weights[image]
+    return np.bincount(segment, weights=w, minlength=n_seg).astype(np.int64)
 
 
 def _outside_area(area: np.ndarray, a: int) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""``hypothesis`` subcommand: does a metric affect the model's performance?
+
+    quality-widgets hypothesis --images DIR --annotations A.json --predictions P.json \\
+        --metric object_redness [--threshold T] [--measure AP] [--resamples N] [--seed S] [--json]
+
+Computes the metric (``compute_metrics(metrics=[NAME])``, cached as usual), then runs
+:func:`quality_widgets.hypothesis.test_hypothesis`. Prints the two sides, the difference, its
+95% bootstrap CI, the permutation p-value and the summary sentence; with ``--json`` an object
+with exactly the keys ``metric``, ``threshold``, ``measure``, ``below``, ``above``,
+``difference``, ``ci95``, ``p_value``, ``summary`` (NaN written as null). ``--images`` may be
+omitted for metrics that need no pixels (box geometry, overlaps).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
+             "p_value", "summary")
+
+
+def add_parser(subparsers):
+    """Register ``hypothesis`` on an argparse subparsers object; sets ``func=run``."""
+    from .cli import add_dataset_arguments
+    from .hypothesis import MEASURES
+    parser = subparsers.add_parser(
+        "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
+        description="Split the data at a threshold of a metric (images for an image metric, "
+                    "objects for an object metric) and compare a COCO measure on the two "
+                    "sides, with a 95%% bootstrap confidence interval of the difference and a "
+                    "permutation-test p-value.")
+    add_dataset_arguments(parser, images_required=False)
+    parser.add_argument("--metric", required=True, help="metric column, e.g. object_redness")
+    parser.add_argument("--threshold", type=float,
+                        help="split value T: sides are < T and >= T (default: the median)")
+    parser.add_argument("--measure", default="AP", choices=MEASURES,
+                        help="COCO measure (default AP = mAP@[.5:.95])")
+    parser.add_argument("--category", help="measure one category (id or name)")
+    parser.add_argument("--score-threshold", type=float, default=0.5,
+                        help="score threshold of --measure precision / recall (default 0.5)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="bootstrap resamples and permutations (default 1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the resampling (default 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def json_payload(result) -> dict:
+    """The ``--json`` object: exactly :data:`JSON_KEYS`."""
+    full = result.to_dict()
+    return {key: full[key] for key in JSON_KEYS}
+
+
+def run(args) -> int:
+    """Load, compute the metric, test, print. 0 on success, 2 on unusable input."""
+    import warnings
+    from .cli import _load_dataset
+    from .engine import compute_metrics
+    from .errors import DatasetError
+    from .hypothesis import test_hypothesis
+    if args.annotations is None and args.yolo_labels is None:
+        print("error: --annotations (or --yolo-labels) is needed: the test compares the "
+              "model's performance against ground truth", file=sys.stderr)
+        return 2
+    try:
+        with warnings.catch_warnings():
+            if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
+                warnings.simplefilter("default")
+            dataset = _load_dataset(args)
+            metrics = compute_metrics(dataset, metrics=[args.metric],
+                                      progress=not (args.quiet or args.json))
+        category = args.category
+        if category is not None and category.lstrip("-").isdigit():
+            category = int(category)
+        result = test_hypothesis(dataset, metrics, metric=args.metric,
+                                 threshold=args.threshold, measure=args.measure,
+                                 resamples=args.resamples, seed=args.seed, category=category,
+                                 score_threshold=args.score_threshold,
+                                 progress=not (args.quiet or args.json), workers=args.workers)
+    except (DatasetError, ValueError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"quality-widgets hypothesis: error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(json_payload(result), indent=2))
+        return 0
+    print(result.table().to_string(float_format=lambda v: f"{v:.4f}"))
+    lo, hi = result.ci95
+    print(f"\ndifference (above - below): {result.difference:+.4f}   95% CI [{lo:+.4f}, "
+          f"{hi:+.4f}] ({result.ci_method} bootstrap, {result.resamples} resamples, "
+          f"{result.bootstrap_dropped} undefined)")
+    print(f"permutation p-value: {result.p_value:.4g} ({result.permutations} permutations, "
+          f"{result.permutations_dropped} undefined; two-sided)")
+    if result.n_excluded:
+        print(f"{result.n_excluded} {'images' if result.level == 'image' else 'annotations'} "
+              f"without a value of {result.metric} are in neither side")
+    print(f"\n{result.summary}")
+    return 0

@@ -1,0 +1,295 @@
+"""Hypothesis-test widgets: does a metric affect the model's performance?
+
+Display and controls only: the split, measures, bootstrap and permutations are
+:func:`quality_widgets.hypothesis.test_hypothesis`, :func:`~quality_widgets.hypothesis.
+performance_curve` and :func:`~quality_widgets.hypothesis.rank_metrics`.
+"""
+from __future__ import annotations
+
+import html
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from .. import hypothesis as hyp
+from ..evaluation import Evaluator
+from ..frames import numeric_metric_columns
+
+BELOW_COLOR = "#1f77b4"
+ABOVE_COLOR = "#ff7f0e"
+
+
+def metric_options(metrics) -> list:
+    """(label, column) for every column a test can split on: numeric image columns, and
+    numeric object columns that predictions have too (see :func:`hypothesis.metric_level`)."""
+    out = [(f"{c} (image)", c) for c in numeric_metric_columns(metrics.images)]
+    pred_cols = set(metrics.predictions.columns)
+    out += [(f"{c} (object)", c) for c in numeric_metric_columns(metrics.objects)
+            if c not in metrics.images.columns and (c in pred_cols or not len(metrics.predictions))]
+    return out
+
+
+def result_html(result) -> str:
+    """The result table and sentence as HTML, every text escaped."""
+    esc = html.escape
+    rows = []
+    for name, side, op in (("below", result.below, "<"), ("above", result.above, ">=")):
+        rows.append(f"<tr><td>{esc(result.metric)} {op} {result.threshold:.4g}</td>"
+                    f"<td>{side.n_images}</td><td>{side.n_annotations}</td>"
+                    f"<td>{side.n_predictions}</td><td>{side.value:.4f}</td></tr>")
+    lo, hi = result.ci95
+    head = ("<tr><th>side</th><th>images</th><th>annotations</th><th>predictions</th>"
+            f"<th>{esc(result.measure)}</th></tr>")
+    stats = (f"<p>difference {result.difference:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}], "
+             f"p = {result.p_value:.4g}</p>") if not result.too_small else ""
+    style = "color:#b00" if result.too_small else ""
+    return (f"<table class='qw-hypothesis'>{head}{''.join(rows)}</table>{stats}"
+            f"<p style='{style}'><b>{esc(result.summary)}</b></p>")
+
+
+class HypothesisTest(widgets.VBox):
+    """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
+
+    Controls: metric (numeric columns of all levels), threshold (a slider under the metric's
+    histogram; bars below T blue, above orange), measure, category, Run. Run computes
+    :func:`~quality_widgets.hypothesis.test_hypothesis` (progress bar) and the
+    performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with bootstrap
+    95% intervals). ``result`` and ``curve`` hold the last outcomes.
+    """
+
+    metric = traitlets.Unicode()
+    threshold = traitlets.Float()
+    measure = traitlets.Unicode("AP")
+    category = traitlets.Any(None, allow_none=True)
+    result = traitlets.Any(None, allow_none=True)
+    curve = traitlets.Any(None, allow_none=True)
+
+    def __init__(self, dataset, metrics=None, metric: str = "object_redness", threshold=None,
+                 measure: str = "AP", resamples: int = 1000, seed: int = 0,
+                 curve_bins: int = 5, curve_resamples: int = 200, **kwargs):
+        dataset, metrics = hyp._dataset_and_metrics(dataset, metrics)
+        self.dataset, self.metrics = dataset, metrics
+        self.resamples, self.seed = resamples, seed
+        self.curve_bins, self.curve_resamples = curve_bins, curve_resamples
+        self.evaluator = Evaluator(dataset)
+        options = metric_options(metrics)
+        if not options:
+            raise ValueError("no numeric metric column to test")
+        if metric not in [c for _, c in options]:
+            metric = options[0][1]
+        self.metric_dropdown = widgets.Dropdown(options=options, value=metric,
+                                                description="metric")
+        self.threshold_slider = widgets.FloatSlider(description="threshold", readout_format=".4g",
+                                                    continuous_update=False,
+                                                    layout=widgets.Layout(width="100%"))
+        self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
+                                                 description="measure")
+        categories = dataset.categories["name"]
+        self.category_dropdown = widgets.Dropdown(
+            options=[("all categories", None)] + [(str(n), int(c)) for c, n in categories.items()],
+            value=None, description="category")
+        self.run_button = widgets.Button(description="Run", button_style="primary",
+                                         icon="play")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="resampling",
+                                            layout=widgets.Layout(visibility="hidden"))
+        self.output = widgets.HTML()
+        # Histogram of the metric, the two sides in two colours, and the threshold line.
+        self.hist_x, self.hist_y = bq.LinearScale(), bq.LinearScale(min=0.0)
+        self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((2, 1)), type="stacked",
+                            colors=[BELOW_COLOR, ABOVE_COLOR], padding=0.05,
+                            scales={"x": self.hist_x, "y": self.hist_y})
+        self.threshold_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], colors=["black"],
+                                       line_style="dashed",
+                                       scales={"x": self.hist_x, "y": bq.LinearScale(min=0.0,
+                                                                                      max=1.0)})
+        self.hist_axis = bq.Axis(scale=self.hist_x, label=metric, tick_format="0.3~g")
+        self.histogram = bq.Figure(
+            marks=[self.bars, self.threshold_line],
+            axes=[self.hist_axis, bq.Axis(scale=self.hist_y, side="left",
+                                          label="count", tick_format="0.3~s")],
+            fig_margin=dict(top=10, bottom=40, left=55, right=10),
+            layout=widgets.Layout(height="200px", width="100%"))
+        # Performance curve: the measure per quantile bin, with bootstrap error bars.
+        self.curve_x, self.curve_y = bq.LinearScale(), bq.LinearScale()
+        self.curve_points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), colors=["black"],
+                                       scales={"x": self.curve_x, "y": self.curve_y})
+        self.curve_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=["#555"],
+                                   scales={"x": self.curve_x, "y": self.curve_y})
+        self.error_bars = bq.Lines(x=np.zeros((1, 2)), y=np.zeros((1, 2)), colors=["#555"],
+                                   scales={"x": self.curve_x, "y": self.curve_y})
+        self.curve_x_axis = bq.Axis(scale=self.curve_x, label=f"{metric} (bin median)",
+                                    tick_format="0.3~g")
+        self.curve_y_axis = bq.Axis(scale=self.curve_y, side="left", label=measure,
+                                    tick_format="0.3~g")
+        self.curve_figure = bq.Figure(
+            marks=[self.error_bars, self.curve_line, self.curve_points],
+            axes=[self.curve_x_axis, self.curve_y_axis], title="performance vs metric",
+            fig_margin=dict(top=30, bottom=40, left=55, right=10),
+            layout=widgets.Layout(height="220px", width="100%"))
+        super().__init__(children=[
+            widgets.HBox([self.metric_dropdown, self.measure_dropdown, self.category_dropdown]),
+            self.histogram, self.threshold_slider,
+            widgets.HBox([self.run_button, self.progress]), self.output, self.curve_figure],
+            **kwargs)
+        widgets.link((self.metric_dropdown, "value"), (self, "metric"))
+        widgets.link((self.measure_dropdown, "value"), (self, "measure"))
+        widgets.link((self.category_dropdown, "value"), (self, "category"))
+        self.threshold_slider.observe(self._on_slider, "value")
+        self.observe(self._on_metric, "metric")
+        self.observe(self._on_threshold, "threshold")
+        self.run_button.on_click(lambda _: self.run())
+        self.metric = metric
+        self._on_metric()
+        if threshold is not None:
+            self.threshold = float(threshold)
+
+    # ---- state -> view ---------------------------------------------------------------------
+    def reference_values(self) -> np.ndarray:
+        """Values whose median is the default threshold (images, or non-crowd annotations)."""
+        if self.metric in self.metrics.images.columns:
+            v = self.metrics.images[self.metric]
+        else:
+            objects = self.metrics.objects
+            v = objects[self.metric]
+            if "iscrowd" in objects:
+                v = v[~objects["iscrowd"].astype(bool)]
+        v = np.asarray(v, dtype=float)
+        return v[np.isfinite(v)]
+
+    def _on_metric(self, change=None):
+        values = self.reference_values()
+        self._values = values
+        self.hist_axis.label = self.metric
+        self.curve_x_axis.label = f"{self.metric} (bin median)"
+        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        if hi <= lo:
+            hi = lo + 1.0
+        # The histogram first: moving the slider's bounds below may clamp its value, which
+        # redraws the two sides.
+        counts, edges = np.histogram(values, bins=30, range=(lo, hi))
+        self._edges, self._counts = edges, counts
+        with self.bars.hold_sync():
+            self.bars.x = (edges[:-1] + edges[1:]) / 2
+        slider = self.threshold_slider
+        slider.min, slider.max = -np.inf, np.inf            # no clamping while both move
+        slider.min, slider.max = lo, hi
+        slider.step = (hi - lo) / 200
+        median = float(np.median(values)) if len(values) else lo
+        if self.threshold == median:
+            self._on_threshold()
+        self.threshold = median
+
+    def _on_slider(self, change):
+        self.threshold = float(change["new"])
+
+    def _on_threshold(self, change=None):
+        t = self.threshold
+        if self.threshold_slider.value != t:
+            self.threshold_slider.value = min(max(t, self.threshold_slider.min),
+                                              self.threshold_slider.max)
+        centers = (self._edges[:-1] + self._edges[1:]) / 2
+        above = centers >= t
+        self.bars.y = np.vstack([np.where(above, 0, self._counts),
+                                 np.where(above, self._counts, 0)])
+        self.threshold_line.x = [t, t]
+
+    def _on_progress(self, done, total):
+        self.progress.max = total
+        self.progress.value = done
+
+    # ---- actions ---------------------------------------------------------------------------
+    def run(self):
+        """Run the test at the current controls; fill ``result``, ``curve`` and the views."""
+        self.progress.layout.visibility = "visible"
+        self.progress.value = 0
+        self.run_button.disabled = True
+        try:
+            result = hyp.test_hypothesis(
+                self.dataset, self.metrics, metric=self.metric, threshold=self.threshold,
+                measure=self.measure, resamples=self.resamples, seed=self.seed,
+                category=self.category, progress=self._on_progress, evaluator=self.evaluator)
+            curve = hyp.performance_curve(
+                self.dataset, self.metrics, metric=self.metric, measure=self.measure,
+                bins=self.curve_bins, resamples=self.curve_resamples, seed=self.seed,
+                category=self.category, evaluator=self.evaluator)
+        except (ValueError, KeyError) as error:
+            self.output.value = (f"<p style='color:#b00'>{html.escape(str(error))}</p>")
+            return None
+        finally:
+            self.run_button.disabled = False
+            self.progress.layout.visibility = "hidden"
+        self.result, self.curve = result, curve
+        self.output.value = result_html(result)
+        self._draw_curve(curve)
+        return result
+
+    def _draw_curve(self, curve):
+        values = self._values
+        x = []
+        for lo, hi in zip(curve["low"], curve["high"]):
+            inside = values[(values >= lo) & (values < hi)]
+            x.append(float(np.median(inside)) if len(inside) else float(lo))
+        x = np.asarray(x)
+        y = curve["value"].to_numpy(dtype=float)
+        with self.curve_figure.hold_sync():
+            self.curve_points.x, self.curve_points.y = x, y
+            self.curve_line.x, self.curve_line.y = x, y
+            self.error_bars.x = np.c_[x, x]
+            self.error_bars.y = curve[["ci_low", "ci_high"]].to_numpy(dtype=float)
+            self.curve_y_axis.label = self.measure
+
+
+def ranking_html(frame) -> str:
+    """The :func:`rank_metrics` frame as an HTML table (escaped), plus the skipped metrics."""
+    esc = html.escape
+    head = ("<tr><th>metric</th><th>level</th><th>threshold</th><th>below</th><th>above</th>"
+            "<th>difference</th><th>95% CI</th><th>p</th><th>p (Holm)</th></tr>")
+    rows = []
+    for r in frame.itertuples():
+        flag = " <i>(too small)</i>" if r.too_small else ""
+        rows.append(f"<tr><td>{esc(str(r.metric))}{flag}</td><td>{esc(r.level)}</td>"
+                    f"<td>{r.threshold:.4g}</td><td>{r.below:.4f}</td><td>{r.above:.4f}</td>"
+                    f"<td>{r.difference:+.4f}</td><td>[{r.ci_low:+.4f}, {r.ci_high:+.4f}]</td>"
+                    f"<td>{r.p_value:.4g}</td><td>{r.p_holm:.4g}</td></tr>")
+    skipped = frame.attrs.get("skipped", {})
+    note = ""
+    if skipped:
+        items = "".join(f"<li>{esc(str(k))}: {esc(str(v))}</li>" for k, v in skipped.items())
+        note = f"<details><summary>{len(skipped)} skipped</summary><ul>{items}</ul></details>"
+    return f"<table class='qw-ranking'>{head}{''.join(rows)}</table>{note}"
+
+
+class MetricRanking(widgets.VBox):
+    """Every numeric metric tested at its median (:func:`rank_metrics`), largest effect first,
+    with Holm-adjusted p-values. ``frame`` holds the table; Run recomputes it."""
+
+    frame = traitlets.Any(None, allow_none=True)
+    measure = traitlets.Unicode("AP")
+
+    def __init__(self, dataset, metrics=None, measure: str = "AP", resamples: int = 200,
+                 seed: int = 0, run: bool = True, **kwargs):
+        self.dataset, self.metrics = hyp._dataset_and_metrics(dataset, metrics)
+        self.resamples, self.seed = resamples, seed
+        self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
+                                                 description="measure")
+        self.run_button = widgets.Button(description="Run", button_style="primary",
+                                         icon="play")
+        self.output = widgets.HTML()
+        super().__init__(children=[widgets.HBox([self.measure_dropdown, self.run_button]),
+                                   self.output], **kwargs)
+        widgets.link((self.measure_dropdown, "value"), (self, "measure"))
+        self.run_button.on_click(lambda _: self.run())
+        if run:
+            self.run()
+
+    def run(self):
+        self.run_button.disabled = True
+        try:
+            self.frame = hyp.rank_metrics(self.dataset, self.metrics, measure=self.measure,
+                                          resamples=self.resamples, seed=self.seed)
+        finally:
+            self.run_button.disabled = False
+        self.output.value = ranking_html(self.frame)
+        return self.frame

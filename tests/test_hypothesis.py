@@ -1,0 +1,439 @@
+"""Hypothesis tests: pycocotools oracles per side, calibration under a null metric, power,
+flags, CLI and widgets.
+
+The synthetic detector: each image holds Poisson objects of 3 categories with a uniform
+"difficulty" value u; each object is detected with probability 0.85 by a box jittered by
+8% of its size (25% when ``harder_above`` is set and u >= harder_above: a known lower IoU),
+and each image gets one random false positive. Predictions carry the difficulty of their
+object (false positives a random one), so ``difficulty`` is an object metric on both frames.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import json
+import multiprocessing
+
+import numpy as np
+import pytest
+
+import quality_widgets as qw
+from quality_widgets import hypothesis as hyp
+from quality_widgets.frames import MetricFrames
+from quality_widgets.statistics import bootstrap_ci, holm, permutation_p_value
+
+pycocotools = pytest.importorskip("pycocotools")
+
+
+def synthetic_coco(n_images=100, seed=0, harder_above=None, category_names=None):
+    """(instances dict, results list, annotation difficulty, prediction difficulty)."""
+    rng = np.random.default_rng(seed)
+    names = category_names or ["class 1", "class 2", "class 3"]
+    cats = [{"id": k + 1, "name": n, "supercategory": "thing"} for k, n in enumerate(names)]
+    images, anns, preds, ann_u, pred_u = [], [], [], [], []
+    for image_id in range(1, n_images + 1):
+        images.append({"id": image_id, "file_name": f"{image_id}.jpg", "width": 640,
+                       "height": 480})
+        for _ in range(rng.poisson(2) + 1):
+            w, h = rng.uniform(20, 200, 2)
+            x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
+            c = int(rng.integers(1, len(names) + 1))
+            u = float(rng.random())
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": c,
+                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+            ann_u.append(u)
+            if rng.random() < 0.85:
+                s = 0.25 if harder_above is not None and u >= harder_above else 0.08
+                j = rng.normal(0, s, 4) * [w, h, w, h]
+                preds.append({"image_id": image_id, "category_id": c,
+                              "bbox": [x + j[0], y + j[1], max(w + j[2], 2), max(h + j[3], 2)],
+                              "score": float(rng.beta(4, 2))})
+                pred_u.append(u)
+        w, h = rng.uniform(20, 200, 2)
+        preds.append({"image_id": image_id, "category_id": int(rng.integers(1, len(names) + 1)),
+                      "bbox": [rng.uniform(0, 440), rng.uniform(0, 280), w, h],
+                      "score": float(rng.beta(2, 4))})
+        pred_u.append(float(rng.random()))
+    return ({"images": images, "annotations": anns, "categories": cats}, preds,
+            np.array(ann_u), np.array(pred_u))
+
+
+def write_coco(folder, coco, results):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "instances.json").write_text(json.dumps(coco))
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder / "instances.json", folder / "results.json"
+
+
+def frames_of(dataset, ann_u, pred_u):
+    """MetricFrames by hand: the dataset's own frames plus the difficulty column."""
+    metrics = MetricFrames(images=dataset.images.copy(), objects=dataset.annotations.copy(),
+                           predictions=dataset.predictions.copy(), dataset=dataset)
+    metrics.objects["difficulty"] = ann_u
+    metrics.predictions["difficulty"] = pred_u
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    coco, results, ann_u, pred_u = synthetic_coco(100, seed=0)
+    ann_file, res_file = write_coco(tmp_path_factory.mktemp("synthetic"), coco, results)
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    return dataset, ann_u, pred_u, ann_file, res_file
+
+
+def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area_range=None):
+    """pycocotools' 12 numbers; ``area_values`` = (per annotation id, per result position)
+    replaces every ``area`` (NaN by 1e300) and ``area_range`` becomes ``areaRng``."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        dt = gt.loadRes(str(res_file))
+        if area_values is not None:
+            ann_values, pred_values = area_values
+            for aid, v in ann_values.items():
+                gt.anns[aid]["area"] = 1e300 if np.isnan(v) else float(v)
+            for pid, v in pred_values.items():
+                dt.anns[pid]["area"] = 1e300 if np.isnan(v) else float(v)
+        ev = COCOeval(gt, dt, "bbox")
+        if image_ids is not None:
+            ev.params.imgIds = sorted(int(i) for i in image_ids)
+        if area_range is not None:
+            lo, hi = area_range
+            ev.params.areaRng = [[lo, np.nextafter(hi, -np.inf)]]
+            ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+# ---- statistics ------------------------------------------------------------------------------
+def test_holm_matches_hand_computation():
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.5 with m = 4: 0.04, 0.09, 0.09 (monotone), 0.5
+    np.testing.assert_allclose(holm(p), [0.04, 0.09, 0.09, np.nan, 0.5])
+    assert np.isnan(holm([np.nan])).all()
+
+
+def test_permutation_p_value_counts_the_observed_statistic():
+    assert permutation_p_value(0.5, [0.1, -0.6, 0.5, 0.2]) == pytest.approx(3 / 5)
+    assert permutation_p_value(1.0, np.zeros(999)) == pytest.approx(1 / 1000)
+    assert permutation_p_value(0.3, [np.nan, 0.4]) == pytest.approx(2 / 2)   # NaN dropped
+    assert np.isnan(permutation_p_value(np.nan, [0.1]))
+
+
+def test_bootstrap_ci_methods():
+    reps = np.arange(1001) / 1000.0             # quantiles 0.025 and 0.975 exactly
+    assert bootstrap_ci(0.4, reps) == pytest.approx((0.025, 0.975))
+    assert bootstrap_ci(0.4, reps, method="basic") == pytest.approx((0.8 - 0.975, 0.8 - 0.025))
+    assert np.isnan(bootstrap_ci(0.0, [np.nan])[0])
+    with pytest.raises(ValueError):
+        bootstrap_ci(0.0, reps, method="bca")
+
+
+# ---- each side is pycocotools ----------------------------------------------------------------
+def test_image_split_sides_equal_pycocotools_on_the_subsets(synthetic):
+    dataset, ann_u, pred_u, ann_file, res_file = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["my_score"] = np.random.default_rng(5).random(len(metrics.images))
+    result = hyp.test_hypothesis(dataset, metrics, metric="my_score", threshold=0.4,
+                                 resamples=20)
+    assert result.level == "image"
+    score = metrics.images["my_score"]
+    for side, ids in ((result.below, score.index[score < 0.4]),
+                      (result.above, score.index[score >= 0.4])):
+        ev = pycocotools_stats(ann_file, res_file, image_ids=ids)
+        assert side.value == ev.stats[0]
+        assert side.n_images == len(ids)
+        assert side.n_annotations == int(dataset.annotations["image_id"].isin(ids).sum())
+    for measure, index in (("AP50", 1), ("APm", 4), ("AR10", 7), ("ARl", 11)):
+        r = hyp.test_hypothesis(dataset, metrics, metric="my_score", threshold=0.4,
+                                measure=measure, resamples=0)
+        ev = pycocotools_stats(ann_file, res_file, image_ids=score.index[score >= 0.4])
+        assert r.above.value == ev.stats[index]
+
+
+@pytest.mark.parametrize("measure,index", [("AP", 0), ("AP50", 1), ("AP75", 2), ("AR1", 6),
+                                           ("AR100", 8)])
+def test_object_split_sides_equal_the_area_replacement_oracle(synthetic, measure, index):
+    dataset, ann_u, pred_u, ann_file, res_file = synthetic
+    ann_u = ann_u.copy()
+    ann_u[::17] = np.nan                              # unknown values belong to neither side
+    metrics = frames_of(dataset, ann_u, pred_u)
+    t = 0.45
+    result = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=t,
+                                 measure=measure, resamples=0)
+    assert result.level == "object" and result.n_excluded == int(np.isnan(ann_u).sum())
+    values = (dict(zip(dataset.annotations.index, ann_u)),
+              dict(zip(dataset.predictions.index, pred_u)))
+    lowest = min(np.nanmin(ann_u), np.nanmin(pred_u))
+    # 1e200 as the top: NaN (1e300 in the oracle) is outside, as in the test
+    below = pycocotools_stats(ann_file, res_file, area_values=values, area_range=(lowest, t))
+    above = pycocotools_stats(ann_file, res_file, area_values=values, area_range=(t, 1e200))
+    assert result.below.value == below.stats[index]
+    assert result.above.value == above.stats[index]
+    assert result.difference == above.stats[index] - below.stats[index]
+
+
+def test_category_and_precision_recall_measures(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    ev = qw.Evaluator(dataset)
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=0.5,
+                            category="class 2", resamples=0)
+    ref = ev.evaluate(object_range=("difficulty", 0.5, np.inf), metrics=metrics)
+    assert r.category == 2 and r.above.value == ref.category_ap(2)
+    assert "class 2" in r.summary
+    for name, i in (("precision", 0), ("recall", 1)):
+        r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=0.5,
+                                measure=name, score_threshold=0.3, resamples=0)
+        assert r.above.value == ref.precision_recall_at(0.3, 0.5)[i]
+
+
+def test_bootstrap_replicate_is_the_evaluator_with_image_weights(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["my_score"] = np.linspace(0, 1, len(metrics.images))
+    problem = hyp._Problem(dataset, metrics, "my_score", "AP", None, 0.5)
+    edges = [0.0, 0.5, np.inf]
+    state, side_weights = problem.split.state(edges)
+    weights = np.random.default_rng(3).multinomial(len(dataset.images),
+                                                   np.full(len(dataset.images), 0.01))
+    below, above = problem.split.values_of(state, side_weights, weights)
+    ev = qw.Evaluator(dataset)
+    # image positions are sorted ids; dataset.images is in id order here
+    assert below == ev.evaluate_masks(image_weights=weights * side_weights[0]).stats[0]
+    assert above == ev.evaluate_masks(image_weights=weights * side_weights[1]).stats[0]
+
+
+# ---- calibration and power -------------------------------------------------------------------
+_CALIBRATION = {}
+
+
+def _one_null_test(rep):
+    dataset, metrics, evaluator = _CALIBRATION["data"]
+    metrics.images["noise"] = np.random.default_rng(10_000 + rep).random(len(metrics.images))
+    r = hyp.test_hypothesis(dataset, metrics, metric="noise", resamples=200, seed=rep,
+                            evaluator=evaluator)
+    lo, hi = r.ci95
+    basic = bootstrap_ci(r.difference, r.bootstrap_differences, method="basic")
+    return r.p_value, lo <= 0 <= hi, basic[0] <= 0 <= basic[1]
+
+
+def test_calibration_under_a_pure_noise_metric(synthetic):
+    """300 random image metrics: p < 0.05 in 5% +- 3% of them, the CI covers 0 in 95% +- 3%."""
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    _CALIBRATION["data"] = (dataset, metrics, qw.Evaluator(dataset))
+    reps = range(300)
+    try:
+        if "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                out = pool.map(_one_null_test, reps, chunksize=10)
+        else:
+            out = [_one_null_test(r) for r in reps]
+    finally:
+        _CALIBRATION.clear()
+    p = np.array([o[0] for o in out])
+    false_positive_rate = float(np.mean(p < 0.05))
+    coverage = float(np.mean([o[1] for o in out]))
+    coverage_basic = float(np.mean([o[2] for o in out]))
+    print(f"false-positive rate {false_positive_rate:.3f}, percentile CI coverage "
+          f"{coverage:.3f}, basic CI coverage {coverage_basic:.3f}")
+    assert 0.02 <= false_positive_rate <= 0.08
+    assert 0.92 <= coverage <= 0.98
+    # p-values of a valid test are uniform: the lower half holds about half of them
+    assert 0.4 <= np.mean(p <= 0.5) <= 0.6
+
+
+def test_power_when_objects_above_the_threshold_are_localised_worse(tmp_path):
+    coco, results, ann_u, pred_u = synthetic_coco(150, seed=1, harder_above=0.5)
+    ann_file, res_file = write_coco(tmp_path, coco, results)
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    metrics = frames_of(dataset, ann_u, pred_u)
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=0.5,
+                            resamples=300)
+    assert r.difference < 0
+    assert r.p_value < 0.01
+    assert r.ci95[1] < 0
+    assert not r.too_small
+
+
+# ---- flags, errors, defaults ------------------------------------------------------------------
+def test_small_sides_are_flagged_not_reported(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    t = float(np.sort(ann_u)[-10])                   # 10 annotations above
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=t, resamples=50)
+    assert r.too_small and r.above.n_annotations == 10
+    assert np.isnan(r.p_value) and np.isnan(r.ci95[0])
+    assert r.summary.startswith("Too small to test: 10 annotations with difficulty >=")
+    assert r.to_dict()["p_value"] is None
+
+
+def test_default_threshold_is_the_median_and_results_are_reproducible(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    a = hyp.test_hypothesis(dataset, metrics, metric="difficulty", resamples=60, seed=4)
+    b = hyp.test_hypothesis(dataset, metrics, metric="difficulty", resamples=60, seed=4,
+                            workers=2)
+    assert a.threshold == float(np.median(ann_u))
+    assert a.to_dict() == b.to_dict()
+    c = hyp.test_hypothesis(dataset, metrics, metric="difficulty", resamples=60, seed=5)
+    assert c.ci95 != a.ci95
+    assert set(json.loads(a.to_json())) >= {"below", "above", "difference", "ci95", "p_value",
+                                            "summary", "metric", "threshold", "measure"}
+    assert a.summary.startswith(f"Objects with difficulty >= {a.threshold:.4g} have AP ")
+    assert "60 permutations" in a.summary
+
+
+def test_column_only_on_objects_or_unknown_is_a_clear_error(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.objects["annotator_score"] = 1.0
+    with pytest.raises(ValueError, match="not for predictions"):
+        hyp.test_hypothesis(dataset, metrics, metric="annotator_score")
+    with pytest.raises(ValueError, match="only for predictions"):
+        hyp.test_hypothesis(dataset, metrics, metric="score")
+    with pytest.raises(KeyError):
+        hyp.test_hypothesis(dataset, metrics, metric="no_such_metric")
+    with pytest.raises(ValueError, match="unknown measure"):
+        hyp.test_hypothesis(dataset, metrics, metric="difficulty", measure="mAP")
+
+
+def test_undefined_resamples_are_dropped_and_counted(synthetic):
+    """A category with few objects: some resamples lose all its GT on a side (NaN)."""
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    cat3 = (dataset.annotations["category_id"] == 3).to_numpy()
+    keep_ids = set(dataset.annotations.index[cat3][:45])
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", category=3, resamples=0)
+    assert r.below.n_annotations + r.above.n_annotations <= cat3.sum()
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", category=3, resamples=100)
+    assert len(r.bootstrap_differences) == 100
+    assert r.bootstrap_dropped == int(np.sum(~np.isfinite(r.bootstrap_differences)))
+    assert keep_ids                                     # the category exists
+
+
+def test_performance_curve_bins_equal_slices(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    curve = hyp.performance_curve(dataset, metrics, metric="difficulty", bins=4,
+                                  resamples=40)
+    assert len(curve) == 4 and curve["high"].iloc[-1] == np.inf
+    ev = qw.Evaluator(dataset)
+    for row in curve.itertuples():
+        ref = ev.evaluate(object_range=("difficulty", row.low, row.high), metrics=metrics)
+        assert row.value == ref.stats[0]
+        assert row.ci_low <= row.ci_high
+    assert curve["n_annotations"].sum() == len(ann_u)
+
+
+def test_rank_metrics_skips_constant_and_adjusts_with_holm(synthetic):
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["constant"] = 3.0
+    metrics.images["noise"] = np.random.default_rng(0).random(len(metrics.images))
+    frame = hyp.rank_metrics(dataset, metrics, resamples=40,
+                             columns=["constant", "noise", "difficulty", "bbox_w", "score"])
+    assert frame.attrs["skipped"]["constant"] == "constant"
+    assert "score" in frame.attrs["skipped"]
+    assert list(frame["metric"]) != [] and "constant" not in set(frame["metric"])
+    ok = ~frame["too_small"]
+    np.testing.assert_allclose(frame.loc[ok, "p_holm"], holm(frame.loc[ok, "p_value"]))
+    d = frame.loc[ok, "difference"].abs().to_numpy()
+    assert (np.diff(d) <= 0).all()
+
+
+# ---- CLI ---------------------------------------------------------------------------------------
+def test_cli_json_has_exactly_the_result_keys(synthetic, capsys, tmp_path, monkeypatch):
+    from quality_widgets.cli import main
+    dataset, ann_u, pred_u, ann_file, res_file = synthetic
+    monkeypatch.setenv("QUALITY_WIDGETS_CACHE", str(tmp_path / "cache"))
+    code = main(["hypothesis", "--annotations", str(ann_file), "--predictions", str(res_file),
+                 "--metric", "box_area", "--resamples", "30", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload) == {"below", "above", "difference", "ci95", "p_value", "summary",
+                            "metric", "threshold", "measure"}
+    assert payload["metric"] == "box_area" and payload["measure"] == "AP"
+    assert set(payload["below"]) == {"n_images", "n_annotations", "n_predictions", "value"}
+    assert len(payload["ci95"]) == 2
+    code = main(["hypothesis", "--annotations", str(ann_file), "--predictions", str(res_file),
+                 "--metric", "box_area", "--resamples", "20", "--measure", "AP50",
+                 "--threshold", "5000", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Objects with box_area >= 5000 have AP50" in out
+
+
+def test_cli_reports_an_unusable_metric(synthetic, capsys, tmp_path, monkeypatch):
+    from quality_widgets.cli import main
+    _, _, _, ann_file, res_file = synthetic
+    monkeypatch.setenv("QUALITY_WIDGETS_CACHE", str(tmp_path / "cache"))
+    code = main(["hypothesis", "--annotations", str(ann_file), "--predictions", str(res_file),
+                 "--metric", "annotation_duplicate", "--resamples", "10", "--quiet"])
+    assert code == 2
+    assert "not for predictions" in capsys.readouterr().err
+
+
+# ---- widgets -----------------------------------------------------------------------------------
+def test_widget_runs_from_python_and_escapes_names(tmp_path):
+    from quality_widgets.widgets.hypothesis import HypothesisTest
+    names = ["<b>cat</b> & co", "dog", "bird"]
+    coco, results, ann_u, pred_u = synthetic_coco(80, seed=2, category_names=names)
+    ann_file, res_file = write_coco(tmp_path, coco, results)
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["my_score"] = np.random.default_rng(1).random(len(metrics.images))
+    w = HypothesisTest(dataset, metrics, metric="difficulty", resamples=30,
+                       curve_resamples=20)
+    labels = [label for label, _ in w.metric_dropdown.options]
+    assert "difficulty (object)" in labels and "my_score (image)" in labels
+    assert w.threshold == pytest.approx(float(np.median(ann_u)))
+    w.measure_dropdown.value = "AP50"
+    w.category_dropdown.value = 1
+    w.threshold_slider.value = 0.4
+    assert w.threshold == pytest.approx(0.4, abs=w.threshold_slider.step)
+    w.run_button.click()
+    r = w.result
+    assert r is not None and r.measure == "AP50" and r.category == 1
+    assert r.threshold == pytest.approx(w.threshold)
+    assert html.escape(names[0]) in w.output.value and names[0] not in w.output.value
+    assert "<table" in w.output.value and f"{r.below.value:.4f}" in w.output.value
+    assert len(w.curve) == 5 and len(w.curve_points.x) == 5
+    assert w.progress.value == w.progress.max > 0
+    # the histogram colours the sides: every count is on exactly one side
+    below, above = np.asarray(w.bars.y)
+    assert ((below == 0) | (above == 0)).all() and (below + above).sum() == len(ann_u)
+    w.metric_dropdown.value = "my_score"
+    assert w.threshold == pytest.approx(float(metrics.images["my_score"].median()))
+    w.run_button.click()
+    assert w.result.level == "image"
+
+
+def test_ranking_widget_escapes(synthetic):
+    from quality_widgets.widgets.hypothesis import MetricRanking
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["<i>odd</i>"] = np.random.default_rng(0).random(len(metrics.images))
+    metrics.images["flat"] = 1.0
+    w = MetricRanking(dataset, metrics, resamples=20)
+    assert "&lt;i&gt;odd&lt;/i&gt;" in w.output.value and "<i>odd</i>" not in w.output.value
+    assert "flat" in w.frame.attrs["skipped"] and "skipped" in w.output.value
+
+
+# ---- real data ---------------------------------------------------------------------------------
+def test_coco128_object_redness_sides_equal_the_evaluator(coco128_dataset):
+    metrics = qw.compute_metrics(coco128_dataset, metrics=["object_redness"], progress=False)
+    r = hyp.test_hypothesis(coco128_dataset, metrics, metric="object_redness", resamples=50)
+    ev = qw.Evaluator(coco128_dataset)
+    t = r.threshold
+    assert r.above.value == ev.evaluate(object_range=("object_redness", t, np.inf),
+                                        metrics=metrics).stats[0]
+    assert r.below.value == ev.evaluate(object_range=("object_redness", -np.inf, t),
+                                        metrics=metrics).stats[0]
+    assert not r.too_small and r.ci95[0] <= r.difference <= r.ci95[1]
