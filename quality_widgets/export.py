@@ -306,16 +306,22 @@ def _image_size(row) -> tuple[float, float] | None:
 
 
 def _sources(images: pd.DataFrame) -> dict:
-    """image_id -> existing source file; ExportError naming the images without one."""
+    """image_id -> existing source file. Images without one (unknown or unsafe path, missing
+    file) are left out with a DataWarning naming them: one lost file must not cost the copy
+    of all the others. ExportError only when none is left."""
     missing, out = [], {}
     for image_id, path in zip(images.index, images["path"]):
         if isinstance(path, str) and os.path.isfile(path):
             out[image_id] = path
         else:
             missing.append(image_id)
+    if missing and not out:
+        raise ExportError(f"none of the {len(missing)} image(s) has a readable file (unknown "
+                          f"or unsafe path, or missing file), image ids: {missing[:5]}")
     if missing:
-        raise ExportError(f"{len(missing)} image(s) have no readable file (unknown or unsafe "
-                          f"path, or missing file), image ids: {missing[:5]}; nothing written")
+        from .errors import warn_rows
+        warn_rows("export", "no readable image file (unknown or unsafe path, or missing file)",
+                  [f"image id {i}" for i in missing], len(images), action="left out")
     return out
 
 
@@ -323,6 +329,7 @@ def _copy_images(folder: Path, images: pd.DataFrame) -> dict:
     sources = _sources(images)
     names = export_names(images)
     root = folder.resolve()
+    names = {i: rel for i, rel in names.items() if i in sources}
     for image_id, rel in names.items():
         dest = folder / rel
         # Belt and braces: the name rules above already keep every copy inside the folder.

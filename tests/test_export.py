@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from quality_widgets.dataset import Dataset
-from quality_widgets.errors import ExportError
+from quality_widgets.errors import DataWarning, ExportError
 from quality_widgets.export import (MARKER, add_parser, export, flattened_name,
                                     safe_relative_name)
 from quality_widgets.frames import MetricFrames
@@ -191,9 +191,15 @@ def test_failed_export_leaves_nothing_behind(data, tmp_path):
     frames = data
     frames.dataset.images.loc[5, "path"] = str(tmp_path / "gone.jpg")  # missing source
     out = tmp_path / "exp"
-    with pytest.raises(ExportError, match="no readable file"):
+    with pytest.warns(DataWarning, match="left out 1 of 3"):       # one lost file: the rest
         export(frames, [4, 5, 6], format="images", out=out)
-    assert not out.exists()
+    assert len([p for p in out.rglob("*.jpg")]) == 2
+    for image_id in (4, 6):
+        frames.dataset.images.loc[image_id, "path"] = str(tmp_path / "gone.jpg")
+    out2 = tmp_path / "exp2"
+    with pytest.raises(ExportError, match="readable file"):       # nothing left to copy
+        export(frames, [4, 5, 6], format="images", out=out2)
+    assert not out2.exists()
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".exp")] == []
 
 
