@@ -15,6 +15,7 @@ import time
 import traceback
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +140,28 @@ def _init_worker(payload: bytes) -> None:
     import cloudpickle
     global _WORKER_SPECS
     _WORKER_SPECS = cloudpickle.loads(payload)
+
+
+@contextmanager
+def _workers_skip_main():
+    """Spawned workers normally re-import the parent's __main__ (the user's script) before
+    running anything: a script without an ``if __name__ == "__main__":`` guard would then run
+    again in every worker. Our workers need nothing from __main__ (metric functions travel by
+    value with cloudpickle), so the main module is left out of what they prepare."""
+    from multiprocessing import spawn
+    original = spawn.get_preparation_data
+
+    def preparation_data(name):
+        data = original(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    spawn.get_preparation_data = preparation_data
+    try:
+        yield
+    finally:
+        spawn.get_preparation_data = original
 
 
 def _run_chunk(jobs: list) -> list:
@@ -369,8 +392,9 @@ def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, 
             saved_env = {k: os.environ.get(k) for k in _THREAD_VARS}
             os.environ.update({k: "1" for k in _THREAD_VARS})
             used = min(n_workers, len(chunks))
-            with ProcessPoolExecutor(max_workers=used, mp_context=ctx,
-                                     initializer=_init_worker, initargs=(payload,)) as pool:
+            with _workers_skip_main(), ProcessPoolExecutor(
+                    max_workers=used, mp_context=ctx, initializer=_init_worker,
+                    initargs=(payload,)) as pool:
                 todo = iter(chunks)
                 running = set()
                 try:

@@ -166,15 +166,18 @@ def run():
 """
 
 
-@pytest.mark.parametrize("how", ["script", "dash-c"])
+@pytest.mark.parametrize("how", ["script", "script-without-guard", "dash-c"])
 def test_metric_defined_in_main_works_with_worker_processes(tmp_path, how):
     """A function defined in __main__ (a script, or a notebook cell: no __file__) is pickled by
     value into spawned workers."""
     from helpers import make_images
     make_images(tmp_path / "imgs", n=4)
-    if how == "script":
+    if how.startswith("script"):
         script = tmp_path / "user_script.py"
-        script.write_text(MAIN_SCRIPT + "\nif __name__ == '__main__':\n    run()\n")
+        if how == "script":
+            script.write_text(MAIN_SCRIPT + "\nif __name__ == '__main__':\n    run()\n")
+        else:  # workers must not re-run a script that has no __main__ guard
+            script.write_text(MAIN_SCRIPT + "\nrun()\n")
         cmd = [sys.executable, str(script), str(tmp_path / "imgs")]
     else:
         cmd = [sys.executable, "-c", MAIN_SCRIPT + "\nrun()\n", str(tmp_path / "imgs")]
