@@ -13,6 +13,8 @@ from .export import export  # the function; bound after the submodule so it wins
 from .frames import MetricFrames
 from .registry import Metric, load_metric_file, metric, registered_metrics
 from .sample import load_sample
+from .drift import compare as compare_drift
+from .testcases import TestCaseError, run_test_cases
 
 __version__ = "0.1.0"
 
@@ -21,6 +23,9 @@ _LAZY = {
     "HypothesisTest": ("quality_widgets.widgets.hypothesis", "HypothesisTest"),
     "test_hypothesis": ("quality_widgets.hypothesis", "test_hypothesis"),
     "rank_metrics": ("quality_widgets.hypothesis", "rank_metrics"),
+    "DriftView": ("quality_widgets.widgets.drift", "DriftView"),
+    "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
+    "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),
 }
 
 
@@ -37,4 +42,5 @@ def __getattr__(name):
 __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
            "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
            "load_metric_file", "metric", "registered_metrics", "load_sample", "export",
+           "compare_drift", "run_test_cases", "TestCaseError",
            *_LAZY]
