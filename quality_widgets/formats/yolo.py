@@ -107,6 +107,19 @@ def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool):
     return records
 
 
+def _boxes_frame(records: list, index_name: str) -> pd.DataFrame:
+    """Frame of (image_id, class, x, y, w, h[, score]) records, ids numbered from 1."""
+    arr = np.array([r[2:] for r in records], dtype=float)
+    frame = pd.DataFrame({
+        "image_id": np.array([r[0] for r in records], dtype="int64"),
+        "category_id": np.array([r[1] for r in records], dtype="int64"),
+        "bbox_x": arr[:, 0], "bbox_y": arr[:, 1], "bbox_w": arr[:, 2], "bbox_h": arr[:, 3]},
+        index=pd.Index(np.arange(1, len(records) + 1, dtype="int64"), name=index_name))
+    if arr.shape[1] > 4:
+        frame["score"] = arr[:, 4]
+    return frame
+
+
 def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None
          ) -> Dataset:
     images_dir = Path(images_dir).absolute()
@@ -124,14 +137,10 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
     if labels_dir is not None:
         rec = _read_labels(images, labels_dir, with_conf=False)
         if rec:
-            arr = np.array([r[2:6] for r in rec], dtype=float)
-            anns = pd.DataFrame({
-                "image_id": np.array([r[0] for r in rec], dtype="int64"),
-                "category_id": np.array([r[1] for r in rec], dtype="int64"),
-                "bbox_x": arr[:, 0], "bbox_y": arr[:, 1], "bbox_w": arr[:, 2],
-                "bbox_h": arr[:, 3], "area": arr[:, 2] * arr[:, 3], "iscrowd": False,
-                "segmentation": None},
-                index=pd.Index(np.arange(1, len(rec) + 1, dtype="int64"), name="annotation_id"))
+            anns = _boxes_frame(rec, "annotation_id")
+            anns["area"] = anns["bbox_w"] * anns["bbox_h"]
+            anns["iscrowd"] = False
+            anns["segmentation"] = None
             found_classes |= set(anns["category_id"].tolist())
     if predictions_dir is not None:
         pdir = Path(predictions_dir).absolute()
@@ -139,13 +148,7 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
             raise DatasetError(pdir, "predictions folder not found")
         rec = _read_labels(images, pdir, with_conf=True)
         if rec:
-            arr = np.array([r[2:7] for r in rec], dtype=float)
-            preds = pd.DataFrame({
-                "image_id": np.array([r[0] for r in rec], dtype="int64"),
-                "category_id": np.array([r[1] for r in rec], dtype="int64"),
-                "bbox_x": arr[:, 0], "bbox_y": arr[:, 1], "bbox_w": arr[:, 2],
-                "bbox_h": arr[:, 3], "score": arr[:, 4]},
-                index=pd.Index(np.arange(1, len(rec) + 1, dtype="int64"), name="prediction_id"))
+            preds = _boxes_frame(rec, "prediction_id")
             found_classes |= set(preds["category_id"].tolist())
     all_ids = sorted(set(classes) | found_classes)
     cats = empty_categories() if not all_ids else pd.DataFrame(
