@@ -40,3 +40,8 @@ def test_wheel_has_command_sample_and_builtin_metrics(tmp_path):
     res = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
                          text=True, env=env, cwd=tmp_path)
     assert res.returncode == 0 and "metrics" in res.stdout
+    # the demo finds the notebooks shipped inside the wheel
+    res = subprocess.run([sys.executable, str(script), "demo", "--dry-run", "--dir", "nbs"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "nbs" / "quickstart.ipynb").exists()
