@@ -22,8 +22,10 @@ The statistic is ``d = measure(above) - measure(below)``. Its uncertainty:
 - **bootstrap CI**: images are resampled with replacement (multinomial counts, the split
   fixed); both sides are re-accumulated from the cached matching with the counts as image
   weights (image i drawn c times counts as c copies, as :meth:`Evaluator.evaluate_masks`); the
-  95% interval of the replicates ``d*`` (percentile method by default, see
-  :func:`~quality_widgets.statistics.bootstrap_ci`).
+  95% interval of the replicates ``d*``: the basic (reverse percentile) interval
+  ``[2d - q97.5, 2d - q2.5]`` by default (``ci_method="percentile"`` for ``[q2.5, q97.5]``);
+  in the calibration test (300 pure-noise metrics) basic covered 0 in 94.7% of them,
+  percentile in 93.0%. See :func:`~quality_widgets.statistics.bootstrap_ci`.
 - **permutation p-value** of the null "performance does not depend on the metric": image
   metrics: the metric values are shuffled across images (the images, their boxes and
   predictions stay); object metrics: the values are shuffled across all annotation rows and,
@@ -110,7 +112,7 @@ class HypothesisResult:
     permutations: int
     bootstrap_dropped: int = 0
     permutations_dropped: int = 0
-    ci_method: str = "percentile"
+    ci_method: str = "basic"
     n_excluded: int = 0          # NaN-valued annotations (object) or images (image split)
     bootstrap_differences: np.ndarray = field(default=None, repr=False)
     permutation_differences: np.ndarray = field(default=None, repr=False)
@@ -525,7 +527,7 @@ class _Problem:
 def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", threshold=None,
                     measure: str = "AP", resamples: int = 1000, seed: int = 0, category=None,
                     score_threshold: float = 0.5, progress=False, permutations=None,
-                    ci_method: str = "percentile", workers: int = 1, evaluator=None
+                    ci_method: str = "basic", workers: int = 1, evaluator=None
                     ) -> HypothesisResult:
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
@@ -697,7 +699,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int = 20
         if len(ref) == 0 or ref.min() == ref.max():
             skipped[column] = "constant" if len(ref) else "no finite value"
             continue
-        result = _test(problem, None, resamples, None, seed, False, "percentile", workers)
+        result = _test(problem, None, resamples, None, seed, False, "basic", workers)
         if progress:
             _progress_reporter(progress, len(columns))(i + 1)
         rows.append({"metric": column, "level": result.level, "threshold": result.threshold,
