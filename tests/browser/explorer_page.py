@@ -10,15 +10,17 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 SUMMARY_RE = re.compile(r"^([\d,]+) / ([\d,]+) images selected \([\d.]+%\); "
                         r"brightness in \[([-\d.e]+), ([-\d.e]+)\]$")
 
-# One entry per bin, in x order: its centre, its drawn height (both series of the stacked
+# One entry per drawn bin, in x order: its centre, its drawn height (both series of the stacked
 # bars), and the height drawn in the highlight colour.
 BARS_JS = """fig => {
-  const groups = [...fig.querySelectorAll('g.bargroup')];
+  // Only bar groups of shown marks (not those of a hidden Bars mark, e.g. the group-by bars).
+  const groups = [...fig.querySelectorAll('g.bargroup')].filter(g => g.checkVisibility());
   return groups.map(g => {
     const rects = [...g.querySelectorAll('rect.bar')].map(r => r.getBoundingClientRect());
     const cx = rects.reduce((s, r) => s + r.x + r.width / 2, 0) / rects.length;
@@ -54,9 +56,33 @@ def tiles(page):
     return page.locator("figure.qw-tile")
 
 
-def read_bars(page) -> list[dict]:
+# The figure can be drawn before its final layout (bars bunched up while the element has no
+# width yet, or a leftover group of the initial data): wait for one group per bin, spread over
+# most of the plot, and the same positions on two successive animation frames.
+SETTLED_JS = """([fig, bins]) => {
+  const bars = (%s)(fig);
+  const plot = fig.querySelector('.brushintsel rect.overlay');
+  const width = plot ? plot.getBoundingClientRect().width : 0;
+  const key = JSON.stringify(bars);
+  const settled = bars.length === bins && width > 100
+      && bars[bins - 1].cx - bars[0].cx > 0.6 * width && fig.__qwLastBars === key;
+  fig.__qwLastBars = key;
+  return settled;
+}""" % BARS_JS
+
+
+def read_bars(page, bins: int) -> list[dict]:
     fig = histogram_figure(page)
-    expect(fig.locator("g.bargroup").first).to_be_attached()
+    try:
+        page.wait_for_function(SETTLED_JS, arg=[fig.element_handle(), bins], polling="raf",
+                               timeout=20_000)
+    except PlaywrightTimeoutError:
+        bars = fig.evaluate(BARS_JS)
+        ticks = fig.locator("g.axis").first.locator("g.tick text").all_text_contents()
+        spread = bars[-1]["cx"] - bars[0]["cx"] if bars else 0
+        raise AssertionError(
+            f"the histogram is not drawn across its plot: {len(bars)} drawn bar groups for "
+            f"{bins} bins, spread over {spread:.1f} px; x axis ticks {ticks}") from None
     return fig.evaluate(BARS_JS)
 
 
@@ -65,7 +91,7 @@ def plan_brush(bars, values, edges, avoid: tuple[float, float] | None) -> Brush:
     both sides, starting outside ``avoid`` (the pixel span of a brush already drawn: pressing
     inside it would move that brush instead of drawing a new one)."""
     counts, _ = np.histogram(values, bins=edges)
-    assert len(bars) == len(counts), "one drawn bar group per bin"
+    assert len(bars) == len(counts), f"one drawn bar group per bin: {bars}"
     drawn = np.array([b["height"] > 0.5 for b in bars])
     assert (drawn == (counts > 0)).all(), \
         f"drawn bars {drawn.astype(int)} do not match the bin counts {counts}"
@@ -110,7 +136,7 @@ def brush_and_check(page, frame, bins: int = 30, per_page: int = 24):
     from quality_widgets import selection as sel
     values = frame["brightness"].to_numpy(dtype=float)
     edges = sel.histogram(values, bins).edges
-    bars = read_bars(page)
+    bars = read_bars(page, bins)
     before = summary(page).inner_text()
     brush = plan_brush(bars, values, edges, existing_brush_span(page))
     n = int(brush.expected.sum())
