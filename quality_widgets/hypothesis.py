@@ -367,14 +367,16 @@ _ACTIVE = {}
 
 
 def _run_task(task):
-    kind, args = task
-    split = _ACTIVE["split"]
+    # The split's state (matching, cached records) is inherited, never pickled per task.
+    kind, seed, n = task
+    split, edges, state, side_weights = _ACTIVE["split"]
     if kind == "bootstrap":
-        return kind, split.bootstrap(*args)
-    return kind, split.permutations(*args)
+        return kind, split.bootstrap(edges, state, side_weights, seed, n)
+    return kind, split.permutations(edges, seed, n)
 
 
 def _run_tasks(split, tasks, workers, progress):
+    """``split`` = (split, edges, state, side_weights); ``tasks`` = (kind, seed, n)."""
     """Run (kind, args) tasks, in ``workers`` forked processes when > 1; results in order."""
     total = len(tasks)
     report = _progress_reporter(progress, total)
@@ -421,11 +423,10 @@ def _resample(split, edges, state, side_weights, resamples, permutations, seed, 
     (``SeedSequence(seed).spawn``): results do not depend on ``workers``."""
     boot_seq, perm_seq = np.random.SeedSequence(seed).spawn(2)
     boot_sizes, perm_sizes = _chunks(resamples), _chunks(permutations)
-    tasks = [("bootstrap", (edges, state, side_weights, s, n))
-             for s, n in zip(boot_seq.spawn(len(boot_sizes)), boot_sizes)]
-    tasks += [("permutation", (edges, s, n))
+    tasks = [("bootstrap", s, n) for s, n in zip(boot_seq.spawn(len(boot_sizes)), boot_sizes)]
+    tasks += [("permutation", s, n)
               for s, n in zip(perm_seq.spawn(len(perm_sizes)), perm_sizes)]
-    results = _run_tasks(split, tasks, workers, progress)
+    results = _run_tasks((split, edges, state, side_weights), tasks, workers, progress)
     n_sides = len(edges) - 1
     boot = [r for kind, r in results if kind == "bootstrap"]
     perm = [r for kind, r in results if kind == "permutation"]
@@ -651,9 +652,8 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
     sides = split.sides(edges, state, side_weights)
     boot_seq = np.random.SeedSequence(seed)
     sizes = _chunks(resamples)
-    tasks = [("bootstrap", (edges, state, side_weights, s, n))
-             for s, n in zip(boot_seq.spawn(len(sizes)), sizes)]
-    results = _run_tasks(split, tasks, 1, progress)
+    tasks = [("bootstrap", s, n) for s, n in zip(boot_seq.spawn(len(sizes)), sizes)]
+    results = _run_tasks((split, edges, state, side_weights), tasks, 1, progress)
     boot = np.concatenate([r for _, r in results]) if results else np.zeros((0, len(sides)))
     rows = []
     for i, side in enumerate(sides):
