@@ -44,15 +44,22 @@ class GroupBars:
         self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type=type, padding=0.05,
                             opacities=[0.85], visible=False, display_legend=True,
                             scales={"x": histogram.x_scale, "y": histogram.y_scale})
-        figure = histogram.figure
-        figure.marks = [*figure.marks, self.bars]
+        # Joined to the figure only while groups are shown: bqplot sizes a scale from the data
+        # of every mark on it, hidden ones included, so a parked placeholder would distort the
+        # plain histogram's x axis in the browser.
         self.grouped: sel.GroupedHistogram | None = None
+
+    def _attach(self, on: bool) -> None:
+        figure = self.histogram.figure
+        marks = [m for m in figure.marks if m is not self.bars]
+        figure.marks = [*marks, self.bars] if on else marks
 
     def show(self, grouped: "sel.GroupedHistogram | None") -> None:
         """Draw ``grouped`` (None: back to the plain histogram)."""
         self.grouped = grouped
         if grouped is None or not grouped.groups:
             self.bars.visible = False
+            self._attach(False)
             self.histogram.bars.visible = True
             self.histogram.figure.legend_location = "top-right"
             return
@@ -64,6 +71,7 @@ class GroupBars:
             self.bars.colors = colors
             self.bars.labels = [str(g) for g in grouped.groups]
             self.bars.visible = True
+        self._attach(True)
         self.histogram.bars.visible = False
         top = float(grouped.heights.sum(axis=0).max()) if self.bars.type == "stacked" else \
             float(grouped.heights.max())
