@@ -8,11 +8,13 @@ Finished images go to the Parquet cache in batches, so an interrupted run keeps 
 """
 from __future__ import annotations
 
+import atexit
 import math
 import multiprocessing
 import os
 import time
 import traceback
+import uuid
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -134,12 +136,116 @@ def compute_image(job: ImageJob, specs: dict) -> dict:
 
 
 _WORKER_SPECS: dict = {}
+_WORKER_PAYLOAD_KEY = None
 
 
-def _init_worker(payload: bytes) -> None:
-    import cloudpickle
-    global _WORKER_SPECS
-    _WORKER_SPECS = cloudpickle.loads(payload)
+def _run_chunk_with(payload: tuple, jobs: list) -> list:
+    """Worker entry: the metric specs travel with each chunk (pickled by value once per run,
+    unpickled once per worker thanks to the key), so one pool serves every run."""
+    global _WORKER_SPECS, _WORKER_PAYLOAD_KEY
+    key, data = payload
+    if key != _WORKER_PAYLOAD_KEY:
+        import cloudpickle
+        _WORKER_SPECS, _WORKER_PAYLOAD_KEY = cloudpickle.loads(data), key
+    return _run_chunk(jobs)
+
+
+# One pool of worker processes is kept between runs (as joblib's loky does): starting spawned
+# workers costs about a second each, which a notebook would otherwise pay on every call.
+_POOL: dict = {}
+
+
+def _pool(n_workers: int) -> ProcessPoolExecutor:
+    pool = _POOL.get("pool")
+    if pool is not None and _POOL.get("n") == n_workers and not getattr(pool, "_broken", False):
+        return pool
+    shutdown_workers()
+    pool = ProcessPoolExecutor(max_workers=n_workers,
+                               mp_context=multiprocessing.get_context("spawn"))
+    _POOL.update(pool=pool, n=n_workers)
+    return pool
+
+
+def shutdown_workers() -> None:
+    """Stop the kept worker processes (they also stop with the Python process)."""
+    pool = _POOL.pop("pool", None)
+    _POOL.pop("n", None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+atexit.register(shutdown_workers)
+
+
+@contextmanager
+def _worker_environment():
+    """While workers may be spawned: one BLAS/OpenMP thread each (n workers use n cores, not
+    n x cores threads fighting over them), and no re-import of the user's __main__."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        with _workers_skip_main():
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _dead_worker_results(jobs: list) -> list:
+    message = ("the worker process died while computing this image (a crash in a decoder or "
+               "a metric); the other images were computed")
+    return [{"image_id": j.image_id, "image_key": j.image_key, "decode_error": message,
+             "levels": {}, "size": None} for j in jobs]
+
+
+def _run_in_pool(chunks: list, payload: tuple, n_workers: int, collect) -> None:
+    """Run chunks on the kept pool, at most 3 per worker in flight. If a worker dies (a
+    segfaulting decoder), every image of the chunks that were in flight becomes a suspect and
+    is retried alone, one at a time on a fresh pool: an image that kills a worker again gets an
+    error, and the run goes on."""
+    from concurrent.futures.process import BrokenProcessPool
+    queue = list(chunks)
+    suspects: list = []
+    with _worker_environment():
+        while queue or suspects:
+            pool = _pool(n_workers)
+            if suspects:
+                job = suspects.pop(0)
+                try:
+                    collect(pool.submit(_run_chunk_with, payload, [job]).result())
+                except BrokenProcessPool:
+                    shutdown_workers()
+                    collect(_dead_worker_results([job]))
+                except BaseException:
+                    shutdown_workers()
+                    raise
+                continue
+            running: dict = {}
+            try:
+                while queue or running:
+                    while queue and len(running) < n_workers * 3:
+                        chunk = queue.pop(0)
+                        running[pool.submit(_run_chunk_with, payload, chunk)] = chunk
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    broken = False
+                    for fut in done:
+                        chunk = running.pop(fut)
+                        try:
+                            collect(fut.result())
+                        except BrokenProcessPool:
+                            suspects.extend(chunk)
+                            broken = True
+                    if broken:
+                        for chunk in running.values():
+                            suspects.extend(chunk)
+                        shutdown_workers()
+                        break
+            except BaseException:
+                shutdown_workers()   # Ctrl-C: stop the work in flight, keep what finished
+                raise
 
 
 @contextmanager
@@ -385,39 +491,9 @@ def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, 
             used = 1
         else:
             import cloudpickle
-            payload = cloudpickle.dumps(spec_map)
-            ctx = multiprocessing.get_context("spawn")
-            # workers inherit the environment at spawn: one BLAS/OpenMP thread each, so that
-            # n workers use n cores instead of n x cores threads fighting over them
-            saved_env = {k: os.environ.get(k) for k in _THREAD_VARS}
-            os.environ.update({k: "1" for k in _THREAD_VARS})
+            payload = (uuid.uuid4().hex, cloudpickle.dumps(spec_map))
             used = min(n_workers, len(chunks))
-            with _workers_skip_main(), ProcessPoolExecutor(
-                    max_workers=used, mp_context=ctx, initializer=_init_worker,
-                    initargs=(payload,)) as pool:
-                todo = iter(chunks)
-                running = set()
-                try:
-                    for chunk in todo:
-                        running.add(pool.submit(_run_chunk, chunk))
-                        if len(running) >= used * 3:
-                            break
-                    while running:
-                        done, running = wait(running, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            collect(fut.result())
-                            nxt = next(todo, None)
-                            if nxt is not None:
-                                running.add(pool.submit(_run_chunk, nxt))
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
-                finally:
-                    for k, v in saved_env.items():
-                        if v is None:
-                            os.environ.pop(k, None)
-                        else:
-                            os.environ[k] = v
+            _run_in_pool(chunks, payload, used, collect)
     finally:
         flush()   # an interrupted run keeps every finished image
         bar.close()

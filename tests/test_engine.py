@@ -259,3 +259,34 @@ def test_metric_file_loaded_by_path(tmp_path):
     """))
     f = qw.compute_metrics(ds, metrics=[mfile], workers=2, cache_dir=False, progress=False)
     assert (f.images["pixel_count_from_file"] == 64 * 48).all()
+
+
+def test_a_crashing_worker_costs_only_its_image(tmp_path):
+    """A decoder that kills its process (segfault) must not end the run: the image that
+    crashes gets an error, every other image its values."""
+    from helpers import make_images
+    make_images(tmp_path / "imgs", n=8)
+    script = tmp_path / "crash.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys
+        import quality_widgets as qw
+
+        @qw.metric(level="image", name="crashes_on_third")
+        def crashes_on_third(image):
+            if int(image[0, 0, 0]) == int(sys.argv[2]):
+                os._exit(139)          # what a segfault looks like to the parent
+            return 1.0
+
+        ds = qw.Dataset.from_folder(sys.argv[1])
+        f = qw.compute_metrics(ds, metrics=["brightness", crashes_on_third], workers=2,
+                               cache_dir=False, progress=False)
+        bad = f.images["error"].notna()
+        print("BAD", f.images.loc[bad, "file_name"].tolist())
+        print("GOOD", int(f.images.loc[~bad, "crashes_on_third"].notna().sum()))
+    """))
+    import quality_widgets as qw
+    first_pixel = int(qw.imaging.decode_rgb(tmp_path / "imgs" / "img_002.jpg")[0, 0, 0])
+    res = subprocess.run([sys.executable, str(script), str(tmp_path / "imgs"), str(first_pixel)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "BAD ['img_002.jpg']" in res.stdout and "GOOD 7" in res.stdout
