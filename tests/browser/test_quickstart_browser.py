@@ -6,38 +6,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from lab_page import open_notebook, run_all, wait_for_all_cells
 from explorer_page import brush_and_check, explorer_output, histogram_figure, summary, tiles
 
 pytestmark = pytest.mark.browser
 
 # The quickstart's own cell selects the darkest images, so this is the state before our drag.
 SCRIPTED = re.compile(r"^\d+ / 33 images selected \([\d.]+%\); brightness in \[0, 0\.35\]$")
-
-
-def open_notebook(page, lab, name):
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
-    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
-    # The idle indicator shows before the kernel is really up; the status bar says "| Idle".
-    expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle").first).to_be_visible(
-        timeout=60_000)
-
-
-def run_all(page):
-    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel:has-text('Run')").click()
-    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
-
-
-def wait_for_all_cells(page, timeout=240_000):
-    """Every code cell has run: no '[*]' or '[ ]' prompt is left (the kernel stops at the
-    first failing cell, leaving the next ones unrun) and no cell shows a traceback."""
-    prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
-    expect(prompts.last).to_have_text(re.compile(r"\[\d+\]"), timeout=timeout)
-    texts = prompts.all_inner_texts()
-    assert all(re.fullmatch(r"\[\d+\]:?", t.strip()) for t in texts), texts
-    expect(page.locator(".jp-OutputArea-output[data-mime-type="
-                        "'application/vnd.jupyter.stderr'] .ansi-red-fg, "
-                        ".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
-           ).to_have_count(0)
 
 
 def test_quickstart_in_jupyterlab_brush_selects_the_dragged_images(page, lab, sample_images,
