@@ -49,28 +49,16 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from .evaluation import MEASURES as _MEASURE_SPECS
 from .evaluation import Evaluator
-from .evaluation.accumulate import _block_maxima, first_reaching, match_state
-from .evaluation.matching import greedy_match
-from .evaluation.params import AREA_RANGES, IOU_THRESHOLDS, RECALL_THRESHOLDS, iou_index
 from .frames import MetricFrames, numeric_metric_columns
 from .statistics import bootstrap_ci, finite, holm, permutation_p_value
 
 #: A side needs at least this many counted annotations to be tested.
 MIN_ANNOTATIONS = 20
 
-# measure -> (kind, IoU threshold or None for .50:.95, area-range index, maxDets index)
-_MEASURES = {
-    "AP": ("precision", None, 0, 2), "AP50": ("precision", 0.5, 0, 2),
-    "AP75": ("precision", 0.75, 0, 2), "APs": ("precision", None, 1, 2),
-    "APm": ("precision", None, 2, 2), "APl": ("precision", None, 3, 2),
-    "AR1": ("recall", None, 0, 0), "AR10": ("recall", None, 0, 1),
-    "AR100": ("recall", None, 0, 2), "ARs": ("recall", None, 1, 2),
-    "ARm": ("recall", None, 2, 2), "ARl": ("recall", None, 3, 2),
-    "precision": ("at_score", 0.5, 0, 2), "recall": ("at_score", 0.5, 0, 2),
-}
 #: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score.
-MEASURES = tuple(_MEASURES)
+MEASURES = tuple(_MEASURE_SPECS)
 _CHUNK = 25          # resamples per task: the unit of progress and of parallel work
 
 
@@ -151,109 +139,35 @@ def _json_safe(value):
 
 # ---- measures from a matching ----------------------------------------------------------------
 class _Measure:
-    """One measure of an evaluation state row, for any image weights.
-
-    ``state`` is an evaluation MatchState whose rows are slices (area ranges, or the two sides
-    of a split); ``row`` picks one. The arithmetic is pycocotools' (``accumulate`` +
-    ``summarize``): the same elements averaged in the same order, so values are identical.
-    """
+    """One named measure (:data:`MEASURES`) of an evaluator's matchings, for any image
+    weights: :meth:`Evaluator.measure_many`, whose numbers are pycocotools' (the same doubles
+    as ``evaluate_masks(...).stats``). Weights here are per image *position* (sorted ids)."""
 
     def __init__(self, evaluator: Evaluator, name: str, category=None,
                  score_threshold: float = 0.5):
-        if name not in _MEASURES:
+        if name not in _MEASURE_SPECS:
             raise ValueError(f"unknown measure {name!r}: expected one of {', '.join(MEASURES)}")
-        self.ev, self.inputs, self.orders = evaluator, evaluator.inputs, evaluator.orders
+        self.ev, self.inputs = evaluator, evaluator.inputs
         self.name = name
-        self.kind, self.iou, self.area, self.max_dets = _MEASURES[name]
+        self.area = _MEASURE_SPECS[name].area          # area range label
         self.score_threshold = float(score_threshold)
-        self.k = None if category is None else self.category_index(category)
+        self.k = None if category is None else evaluator.category_index(category)
         self.category = None if category is None else int(self.inputs.category_ids[self.k])
 
-    def category_index(self, category) -> int:
-        ids = self.inputs.category_ids
-        names = self.ev.category_names
-        if isinstance(category, str) and category not in [str(c) for c in ids]:
-            if category not in names:
-                raise KeyError(f"unknown category {category!r}")
-            return names.index(category)
-        cid = int(category)
-        k = int(np.searchsorted(ids, cid))
-        if k >= len(ids) or ids[k] != cid:
-            raise KeyError(f"unknown category id {cid}")
-        return k
+    def rows(self, weights: np.ndarray) -> np.ndarray:
+        """Weights per image position -> per ``dataset.images`` row (the evaluator's input)."""
+        return weights[..., self.inputs.image_pos_of_row]
 
-    def counted_gt(self, state, row: int, weights) -> np.ndarray:
-        """[K] counted (non-ignored) GT per category, with image multiplicities."""
-        counted = state.gt_counted[row]
-        cat = self.inputs.gt_cat[counted]
-        w = None if weights is None else weights[self.inputs.gt_image[counted]]
-        return np.bincount(cat, weights=w, minlength=len(self.inputs.category_ids)
-                           ).astype(np.int64)
+    def many(self, state, weights, slice_index: int = 0) -> np.ndarray:
+        """[B] the measure under each row of ``weights`` [B, n_images] (positions), NaN where
+        pycocotools gives -1 (no counted GT)."""
+        return self.ev.measure_many(state, self.rows(weights), self.name, self.category,
+                                    self.score_threshold, slice_index)
 
-    def __call__(self, state, row: int, weights=None) -> float:
-        """The measure, NaN where pycocotools gives -1 (no counted GT)."""
-        npig = self.counted_gt(state, row, weights)
-        n_thr, n_cat = len(IOU_THRESHOLDS), len(npig)
-        if self.kind == "at_score":
-            return self._at_score(state, row, weights, npig)
-        if self.kind == "precision":
-            rec = state.records(row, self.max_dets)
-            q = np.zeros((n_thr * n_cat, len(RECALL_THRESHOLDS)))
-            total = np.zeros(n_thr * n_cat, dtype=np.int64)
-            _block_maxima(rec, weights, first_reaching(npig), q, total)
-            backwards = q[:, ::-1]          # interpolated precision: suffix max over recall
-            np.maximum.accumulate(backwards, axis=1, out=backwards)
-            s = q.reshape(n_thr, n_cat, -1).transpose(0, 2, 1)        # [T, R, K], as pycocotools
-            s[:, :, npig == 0] = -1.0
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                s = _tp_totals(state, row, self.max_dets, weights, n_thr * n_cat
-                               ).reshape(n_thr, n_cat) / npig[None, :]              # [T, K]
-            s[:, npig == 0] = -1.0
-        if self.iou is not None:
-            s = s[iou_index(self.iou)][None]
-        if self.k is not None:
-            s = s[..., self.k]
-        s = s[s > -1]
-        return float(np.mean(s)) if len(s) else float("nan")
-
-    def _at_score(self, state, row, weights, npig) -> float:
-        """Precision (TP / (TP + FP)) or recall (TP / counted GT) of the detections with
-        ``score >= score_threshold`` at IoU .5, area 'all', maxDets 100, pooled over
-        categories (or of the chosen category); ignored detections count in neither."""
-        t = iou_index(self.iou)
-        order, rec = self.orders[self.max_dets], state.records(row, self.max_dets)
-        w_order = (np.ones(len(order.dt), dtype=np.int64) if weights is None
-                   else weights[order.image])
-        keep = order.score >= self.score_threshold
-        if self.k is not None:
-            keep &= self.inputs.dt_cat[order.dt] == self.k
-        counted = int(np.sum(w_order[keep] * rec.default[keep]))
-        in_rec = keep[rec.position]
-        w_rec = w_order[rec.position][in_rec]
-        tp = int(np.sum(w_rec * rec.tp[in_rec, t]))
-        counted += int(np.sum(w_rec * rec.delta[in_rec, t]))
-        n_gt = int(npig.sum() if self.k is None else npig[self.k])
-        if self.name == "precision":
-            return tp / counted if counted else float("nan")
-        return tp / n_gt if n_gt else float("nan")
-
-
-def _tp_totals(state, row, m, weights, n_seg) -> np.ndarray:
-    """[T*K] (weighted) true-positive count of each (IoU threshold, category) segment."""
-    if hasattr(state, "tp_entries"):        # recall-only entries, cheaper than full records
-        segment, image = state.tp_entries(row, m)
-    else:
-        rec = state.records(row, m)
-        segment, image = rec.entry_segment, rec.entry_image
-    w = None if weights is None else weights[image]
-    return np.bincount(segment, weights=w, minlength=n_seg).astype(np.int64)
-
-
-def _outside_area(area: np.ndarray, a: int) -> np.ndarray:
-    """pycocotools' ``area < lo or area > hi`` for area range ``a`` (NaN is inside)."""
-    lo, hi = AREA_RANGES[a]
-    return (area < lo) | (area > hi)
+    def counted_gt(self, state, slice_index: int, weights=None) -> np.ndarray:
+        """[K] counted (non-ignored) GT per category, with image multiplicities (positions)."""
+        return self.ev.counted_gt(state, None if weights is None else self.rows(weights),
+                                  self.area, slice_index)
 
 
 def _range_masks(values: np.ndarray, edges) -> list:
@@ -269,8 +183,8 @@ class _Split:
     """The two (or more) sides of a split, evaluable for any resample / permutation.
 
     Image split: one matching (every object counted), sides are image weights 0/1.
-    Object split: one matching whose rows are the sides (a single vectorised greedy matching
-    for all rows at once), image weights shared.
+    Object split: one matching whose slices are the sides (:meth:`Evaluator.slices_state`, a
+    single vectorised greedy matching for all sides at once), image weights shared.
     """
 
     def __init__(self, evaluator: Evaluator, measure: _Measure, level: str, values,
@@ -279,12 +193,8 @@ class _Split:
         self.inputs = evaluator.inputs
         self.values = np.asarray(values, dtype=float)     # per image position / annotation row
         self.pred_values = None if pred_values is None else np.asarray(pred_values, float)
-        a = measure.area
-        self._gt_base = self.inputs.gt_crowd | _outside_area(self.inputs.gt_area, a)
-        self._dt_base = _outside_area(self.inputs.dt_area, a)
         if level == "image":
-            full = evaluator.state()
-            self._image_state = full
+            self._image_state = evaluator.state()
 
     # -- one split ----------------------------------------------------------------------
     def state(self, edges, values=None, pred_values=None):
@@ -293,22 +203,24 @@ class _Split:
         if self.level == "image":
             return self._image_state, [m.astype(np.int64) for m in _range_masks(values, edges)]
         pred_values = self.pred_values if pred_values is None else pred_values
-        ann = _range_masks(values[self.inputs.gt_row], edges)
-        pred = _range_masks(pred_values[self.inputs.dt_row], edges)
-        gt_ignore = np.stack([self._gt_base | ~m for m in ann])
-        dt_outside = np.stack([self._dt_base | ~m for m in pred])
-        match = greedy_match(self.ev.candidates, gt_ignore, self.inputs.gt_crowd)
-        state = match_state(self.inputs, self.ev.candidates, self.ev.orders, match, gt_ignore,
-                            dt_outside)
+        state = self.ev.slices_state(_range_masks(values, edges),
+                                     _range_masks(pred_values, edges), self.measure.area)
         return state, None
+
+    def values_many(self, state, side_weights, weights) -> np.ndarray:
+        """[B, sides] the measure on every side, with image multiplicities ``weights``
+        [B, n_images] (positions)."""
+        if self.level == "image":
+            return np.stack([self.measure.many(state, weights * sw) for sw in side_weights],
+                            axis=1)
+        return np.stack([self.measure.many(state, weights, i)
+                         for i in range(len(state.rows))], axis=1)
 
     def values_of(self, state, side_weights, weights=None) -> np.ndarray:
         """The measure on every side, with image multiplicities ``weights`` (None = 1)."""
-        if self.level == "image":
-            row = self.measure.area
-            return np.array([self.measure(state, row, sw if weights is None else sw * weights)
-                             for sw in side_weights])
-        return np.array([self.measure(state, r, weights) for r in range(state.match.shape[0])])
+        if weights is None:
+            weights = np.ones(len(self.inputs.image_ids), dtype=np.int64)
+        return self.values_many(state, side_weights, np.asarray(weights)[None])[0]
 
     def sides(self, edges, state, side_weights) -> list:
         """:class:`Side` counts and values of the observed split."""
@@ -317,22 +229,20 @@ class _Split:
         out = []
         for r, value in enumerate(values):
             if self.level == "image":
-                row, w = measure.area, side_weights[r]
-                gt_images = None
+                slice_index, w = 0, side_weights[r]
                 n_images = int(w.sum())
                 dt_in = w[inputs.dt_image].astype(bool)
             else:
-                row, w = r, None
+                slice_index, w = r, None
                 dt_in = _range_masks(self.pred_values[inputs.dt_row], edges)[r]
-            npig = measure.counted_gt(state, row, w)
-            counted = state.gt_counted[row] & (True if w is None else
-                                               w[inputs.gt_image].astype(bool))
+            npig = measure.counted_gt(state, slice_index, w)
+            counted = state.gt_counted[state.row_of(measure.area, slice_index)] & (
+                True if w is None else w[inputs.gt_image].astype(bool))
             if measure.k is not None:
                 counted &= inputs.gt_cat == measure.k
                 dt_in = dt_in & (inputs.dt_cat == measure.k)
             if self.level == "object":
-                gt_images = np.unique(inputs.gt_image[counted])
-                n_images = len(gt_images)
+                n_images = len(np.unique(inputs.gt_image[counted]))
             n_gt = int(npig.sum() if measure.k is None else npig[measure.k])
             out.append(Side(n_images=n_images, n_annotations=n_gt,
                             n_predictions=int(dt_in.sum()), value=float(value)))
@@ -340,14 +250,15 @@ class _Split:
 
     # -- resampling ---------------------------------------------------------------------
     def bootstrap(self, edges, state, side_weights, seed, n) -> np.ndarray:
-        """[n, sides] measures on ``n`` bootstrap resamples of the images."""
+        """[n, sides] measures on ``n`` bootstrap resamples of the images (one batched
+        measure per side)."""
+        if n == 0:
+            return np.empty((0, len(edges) - 1))
         rng = np.random.default_rng(seed)
         n_img = len(self.inputs.image_ids)
-        out = np.empty((n, len(edges) - 1))
-        for i in range(n):
-            weights = rng.multinomial(n_img, np.full(n_img, 1.0 / n_img))
-            out[i] = self.values_of(state, side_weights, weights)
-        return out
+        weights = np.stack([rng.multinomial(n_img, np.full(n_img, 1.0 / n_img))
+                            for _ in range(n)])
+        return self.values_many(state, side_weights, weights)
 
     def permutations(self, edges, seed, n) -> np.ndarray:
         """[n, sides] measures with the metric values shuffled (see the module doc)."""

@@ -149,7 +149,7 @@ class MatchState:
     ``dtm != 0``: a match to a GT whose id is 0 counts as unmatched there, which is reproduced.
     """
 
-    def __init__(self, inputs, cands, orders, match, gt_ignore, dt_outside):
+    def __init__(self, inputs, cands, orders, match, gt_ignore, dt_outside, rows=None):
         self.inputs, self.orders = inputs, orders
         self.match = match
         self.gt_counted = ~gt_ignore
@@ -159,7 +159,30 @@ class MatchState:
         self._cand_dt = cands.cand_dt[self._matched]
         self._flags = {}
         self._records = {}
+        self._tables = {}
         self.unit_summary = None      # (stats, n_gt) with every image once, once computed
+        #: (area label, slice index) of each row: the 4 area ranges of one slice by default.
+        self.rows = list(rows) if rows is not None else [(label, 0) for label in AREA_LABELS]
+
+    @property
+    def matched_dt(self) -> np.ndarray:
+        """Evaluated-detection index of the detections matched at some (row, t), the rows of
+        :meth:`flags`."""
+        return self._cand_dt
+
+    def row_of(self, area: str, slice_index: int = 0) -> int:
+        """The row holding ``slice_index`` within area range ``area``."""
+        try:
+            return self.rows.index((area, slice_index))
+        except ValueError:
+            raise ValueError(f"this matching has no row for area {area!r} and slice "
+                             f"{slice_index} (rows: {self.rows})") from None
+
+    def table(self, key, build):
+        """A table derived from this matching (built by ``build()`` once, then kept)."""
+        if key not in self._tables:
+            self._tables[key] = build()
+        return self._tables[key]
 
     def flags(self, a: int) -> tuple[np.ndarray, np.ndarray]:
         """(tp, non-ignored), each [U, T], of the detections matched at some (a, t)."""
@@ -198,9 +221,9 @@ class MatchState:
         return self._records[a, m]
 
 
-def match_state(inputs, cands, orders, match, gt_ignore, dt_outside) -> MatchState:
+def match_state(inputs, cands, orders, match, gt_ignore, dt_outside, rows=None) -> MatchState:
     """The :class:`MatchState` of a matching (records are built lazily)."""
-    return MatchState(inputs, cands, orders, match, gt_ignore, dt_outside)
+    return MatchState(inputs, cands, orders, match, gt_ignore, dt_outside, rows)
 
 
 def _records(inputs, order: DetectionOrder, cand_dt, tp, nonignored, default) -> Records:
@@ -342,7 +365,7 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
     no_gt = npig.T == 0                                           # [A, K]
     for a, m in full:
         q = np.zeros((n_thr * n_cat, n_rec))
-        _block_maxima(state.records(a, m), weights, reach[a], q, tp_total[a, m])
+        block_maxima(state.records(a, m), weights, reach[a], q, tp_total[a, m])
         # Suffix maximum over recall thresholds = interpolated precision.
         backwards = q[:, ::-1]
         np.maximum.accumulate(backwards, axis=1, out=backwards)
@@ -370,7 +393,7 @@ def _tp_totals(entries: tuple[np.ndarray, np.ndarray], weights, n_seg: int) -> n
     return np.bincount(segment, weights=weights[image], minlength=n_seg).astype(np.int64)
 
 
-def _block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
+def block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
     """Fill ``q_out`` [T*K, R] with the max precision over the true positives of each block
     [n_r, n_r+1) of recall thresholds, and ``total_out`` [T*K] with the true-positive totals.
 

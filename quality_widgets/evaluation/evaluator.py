@@ -18,7 +18,8 @@ import numpy as np
 from .accumulate import (MatchState, accumulate, count_gt, detection_orders, match_state,
                          summarize)
 from .matching import build_inputs, candidate_pairs, greedy_match
-from .params import AREA_RANGES, MAX_DETS, iou_index
+from .measures import measure_many, measure_spec
+from .params import AREA_RANGES, MAX_DETS, area_index, iou_index
 from .result import EvaluationResult
 from .slices import image_weights_from_ids, object_range_masks
 
@@ -95,12 +96,32 @@ class Evaluator:
             self._cache.popitem(last=False)
         return state
 
+    def slices_state(self, ann_masks, pred_masks, area: str = "all") -> MatchState:
+        """One matching whose row i is the slice (``ann_masks[i]``, ``pred_masks[i]``) within
+        the area range ``area`` (masks as in :meth:`evaluate_masks`): a single vectorised
+        greedy matching for all slices, rows ``(area, i)``. Not cached (a permutation test
+        makes a new one each time); measure it with :meth:`measure` (``slice_index=i``)."""
+        if len(ann_masks) != len(pred_masks):
+            raise ValueError("ann_masks and pred_masks must hold one mask per slice each")
+        inputs = self.inputs
+        a = area_index(area)
+        gt_base = inputs.gt_crowd | self._gt_outside[a]
+        gt_ignore = np.stack([
+            gt_base | ~_as_mask(m, inputs.n_annotations, "ann_masks[i]")[inputs.gt_row]
+            for m in ann_masks])
+        dt_outside = np.stack([
+            self._dt_outside[a] | ~_as_mask(m, inputs.n_predictions, "pred_masks[i]")[
+                inputs.dt_row] for m in pred_masks])
+        match = greedy_match(self.candidates, gt_ignore, inputs.gt_crowd)
+        return match_state(inputs, self.candidates, self.orders, match, gt_ignore, dt_outside,
+                           rows=[(area, i) for i in range(len(ann_masks))])
+
     def _weights(self, image_weights) -> np.ndarray | None:
-        """Weights per dataset.images row -> per image position (sorted ids)."""
+        """Weights per dataset.images row -> per image position (sorted ids); also [B, n]."""
         if image_weights is None:
             return None
         w = np.asarray(image_weights)
-        if w.shape != (self.inputs.n_images,):
+        if w.shape[-1:] != (self.inputs.n_images,) or w.ndim > 2:
             raise ValueError(f"image_weights must have one entry per image "
                              f"({self.inputs.n_images}), got shape {w.shape}")
         if not np.issubdtype(w.dtype, np.integer):
@@ -109,8 +130,8 @@ class Evaluator:
         w = w.astype(np.int64)
         if (w < 0).any():
             raise ValueError("image_weights must be >= 0")
-        out = np.empty(len(w), dtype=np.int64)
-        out[self.inputs.image_pos_of_row] = w
+        out = np.empty(w.shape, dtype=np.int64)
+        out[..., self.inputs.image_pos_of_row] = w
         return out
 
     # ---- evaluation ---------------------------------------------------------------------
@@ -155,6 +176,65 @@ class Evaluator:
         return self.evaluate_masks(ann, pred, weights)
 
     # ---- single measures ----------------------------------------------------------------
+    def measure(self, state: MatchState, image_weights=None, measure: str = "AP",
+                category=None, score_threshold: float = 0.5, slice_index: int = 0) -> float:
+        """One measure of a matching under image multiplicities, NaN where pycocotools gives
+        -1 (no counted GT). See :meth:`measure_many` (this is its one-row case)."""
+        weights = None if image_weights is None else np.asarray(image_weights)[None]
+        return float(self.measure_many(state, weights, measure, category, score_threshold,
+                                       slice_index)[0])
+
+    def measure_many(self, state: MatchState, weights_matrix, measure: str = "AP",
+                     category=None, score_threshold: float = 0.5, slice_index: int = 0
+                     ) -> np.ndarray:
+        """[B] ``measure`` of ``state`` under each row of ``weights_matrix`` [B, n_images]
+        (integer multiplicities per ``dataset.images`` row, as :meth:`evaluate_masks`; None =
+        one row of ones).
+
+        ``measure``: one of :data:`~.measures.MEASURES` — the 12 COCO numbers by name ("AP",
+        "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
+        equal to ``evaluate_masks(..., image_weights=w).stats[i]`` (same doubles), or
+        "precision" / "recall": ``TP / (TP + FP)`` and ``TP / counted GT`` of the detections
+        with ``score >= score_threshold`` at IoU .5, area 'all', maxDets 100, pooled over
+        categories (ignored detections count in neither). ``category`` (id or name): the
+        measure of that category alone (``EvaluationResult.category_ap`` for AP).
+        ``slice_index``: the slice of a :meth:`slices_state` matching (0 for :meth:`state`).
+        Only what the measure needs is computed, from tables kept with ``state``.
+        """
+        spec = measure_spec(measure)
+        row = state.row_of(spec.area, slice_index)
+        k = None if category is None else self.category_index(category)
+        if weights_matrix is None:
+            weights = np.ones((1, len(self.inputs.image_ids)), dtype=np.int64)
+        else:
+            weights = self._weights(weights_matrix)
+            if weights.ndim != 2:
+                raise ValueError("weights_matrix must be [B, n_images]")
+        return measure_many(self, state, weights, spec, row, k, score_threshold)
+
+    def counted_gt(self, state: MatchState, image_weights=None, area: str = "all",
+                   slice_index: int = 0) -> np.ndarray:
+        """[K] counted (non-ignored) GT per category of a matching row, with multiplicities
+        (pycocotools' ``npig``)."""
+        counted = state.gt_counted[state.row_of(area, slice_index)]
+        weights = self._weights(image_weights)
+        w = None if weights is None else weights[self.inputs.gt_image[counted]]
+        return np.bincount(self.inputs.gt_cat[counted], weights=w,
+                           minlength=len(self.inputs.category_ids)).astype(np.int64)
+
+    def category_index(self, category) -> int:
+        """Position in ``inputs.category_ids`` of a category id, or of a category name."""
+        ids = self.inputs.category_ids
+        if isinstance(category, str) and category not in [str(c) for c in ids]:
+            if category not in self.category_names:
+                raise KeyError(f"unknown category {category!r}")
+            return self.category_names.index(category)
+        cid = int(category)
+        k = int(np.searchsorted(ids, cid))
+        if k >= len(ids) or ids[k] != cid:
+            raise KeyError(f"unknown category id {cid}")
+        return k
+
     def _unit(self, weights):
         return np.ones(len(self.inputs.image_ids), dtype=np.int64) if weights is None \
             else weights

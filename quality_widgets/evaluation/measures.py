@@ -1,0 +1,343 @@
+"""Single COCO measures (AP, AP50, AR100, precision at a score, ...) for many image weightings.
+
+A bootstrap or permutation test needs one number, many times: the same matching with other
+image multiplicities (a resample), or a new matching (a permutation). :func:`measure_many`
+computes just that number for a batch of weight vectors, from tables built once per matching
+and area range (:class:`CurveTable`, :class:`ImageCounts`), never the full accumulation.
+
+Semantics are pycocotools' ``accumulate`` + ``summarize`` (see :mod:`.accumulate`): for
+category k and IoU threshold t, the kept detections (maxDets 100) of all images in score order
+(ties: image-id order, then rank; image i with weight w is w adjacent copies) give the n-th
+true positive ``rc = n / npig`` and ``pr = n / (N + eps)`` (N: non-ignored detections so far).
+Only true positives are needed (see :mod:`.accumulate`): ``precision[t, r, k]`` is the
+maximum ``pr`` over the true positives from the first one with ``rc >= recThrs[r]`` on (0 if
+none), -1 when ``npig == 0``; AP is ``mean(precision[precision > -1])`` over the [T, R, K]
+array in that order (the same ``np.mean``, so the same double). Recall is ``n_total / npig``.
+
+The curve kernel walks each category's detections once per weight vector, up to its last
+matched detection (later detections are false positives after the last true positive: they
+change no sampled precision). Copies of a detection alone in its tie block are consecutive, and
+only the last copy can set a suffix maximum, so a weight w is one step of w; detections tied in
+score within an image interleave across copies and are walked copy by copy. Compiled with
+numba when available; otherwise the same numbers come from the numpy accumulation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .accumulate import EPS, block_maxima, first_reaching
+from .params import IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS, iou_index
+
+try:  # pragma: no cover - exercised where numba is installed (the default)
+    from numba import njit
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """What one named measure reads: ``kind`` "precision" (AP: mean interpolated precision),
+    "recall" (AR: mean final recall) or "at_score" (precision / recall of the detections with
+    ``score >= score_threshold``); ``iou`` (None: the 10 thresholds .50:.95), ``area`` label,
+    ``max_dets``; ``stat``: its index in the 12 COCO stats, or None."""
+
+    name: str
+    kind: str
+    iou: float | None
+    area: str
+    max_dets: int
+    stat: int | None
+
+
+#: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score.
+MEASURES = {s.name: s for s in (
+    MeasureSpec("AP", "precision", None, "all", 100, 0),
+    MeasureSpec("AP50", "precision", 0.5, "all", 100, 1),
+    MeasureSpec("AP75", "precision", 0.75, "all", 100, 2),
+    MeasureSpec("APs", "precision", None, "small", 100, 3),
+    MeasureSpec("APm", "precision", None, "medium", 100, 4),
+    MeasureSpec("APl", "precision", None, "large", 100, 5),
+    MeasureSpec("AR1", "recall", None, "all", 1, 6),
+    MeasureSpec("AR10", "recall", None, "all", 10, 7),
+    MeasureSpec("AR100", "recall", None, "all", 100, 8),
+    MeasureSpec("ARs", "recall", None, "small", 100, 9),
+    MeasureSpec("ARm", "recall", None, "medium", 100, 10),
+    MeasureSpec("ARl", "recall", None, "large", 100, 11),
+    MeasureSpec("precision", "at_score", 0.5, "all", 100, None),
+    MeasureSpec("recall", "at_score", 0.5, "all", 100, None),
+)}
+
+
+def measure_spec(name: str) -> MeasureSpec:
+    if name not in MEASURES:
+        raise ValueError(f"unknown measure {name!r}: expected one of {', '.join(MEASURES)}")
+    return MEASURES[name]
+
+
+def threshold_indices(spec: MeasureSpec) -> np.ndarray:
+    """IoU threshold indices the measure averages over."""
+    if spec.iou is None:
+        return np.arange(len(IOU_THRESHOLDS))
+    return np.array([iou_index(spec.iou)])
+
+
+# ---- tables built once per matching --------------------------------------------------------
+@dataclass
+class CurveTable:
+    """The detections of one (matching row, maxDets) in accumulation order, for the curve
+    kernel: every detection's image, tie-block end and default flag (non-ignored iff inside the
+    range); the matched ones ("records", sorted by position) with their true-positive and
+    non-ignored flags per IoU threshold, which replace the default."""
+
+    cat_start: np.ndarray       # [K + 1] first position of each category
+    image: np.ndarray           # [N] image position
+    block_end: np.ndarray       # [N] one past the last position of its tie block
+    default: np.ndarray         # [N] uint8
+    rec_pos: np.ndarray         # [R] position, ascending
+    rec_tp: np.ndarray          # [R, T] uint8
+    rec_ok: np.ndarray          # [R, T] uint8: not ignored
+    rec_cat_start: np.ndarray   # [K + 1] first record of each category
+
+
+def curve_table(state, row: int, m: int) -> CurveTable:
+    """The :class:`CurveTable` of ``state`` row ``row`` and maxDets index ``m``."""
+    order = state.orders[m]
+    tp, ok = state.flags(row)                          # [U, T] for the matched detections
+    position = order.position_of_dt[state.matched_dt]
+    kept = np.flatnonzero(position >= 0)
+    kept = kept[np.argsort(position[kept], kind="stable")]
+    rec_pos = position[kept]
+    return CurveTable(
+        cat_start=order.cat_start, image=order.image, block_end=order.block_end,
+        default=(~state.dt_outside[row][order.dt]).view(np.uint8),
+        rec_pos=rec_pos, rec_tp=np.ascontiguousarray(tp[kept]).view(np.uint8),
+        rec_ok=np.ascontiguousarray(ok[kept]).view(np.uint8),
+        rec_cat_start=np.searchsorted(rec_pos, order.cat_start))
+
+
+@dataclass
+class ImageCounts:
+    """Per-image integer counts of one matching row, so that a weighted total is ``w @ c``:
+    ``gt`` [n_img, K] counted GT; ``tp`` [n_img, T * K] true positives of the kept detections
+    (maxDets ``m``)."""
+
+    gt: np.ndarray
+    tp: np.ndarray
+
+
+def image_counts(state, row: int, m: int) -> ImageCounts:
+    inputs, order = state.inputs, state.orders[m]
+    n_img, n_cat, n_thr = len(inputs.image_ids), len(inputs.category_ids), len(IOU_THRESHOLDS)
+    counted = state.gt_counted[row]
+    gt = np.zeros((n_img, n_cat))
+    np.add.at(gt, (inputs.gt_image[counted], inputs.gt_cat[counted]), 1.0)
+    tp_flags, _ = state.flags(row)
+    position = order.position_of_dt[state.matched_dt]
+    kept = position >= 0
+    r_i, t_i = np.nonzero(tp_flags[kept])
+    dt = state.matched_dt[kept][r_i]
+    tp = np.zeros((n_img, n_thr * n_cat))
+    np.add.at(tp, (inputs.dt_image[dt], t_i * n_cat + inputs.dt_cat[dt]), 1.0)
+    return ImageCounts(gt=gt, tp=tp)
+
+
+def weighted_totals(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``weights @ counts`` for integer counts and weights, exact: every partial sum is an
+    integer below 2**53, so the float64 product is exact (and BLAS-fast)."""
+    return weights.astype(np.float64) @ counts
+
+
+# ---- the curve kernel ----------------------------------------------------------------------
+def _curve_kernel(weights, npig, t_index, k_lo, k_hi, want_precision, cat_start, image,
+                  block_end, default, rec_pos, rec_tp, rec_ok, rec_cat_start, thresholds,
+                  eps, q_out, tp_out):
+    """For every weight vector b, category k in [k_lo, k_hi), threshold t_index[j]: the
+    sampled interpolated precision ``q_out[b, j, r, k - k_lo]`` (-1 when npig is 0) and the
+    true-positive total ``tp_out[b, j, k - k_lo]`` (see the module doc)."""
+    n_b = weights.shape[0]
+    n_t = len(t_index)
+    n_r = len(thresholds)
+    cap = 64
+    ev_n = np.empty((n_t, cap), np.int64)
+    ev_big = np.empty((n_t, cap), np.int64)
+    suffix = np.empty(cap, np.float64)
+    n = np.zeros(n_t, np.int64)
+    n_rec = np.zeros(n_t, np.int64)
+    n_ev = np.zeros(n_t, np.int64)
+    for b in range(n_b):
+        for k in range(k_lo, k_hi):
+            kk = k - k_lo
+            n[:] = 0
+            n_rec[:] = 0
+            n_ev[:] = 0
+            n_default = 0
+            r = rec_cat_start[k]
+            r_end = rec_cat_start[k + 1]
+            p = cat_start[k]
+            while r < r_end:           # after the last record: false positives only
+                end = block_end[p]
+                w = weights[b, image[p]]
+                if w == 0:
+                    while r < r_end and rec_pos[r] < end:
+                        r += 1
+                    p = end
+                    continue
+                # One pass of weight w, or (tied block, several copies) w passes of weight 1.
+                passes, step = (1, w) if (end - p == 1 or w == 1) else (w, 1)
+                r0 = r
+                for _ in range(passes):
+                    r = r0
+                    for q in range(p, end):
+                        if r < r_end and rec_pos[r] == q:
+                            for j in range(n_t):
+                                t = t_index[j]
+                                if rec_ok[r, t]:
+                                    n_rec[j] += step
+                                if rec_tp[r, t]:
+                                    n[j] += step
+                                    if want_precision:
+                                        if n_ev[j] == ev_n.shape[1]:
+                                            grown_n = np.empty((n_t, 2 * ev_n.shape[1]),
+                                                               np.int64)
+                                            grown_big = np.empty((n_t, 2 * ev_n.shape[1]),
+                                                                 np.int64)
+                                            grown_n[:, :ev_n.shape[1]] = ev_n
+                                            grown_big[:, :ev_n.shape[1]] = ev_big
+                                            ev_n = grown_n
+                                            ev_big = grown_big
+                                            suffix = np.empty(ev_n.shape[1], np.float64)
+                                        ev_n[j, n_ev[j]] = n[j]
+                                        ev_big[j, n_ev[j]] = n_default + n_rec[j]
+                                        n_ev[j] += 1
+                            r += 1
+                        elif default[q]:
+                            n_default += step
+                p = end
+            npk = npig[b, k]
+            for j in range(n_t):
+                tp_out[b, j, kk] = n[j]
+                if not want_precision:
+                    continue
+                if npk == 0:
+                    for ri in range(n_r):
+                        q_out[b, j, ri, kk] = -1.0
+                    continue
+                m = n_ev[j]
+                best = 0.0
+                for e in range(m - 1, -1, -1):     # pycocotools' envelope: suffix maximum
+                    pr = ev_n[j, e] / (ev_big[j, e] + eps)
+                    if pr > best:
+                        best = pr
+                    suffix[e] = best
+                e = 0
+                for ri in range(n_r):               # searchsorted(rc, recThrs, 'left')
+                    while e < m and ev_n[j, e] / npk < thresholds[ri]:
+                        e += 1
+                    q_out[b, j, ri, kk] = suffix[e] if e < m else 0.0
+
+
+if HAVE_NUMBA:
+    curve_kernel = njit(cache=True, nogil=True)(_curve_kernel)
+else:  # pragma: no cover
+    curve_kernel = None
+
+
+# ---- measures ------------------------------------------------------------------------------
+def _mean_defined(values: np.ndarray) -> float:
+    """pycocotools' ``mean(s[s > -1])``, NaN (instead of -1) when nothing is defined."""
+    s = values[values > -1]
+    return float(np.mean(s)) if len(s) else float("nan")
+
+
+def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: int,
+                 category: int | None = None, score_threshold: float = 0.5) -> np.ndarray:
+    """[B] the measure ``spec`` of state row ``row`` under each weight vector (rows of
+    ``weights`` [B, n_images], image positions); ``category``: a category index or None (mean
+    over categories with counted GT). NaN where pycocotools gives -1."""
+    m = MAX_DETS.index(spec.max_dets)
+    counts = state.table(("counts", row, m), lambda: image_counts(state, row, m))
+    npig = np.rint(weighted_totals(weights, counts.gt)).astype(np.int64)     # [B, K]
+    n_cat = npig.shape[1]
+    k_lo, k_hi = (0, n_cat) if category is None else (category, category + 1)
+    t_index = threshold_indices(spec)
+    if spec.kind == "at_score":
+        return _at_score(evaluator, state, weights, spec, row, category, score_threshold,
+                         npig[:, k_lo:k_hi].sum(axis=1))
+    if spec.kind == "recall":
+        tp = weighted_totals(weights, counts.tp).reshape(len(weights), -1, n_cat)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = tp[:, t_index, k_lo:k_hi] / npig[:, None, k_lo:k_hi]       # [B, T', K']
+        s[np.broadcast_to((npig[:, None, k_lo:k_hi] == 0), s.shape)] = -1.0
+        return np.array([_mean_defined(x) for x in s])
+    if curve_kernel is None:
+        return _precision_numpy(state, weights, spec, row, category, npig)
+    table = state.table(("curve", row, m), lambda: curve_table(state, row, m))
+    q = np.empty((len(weights), len(t_index), len(RECALL_THRESHOLDS), k_hi - k_lo))
+    tp = np.empty((len(weights), len(t_index), k_hi - k_lo), dtype=np.int64)
+    curve_kernel(np.ascontiguousarray(weights, dtype=np.int64), npig, t_index, k_lo, k_hi,
+                 True, table.cat_start, table.image, table.block_end, table.default,
+                 table.rec_pos, table.rec_tp, table.rec_ok, table.rec_cat_start,
+                 RECALL_THRESHOLDS, EPS, q, tp)
+    return np.array([_mean_defined(x) for x in q])
+
+
+def _precision_numpy(state, weights, spec, row, category, npig) -> np.ndarray:
+    """The AP measures through the numpy accumulation of :mod:`.accumulate` (used without
+    numba): the same numbers, slower (records are built once per matching row)."""
+    n_thr, n_cat = len(IOU_THRESHOLDS), npig.shape[1]
+    rec = state.records(row, MAX_DETS.index(spec.max_dets))
+    out = np.empty(len(weights))
+    for i, w in enumerate(weights):
+        q = np.zeros((n_thr * n_cat, len(RECALL_THRESHOLDS)))
+        total = np.zeros(n_thr * n_cat, dtype=np.int64)
+        block_maxima(rec, np.asarray(w, dtype=np.int64), first_reaching(npig[i]), q, total)
+        backwards = q[:, ::-1]              # interpolated precision: suffix max over recall
+        np.maximum.accumulate(backwards, axis=1, out=backwards)
+        s = q.reshape(n_thr, n_cat, -1).transpose(0, 2, 1)          # [T, R, K], as pycocotools
+        s[:, :, npig[i] == 0] = -1.0
+        s = s[threshold_indices(spec)]
+        if category is not None:
+            s = s[..., category]
+        out[i] = _mean_defined(s)
+    return out
+
+
+def _at_score(evaluator, state, weights, spec, row, category, score_threshold, n_gt):
+    """Precision ``TP / (TP + FP)`` or recall ``TP / counted GT`` of the kept detections with
+    ``score >= score_threshold`` at IoU ``spec.iou``, pooled over categories (or of
+    ``category``); ignored detections count in neither."""
+    key = ("at_score", row, float(score_threshold), category)
+    counts = state.table(key, lambda: _at_score_counts(state, row, spec, category,
+                                                       score_threshold))
+    tp, counted = weighted_totals(weights, counts).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.name == "precision":
+            out = np.where(counted > 0, tp / counted, np.nan)
+        else:
+            out = np.where(n_gt > 0, tp / n_gt, np.nan)
+    return out
+
+
+def _at_score_counts(state, row, spec, category, score_threshold) -> np.ndarray:
+    """[n_img, 2]: per image, true positives and non-ignored detections among the kept ones
+    (maxDets 100) with ``score >= score_threshold`` (of ``category`` when given)."""
+    inputs = state.inputs
+    order = state.orders[MAX_DETS.index(spec.max_dets)]
+    t = iou_index(spec.iou)
+    above = order.score >= score_threshold
+    if category is not None:
+        above &= inputs.dt_cat[order.dt] == category
+    ok = ~state.dt_outside[row][order.dt]
+    tp = np.zeros(len(order.dt), dtype=bool)
+    tp_flags, ok_flags = state.flags(row)
+    position = order.position_of_dt[state.matched_dt]
+    kept = position >= 0
+    ok[position[kept]] = ok_flags[kept, t]
+    tp[position[kept]] = tp_flags[kept, t]
+    n_img = len(inputs.image_ids)
+    return np.stack([np.bincount(order.image[above], weights=tp[above], minlength=n_img),
+                     np.bincount(order.image[above], weights=ok[above], minlength=n_img)],
+                    axis=1)
