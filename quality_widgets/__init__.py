@@ -23,6 +23,8 @@ _LAZY = {
     "HypothesisTest": ("quality_widgets.widgets.hypothesis", "HypothesisTest"),
     "test_hypothesis": ("quality_widgets.hypothesis", "test_hypothesis"),
     "rank_metrics": ("quality_widgets.hypothesis", "rank_metrics"),
+    "performance_curve": ("quality_widgets.hypothesis", "performance_curve"),
+    "MetricRanking": ("quality_widgets.widgets.hypothesis", "MetricRanking"),
     "DriftView": ("quality_widgets.widgets.drift", "DriftView"),
     "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
     "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),

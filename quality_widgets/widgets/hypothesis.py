@@ -49,6 +49,8 @@ def result_html(result) -> str:
             f"<p style='{style}'><b>{esc(result.summary)}</b></p>")
 
 
+ALL_CATEGORIES = -1
+
 class HypothesisTest(widgets.VBox):
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
@@ -88,8 +90,10 @@ class HypothesisTest(widgets.VBox):
                                                  description="measure")
         categories = dataset.categories["name"]
         self.category_dropdown = widgets.Dropdown(
-            options=[("all categories", None)] + [(str(n), int(c)) for c, n in categories.items()],
-            value=None, description="category")
+            # ipywidgets shows a None value as an empty box: "all" is -1 in the dropdown
+            options=[("all categories", ALL_CATEGORIES)]
+            + [(str(n), int(c)) for c, n in categories.items()],
+            value=ALL_CATEGORIES, description="category")
         self.run_button = widgets.Button(description="Run", button_style="primary",
                                          icon="play")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="resampling",
@@ -135,7 +139,9 @@ class HypothesisTest(widgets.VBox):
             **kwargs)
         widgets.link((self.metric_dropdown, "value"), (self, "metric"))
         widgets.link((self.measure_dropdown, "value"), (self, "measure"))
-        widgets.link((self.category_dropdown, "value"), (self, "category"))
+        traitlets.link((self.category_dropdown, "value"), (self, "category"),
+                       transform=(lambda v: None if v == ALL_CATEGORIES else v,
+                                  lambda v: ALL_CATEGORIES if v is None else v))
         self.threshold_slider.observe(self._on_slider, "value")
         self.observe(self._on_metric, "metric")
         self.observe(self._on_threshold, "threshold")
