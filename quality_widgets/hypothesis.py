@@ -262,7 +262,16 @@ class _Split:
 
     def permutations(self, edges, seed, n) -> np.ndarray:
         """[n, sides] measures with the metric values shuffled (see the module doc)."""
+        if n == 0:
+            return np.empty((0, len(edges) - 1))
         rng = np.random.default_rng(seed)
+        if self.level == "image":
+            # The matching does not change: only which images are on which side. All n
+            # permutations are one batched measure per side.
+            sides = [_range_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            return np.stack([self.measure.many(self._image_state,
+                                               np.array([p[s] for p in sides], dtype=np.int64))
+                             for s in range(len(edges) - 1)], axis=1).reshape(n, -1)
         out = np.empty((n, len(edges) - 1))
         for i in range(n):
             values = rng.permutation(self.values)

@@ -100,6 +100,7 @@ class CurveTable:
     rec_tp: np.ndarray          # [R, T] uint8
     rec_ok: np.ndarray          # [R, T] uint8: not ignored
     rec_cat_start: np.ndarray   # [K + 1] first record of each category
+    free_before: np.ndarray     # [N + 1] default-counted non-record positions before each
 
 
 def curve_table(state, row: int, m: int) -> CurveTable:
@@ -107,41 +108,45 @@ def curve_table(state, row: int, m: int) -> CurveTable:
     order = state.orders[m]
     tp, ok = state.flags(row)                          # [U, T] for the matched detections
     position = order.position_of_dt[state.matched_dt]
-    kept = np.flatnonzero(position >= 0)
-    kept = kept[np.argsort(position[kept], kind="stable")]
-    rec_pos = position[kept]
+    # Records in position order: a scatter to positions, then the marked ones in order (a
+    # linear pass instead of sorting).
+    matched_at = np.full(len(order.dt), -1, dtype=np.int64)
+    matched_at[position[position >= 0]] = np.flatnonzero(position >= 0)
+    rec_pos = np.flatnonzero(matched_at >= 0)
+    kept = matched_at[rec_pos]
+    default = ~state.dt_outside[row][order.dt]
+    free_before = np.zeros(len(default) + 1, dtype=np.int64)
+    np.cumsum(default & (matched_at < 0), out=free_before[1:])
     return CurveTable(
         cat_start=order.cat_start, image=order.image, block_end=order.block_end,
-        default=(~state.dt_outside[row][order.dt]).view(np.uint8),
+        default=default.view(np.uint8), free_before=free_before,
         rec_pos=rec_pos, rec_tp=np.ascontiguousarray(tp[kept]).view(np.uint8),
         rec_ok=np.ascontiguousarray(ok[kept]).view(np.uint8),
         rec_cat_start=np.searchsorted(rec_pos, order.cat_start))
 
 
-@dataclass
-class ImageCounts:
-    """Per-image integer counts of one matching row, so that a weighted total is ``w @ c``:
-    ``gt`` [n_img, K] counted GT; ``tp`` [n_img, T * K] true positives of the kept detections
-    (maxDets ``m``)."""
+def gt_counts(state, row: int) -> np.ndarray:
+    """[n_img, K] counted (non-ignored) GT of each image and category (as float64, for
+    :func:`weighted_totals`)."""
+    inputs = state.inputs
+    n_img, n_cat = len(inputs.image_ids), len(inputs.category_ids)
+    counted = state.gt_counted[row]
+    flat = inputs.gt_image[counted] * n_cat + inputs.gt_cat[counted]
+    return np.bincount(flat, minlength=n_img * n_cat).astype(np.float64).reshape(n_img, n_cat)
 
-    gt: np.ndarray
-    tp: np.ndarray
 
-
-def image_counts(state, row: int, m: int) -> ImageCounts:
+def tp_counts(state, row: int, m: int) -> np.ndarray:
+    """[n_img, T * K] true positives of each image, IoU threshold and category among the kept
+    detections (maxDets index ``m``)."""
     inputs, order = state.inputs, state.orders[m]
     n_img, n_cat, n_thr = len(inputs.image_ids), len(inputs.category_ids), len(IOU_THRESHOLDS)
-    counted = state.gt_counted[row]
-    gt = np.zeros((n_img, n_cat))
-    np.add.at(gt, (inputs.gt_image[counted], inputs.gt_cat[counted]), 1.0)
     tp_flags, _ = state.flags(row)
-    position = order.position_of_dt[state.matched_dt]
-    kept = position >= 0
+    kept = order.position_of_dt[state.matched_dt] >= 0
     r_i, t_i = np.nonzero(tp_flags[kept])
     dt = state.matched_dt[kept][r_i]
-    tp = np.zeros((n_img, n_thr * n_cat))
-    np.add.at(tp, (inputs.dt_image[dt], t_i * n_cat + inputs.dt_cat[dt]), 1.0)
-    return ImageCounts(gt=gt, tp=tp)
+    flat = (inputs.dt_image[dt] * n_thr + t_i) * n_cat + inputs.dt_cat[dt]
+    return np.bincount(flat, minlength=n_img * n_thr * n_cat).astype(np.float64).reshape(
+        n_img, n_thr * n_cat)
 
 
 def weighted_totals(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -151,35 +156,79 @@ def weighted_totals(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 # ---- the curve kernel ----------------------------------------------------------------------
-def _curve_kernel(weights, npig, t_index, k_lo, k_hi, want_precision, cat_start, image,
-                  block_end, default, rec_pos, rec_tp, rec_ok, rec_cat_start, thresholds,
-                  eps, q_out, tp_out):
+def _beats(n, big_n, best_n, best_big_n) -> bool:
+    """Whether ``n / (N + eps)`` > ``best_n / (best_N + eps)`` as float64 (best_n 0: empty).
+
+    For N >= 2, ``N + eps`` rounds to N, so the doubles are the correctly rounded n / N and
+    compare as the exact fractions (integer cross products). N = 1 (then n = 1) gives
+    ``1 / (1 + 2**-52) < 1``: it loses only to a ratio of exactly 1 with N >= 2.
+    """
+    if best_n == 0:
+        return True
+    lhs = n * best_big_n
+    rhs = best_n * big_n
+    if lhs != rhs:
+        return lhs > rhs
+    return best_big_n == 1 and big_n != 1
+
+
+def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_start,
+                  image, block_end, default, free_before, rec_pos, rec_tp, rec_ok,
+                  rec_cat_start, thresholds, eps, q_out, tp_out):
     """For every weight vector b, category k in [k_lo, k_hi), threshold t_index[j]: the
     sampled interpolated precision ``q_out[b, j, r, k - k_lo]`` (-1 when npig is 0) and the
-    true-positive total ``tp_out[b, j, k - k_lo]`` (see the module doc)."""
+    true-positive total ``tp_out[b, j, k - k_lo]`` (see the module doc).
+
+    ``precision[r]`` is the largest ``pr`` over the true positives with ``n >= need[r]`` (the
+    first index where ``rc >= recThrs[r]`` and all after it). Each true positive falls in the
+    block ``[need[r], need[r+1])`` of its n: only the best (n, N) of each of the 101 blocks is
+    kept while walking (integer comparisons, :func:`_beats`), then a suffix maximum over the
+    blocks and one division per block. Rows ``unit[b]`` (every weight 1) jump from record to
+    record, counting the detections in between with the prefix count ``free_before``.
+    """
     n_b = weights.shape[0]
     n_t = len(t_index)
     n_r = len(thresholds)
-    cap = 64
-    ev_n = np.empty((n_t, cap), np.int64)
-    ev_big = np.empty((n_t, cap), np.int64)
-    suffix = np.empty(cap, np.float64)
     n = np.zeros(n_t, np.int64)
     n_rec = np.zeros(n_t, np.int64)
-    n_ev = np.zeros(n_t, np.int64)
+    block = np.zeros(n_t, np.int64)
+    best_n = np.zeros((n_t, n_r), np.int64)
+    best_big_n = np.zeros((n_t, n_r), np.int64)
+    need = np.ones(n_r + 1, np.int64)
     for b in range(n_b):
         for k in range(k_lo, k_hi):
             kk = k - k_lo
+            npk = npig[b, k]
+            track = want_precision and npk > 0
+            if track:
+                # need[r]: the smallest n >= 1 with n / npk >= recThrs[r] in float64 (where
+                # searchsorted(rc, recThrs, 'left') lands); need[n_r] is past every n.
+                for ri in range(n_r):
+                    c = max(int(np.ceil(thresholds[ri] * npk)), 1)
+                    while c > 1 and (c - 1) / npk >= thresholds[ri]:
+                        c -= 1
+                    while c / npk < thresholds[ri]:
+                        c += 1
+                    need[ri] = c
+                need[n_r] = np.iinfo(np.int64).max
+                best_n[:, :] = 0
+                best_big_n[:, :] = 0
             n[:] = 0
             n_rec[:] = 0
-            n_ev[:] = 0
+            block[:] = -1
             n_default = 0
             r = rec_cat_start[k]
             r_end = rec_cat_start[k + 1]
             p = cat_start[k]
             while r < r_end:           # after the last record: false positives only
-                end = block_end[p]
-                w = weights[b, image[p]]
+                if unit[b]:
+                    p = rec_pos[r]
+                    n_default = free_before[p] - free_before[cat_start[k]]
+                    end = p + 1
+                    w = 1
+                else:
+                    end = block_end[p]
+                    w = weights[b, image[p]]
                 if w == 0:
                     while r < r_end and rec_pos[r] < end:
                         r += 1
@@ -198,25 +247,19 @@ def _curve_kernel(weights, npig, t_index, k_lo, k_hi, want_precision, cat_start,
                                     n_rec[j] += step
                                 if rec_tp[r, t]:
                                     n[j] += step
-                                    if want_precision:
-                                        if n_ev[j] == ev_n.shape[1]:
-                                            grown_n = np.empty((n_t, 2 * ev_n.shape[1]),
-                                                               np.int64)
-                                            grown_big = np.empty((n_t, 2 * ev_n.shape[1]),
-                                                                 np.int64)
-                                            grown_n[:, :ev_n.shape[1]] = ev_n
-                                            grown_big[:, :ev_n.shape[1]] = ev_big
-                                            ev_n = grown_n
-                                            ev_big = grown_big
-                                            suffix = np.empty(ev_n.shape[1], np.float64)
-                                        ev_n[j, n_ev[j]] = n[j]
-                                        ev_big[j, n_ev[j]] = n_default + n_rec[j]
-                                        n_ev[j] += 1
+                                    if track:
+                                        i = block[j]
+                                        while need[i + 1] <= n[j]:
+                                            i += 1
+                                        block[j] = i
+                                        big_n = n_default + n_rec[j]
+                                        if _beats(n[j], big_n, best_n[j, i], best_big_n[j, i]):
+                                            best_n[j, i] = n[j]
+                                            best_big_n[j, i] = big_n
                             r += 1
                         elif default[q]:
                             n_default += step
                 p = end
-            npk = npig[b, k]
             for j in range(n_t):
                 tp_out[b, j, kk] = n[j]
                 if not want_precision:
@@ -225,21 +268,20 @@ def _curve_kernel(weights, npig, t_index, k_lo, k_hi, want_precision, cat_start,
                     for ri in range(n_r):
                         q_out[b, j, ri, kk] = -1.0
                     continue
-                m = n_ev[j]
-                best = 0.0
-                for e in range(m - 1, -1, -1):     # pycocotools' envelope: suffix maximum
-                    pr = ev_n[j, e] / (ev_big[j, e] + eps)
-                    if pr > best:
-                        best = pr
-                    suffix[e] = best
-                e = 0
-                for ri in range(n_r):               # searchsorted(rc, recThrs, 'left')
-                    while e < m and ev_n[j, e] / npk < thresholds[ri]:
-                        e += 1
-                    q_out[b, j, ri, kk] = suffix[e] if e < m else 0.0
+                top_n = 0                       # suffix maximum over the blocks
+                top_big_n = 0
+                value = 0.0
+                for ri in range(n_r - 1, -1, -1):
+                    if best_n[j, ri] > 0 and _beats(best_n[j, ri], best_big_n[j, ri],
+                                                    top_n, top_big_n):
+                        top_n = best_n[j, ri]
+                        top_big_n = best_big_n[j, ri]
+                        value = top_n / (top_big_n + eps)
+                    q_out[b, j, ri, kk] = value
 
 
 if HAVE_NUMBA:
+    _beats = njit(cache=True, nogil=True, inline="always")(_beats)
     curve_kernel = njit(cache=True, nogil=True)(_curve_kernel)
 else:  # pragma: no cover
     curve_kernel = None
@@ -258,8 +300,8 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     ``weights`` [B, n_images], image positions); ``category``: a category index or None (mean
     over categories with counted GT). NaN where pycocotools gives -1."""
     m = MAX_DETS.index(spec.max_dets)
-    counts = state.table(("counts", row, m), lambda: image_counts(state, row, m))
-    npig = np.rint(weighted_totals(weights, counts.gt)).astype(np.int64)     # [B, K]
+    gt = state.table(("gt", row), lambda: gt_counts(state, row))
+    npig = np.rint(weighted_totals(weights, gt)).astype(np.int64)            # [B, K]
     n_cat = npig.shape[1]
     k_lo, k_hi = (0, n_cat) if category is None else (category, category + 1)
     t_index = threshold_indices(spec)
@@ -267,7 +309,8 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
         return _at_score(evaluator, state, weights, spec, row, category, score_threshold,
                          npig[:, k_lo:k_hi].sum(axis=1))
     if spec.kind == "recall":
-        tp = weighted_totals(weights, counts.tp).reshape(len(weights), -1, n_cat)
+        counts = state.table(("tp", row, m), lambda: tp_counts(state, row, m))
+        tp = weighted_totals(weights, counts).reshape(len(weights), -1, n_cat)
         with np.errstate(divide="ignore", invalid="ignore"):
             s = tp[:, t_index, k_lo:k_hi] / npig[:, None, k_lo:k_hi]       # [B, T', K']
         s[np.broadcast_to((npig[:, None, k_lo:k_hi] == 0), s.shape)] = -1.0
@@ -277,10 +320,12 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     table = state.table(("curve", row, m), lambda: curve_table(state, row, m))
     q = np.empty((len(weights), len(t_index), len(RECALL_THRESHOLDS), k_hi - k_lo))
     tp = np.empty((len(weights), len(t_index), k_hi - k_lo), dtype=np.int64)
-    curve_kernel(np.ascontiguousarray(weights, dtype=np.int64), npig, t_index, k_lo, k_hi,
-                 True, table.cat_start, table.image, table.block_end, table.default,
-                 table.rec_pos, table.rec_tp, table.rec_ok, table.rec_cat_start,
-                 RECALL_THRESHOLDS, EPS, q, tp)
+    weights = np.ascontiguousarray(weights, dtype=np.int64)
+    unit = (weights == 1).all(axis=1)
+    curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, True, table.cat_start, table.image,
+                 table.block_end, table.default, table.free_before, table.rec_pos,
+                 table.rec_tp, table.rec_ok, table.rec_cat_start, RECALL_THRESHOLDS, EPS, q,
+                 tp)
     return np.array([_mean_defined(x) for x in q])
 
 
