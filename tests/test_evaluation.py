@@ -20,7 +20,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import quality_widgets as qw
-from quality_widgets.evaluation import Evaluator, add_outcomes, evaluate
+from quality_widgets.evaluation import MEASURES, Evaluator, add_outcomes, evaluate
 from quality_widgets.evaluation import command
 
 TOL = 1e-12
@@ -377,6 +377,131 @@ def test_precision_recall_at_counts_outcomes():
         precision, recall = ev.evaluate().precision_recall_at(threshold, iou=0.5)
         assert precision == pytest.approx(tp / (tp + fp), abs=TOL)
         assert recall == pytest.approx(tp / n_gt, abs=TOL)
+
+
+# ---- the measure API (Evaluator.measure / measure_many) -----------------------------------
+STAT_MEASURES = [name for name, spec in MEASURES.items() if spec.stat is not None]
+
+
+def weight_rows(n_images: int, seed: int) -> np.ndarray:
+    """Weight vectors with the interesting cases: all ones, multiplicities up to 4 (ties
+    interleave across copies), a bootstrap draw, half the images dropped, one image alone,
+    and nothing at all (every measure undefined)."""
+    rng = np.random.default_rng(seed)
+    rows = [np.ones(n_images, dtype=np.int64), rng.integers(0, 5, n_images),
+            rng.multinomial(n_images, np.full(n_images, 1 / n_images)),
+            np.where(np.arange(n_images) % 2 == 0, rng.integers(1, 3, n_images), 0),
+            np.eye(n_images, dtype=np.int64)[n_images // 2] * 3,
+            np.zeros(n_images, dtype=np.int64)]
+    return np.stack(rows)
+
+
+def expected_stat(ev: Evaluator, weights, index: int, ann=None, pred=None) -> float:
+    value = ev.evaluate_masks(ann, pred, image_weights=weights).stats[index]
+    return np.nan if value == -1 else value
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_measure_many_equals_evaluate_masks(seed):
+    gt, results = synthetic(seed)
+    ev = Evaluator(load(gt, results))
+    weights = weight_rows(len(ev.dataset.images), seed)
+    state = ev.state()
+    for name in STAT_MEASURES:
+        index = MEASURES[name].stat
+        expected = [expected_stat(ev, w, index) for w in weights]
+        np.testing.assert_allclose(ev.measure_many(state, weights, name), expected, rtol=0,
+                                   atol=TOL, err_msg=name)
+        assert ev.measure(state, None, name) == pytest.approx(expected[0], abs=TOL,
+                                                               nan_ok=True)
+
+
+def test_measure_many_matches_pycocotools_on_duplicated_images():
+    gt, results = synthetic(11)
+    ev = Evaluator(load(gt, results))
+    weights = np.random.default_rng(11).integers(0, 4, len(ev.dataset.images))
+    gt2, res2 = duplicated(gt, results, dict(zip(ev.dataset.images.index.tolist(),
+                                                 weights.tolist())))
+    oracle = coco_eval(gt2, res2)
+    got = [ev.measure(ev.state(), weights, name) for name in STAT_MEASURES]
+    expected = np.where(oracle.stats == -1, np.nan, oracle.stats)     # -1: undefined
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOL)
+
+
+def test_measure_per_category_and_at_score():
+    gt, results = synthetic(4)
+    ev = Evaluator(load(gt, results))
+    weights = weight_rows(len(ev.dataset.images), 4)[:5]
+    state = ev.state()
+    for w in weights:
+        result = ev.evaluate_masks(image_weights=w)
+        for cid in ev.inputs.category_ids:      # the last category has no GT: NaN
+            for name, iou in (("AP", None), ("AP50", 0.5), ("AP75", 0.75)):
+                assert ev.measure(state, w, name, category=cid) == pytest.approx(
+                    result.category_ap(cid, iou=iou), abs=TOL, nan_ok=True)
+        for threshold in (0.0, 0.45, 0.8):
+            precision, recall = result.precision_recall_at(threshold, iou=0.5)
+            assert ev.measure(state, w, "precision", score_threshold=threshold) == \
+                pytest.approx(precision, abs=TOL, nan_ok=True)
+            assert ev.measure(state, w, "recall", score_threshold=threshold) == \
+                pytest.approx(recall, abs=TOL, nan_ok=True)
+    assert ev.measure(state, None, "AP", category="c1") == ev.measure(state, None, "AP",
+                                                                       category=1)
+    with pytest.raises(ValueError, match="unknown measure"):
+        ev.measure(state, None, "mAP")
+    with pytest.raises(KeyError):
+        ev.measure(state, None, "AP", category=99)
+
+
+def test_slices_state_rows_equal_slice_evaluations():
+    gt, results = synthetic(8)
+    ev = Evaluator(load(gt, results))
+    ann_values = ev.dataset.annotations["bbox_w"].to_numpy()
+    pred_values = ev.dataset.predictions["bbox_w"].to_numpy()
+    ann = [ann_values < 25, ann_values >= 25]
+    pred = [pred_values < 25, pred_values >= 25]
+    state = ev.slices_state(ann, pred)
+    assert state.rows == [("all", 0), ("all", 1)]
+    weights = weight_rows(len(ev.dataset.images), 8)
+    for i in range(2):
+        for name in ("AP", "AP50", "AP75", "AR1", "AR10", "AR100"):
+            expected = [expected_stat(ev, w, MEASURES[name].stat, ann[i], pred[i])
+                        for w in weights]
+            np.testing.assert_allclose(ev.measure_many(state, weights, name, slice_index=i),
+                                       expected, rtol=0, atol=TOL, err_msg=f"{name} {i}")
+        np.testing.assert_array_equal(
+            ev.counted_gt(state, weights[1], slice_index=i),
+            ev.evaluate_masks(ann[i], pred[i], weights[1]).n_gt[:, 0])
+    with pytest.raises(ValueError, match="no row for area 'small'"):
+        ev.measure(state, None, "APs")
+    small = ev.slices_state(ann, pred, area="small")
+    assert ev.measure(small, weights[1], "APs", slice_index=1) == pytest.approx(
+        expected_stat(ev, weights[1], 3, ann[1], pred[1]), abs=TOL, nan_ok=True)
+
+
+def test_measure_without_numba_gives_the_same_numbers(monkeypatch):
+    from quality_widgets.evaluation import measures
+    gt, results = synthetic(9)
+    ev = Evaluator(load(gt, results))
+    weights = weight_rows(len(ev.dataset.images), 9)
+    cases = [(name, category) for name in ("AP", "AP50") for category in (None, 2)]
+    compiled = [ev.measure_many(ev.state(), weights, name, category=category)
+                for name, category in cases]
+    monkeypatch.setattr(measures, "curve_kernel", None)
+    for (name, category), expected in zip(cases, compiled):
+        np.testing.assert_array_equal(
+            ev.measure_many(ev.state(), weights, name, category=category), expected)
+
+
+def test_coco128_measure_many_equals_evaluate_masks(coco128_dataset):
+    ev = Evaluator(coco128_dataset)
+    n = len(coco128_dataset.images)
+    weights = np.random.default_rng(1).multinomial(n, np.full(n, 1 / n), size=3)
+    for name in ("AP", "AP50", "AR100", "APs"):
+        index = MEASURES[name].stat
+        np.testing.assert_allclose(ev.measure_many(ev.state(), weights, name),
+                                   [expected_stat(ev, w, index) for w in weights],
+                                   rtol=0, atol=TOL, err_msg=name)
 
 
 def test_add_outcomes_hand_made():

@@ -104,25 +104,49 @@ class CurveTable:
 
 
 def curve_table(state, row: int, m: int) -> CurveTable:
-    """The :class:`CurveTable` of ``state`` row ``row`` and maxDets index ``m``."""
+    """The :class:`CurveTable` of ``state`` row ``row`` and maxDets index ``m`` (numba)."""
     order = state.orders[m]
     tp, ok = state.flags(row)                          # [U, T] for the matched detections
     position = order.position_of_dt[state.matched_dt]
-    # Records in position order: a scatter to positions, then the marked ones in order (a
-    # linear pass instead of sorting).
-    matched_at = np.full(len(order.dt), -1, dtype=np.int64)
-    matched_at[position[position >= 0]] = np.flatnonzero(position >= 0)
-    rec_pos = np.flatnonzero(matched_at >= 0)
-    kept = matched_at[rec_pos]
-    default = ~state.dt_outside[row][order.dt]
-    free_before = np.zeros(len(default) + 1, dtype=np.int64)
-    np.cumsum(default & (matched_at < 0), out=free_before[1:])
+    n_pos, n_rec = len(order.dt), int(np.count_nonzero(position >= 0))
+    default = np.empty(n_pos, dtype=np.uint8)
+    free_before = np.empty(n_pos + 1, dtype=np.int64)
+    rec_pos = np.empty(n_rec, dtype=np.int64)
+    rec_tp = np.empty((n_rec, tp.shape[1]), dtype=np.uint8)
+    rec_ok = np.empty((n_rec, tp.shape[1]), dtype=np.uint8)
+    table_kernel(order.dt, state.dt_outside[row].view(np.uint8), position,
+                 tp.view(np.uint8), ok.view(np.uint8), default, free_before, rec_pos, rec_tp,
+                 rec_ok)
     return CurveTable(
         cat_start=order.cat_start, image=order.image, block_end=order.block_end,
-        default=default.view(np.uint8), free_before=free_before,
-        rec_pos=rec_pos, rec_tp=np.ascontiguousarray(tp[kept]).view(np.uint8),
-        rec_ok=np.ascontiguousarray(ok[kept]).view(np.uint8),
-        rec_cat_start=np.searchsorted(rec_pos, order.cat_start))
+        default=default, free_before=free_before, rec_pos=rec_pos, rec_tp=rec_tp,
+        rec_ok=rec_ok, rec_cat_start=np.searchsorted(rec_pos, order.cat_start))
+
+
+def _table_kernel(order_dt, outside, position, tp, ok, default, free_before, rec_pos, rec_tp,
+                  rec_ok):
+    """One pass over the ordered detections: ``default[p]`` = not outside; the matched ones
+    (``position[u]`` >= 0) become records in position order with their flags; ``free_before``
+    counts the default-counted non-record positions before each position."""
+    n_pos = len(order_dt)
+    matched_at = np.full(n_pos, -1, np.int64)
+    for u in range(len(position)):
+        if position[u] >= 0:
+            matched_at[position[u]] = u
+    free = 0
+    r = 0
+    for p in range(n_pos):
+        free_before[p] = free
+        default[p] = 1 - outside[order_dt[p]]
+        u = matched_at[p]
+        if u >= 0:
+            rec_pos[r] = p
+            rec_tp[r, :] = tp[u, :]
+            rec_ok[r, :] = ok[u, :]
+            r += 1
+        elif default[p]:
+            free += 1
+    free_before[n_pos] = free
 
 
 def gt_counts(state, row: int) -> np.ndarray:
@@ -282,9 +306,10 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_
 
 if HAVE_NUMBA:
     _beats = njit(cache=True, nogil=True, inline="always")(_beats)
+    table_kernel = njit(cache=True, nogil=True)(_table_kernel)
     curve_kernel = njit(cache=True, nogil=True)(_curve_kernel)
 else:  # pragma: no cover
-    curve_kernel = None
+    curve_kernel = table_kernel = None
 
 
 # ---- measures ------------------------------------------------------------------------------
