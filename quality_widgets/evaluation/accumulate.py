@@ -56,6 +56,7 @@ class DetectionOrder:
     block_end: np.ndarray       # one past its last position
     has_ties: bool              # some block holds more than one detection
     position_of_dt: np.ndarray  # evaluated-detection index -> position, or -1
+    scratch: np.ndarray | None = None   # [N] work array of measures.curve_table (all -1)
 
 
 def detection_orders(inputs) -> list[DetectionOrder]:
@@ -163,6 +164,16 @@ class MatchState:
         self.unit_summary = None      # (stats, n_gt) with every image once, once computed
         #: (area label, slice index) of each row: the 4 area ranges of one slice by default.
         self.rows = list(rows) if rows is not None else [(label, 0) for label in AREA_LABELS]
+
+    @property
+    def gt_ignore(self) -> np.ndarray:
+        """[rows, n_gt] GT ignored (crowd, or outside the row's area range / slice)."""
+        return self._gt_ignore
+
+    @property
+    def matched_candidates(self) -> np.ndarray:
+        """Candidate index (columns of ``match``) of the rows of :meth:`flags`."""
+        return self._matched
 
     @property
     def matched_dt(self) -> np.ndarray:

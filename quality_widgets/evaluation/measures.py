@@ -88,95 +88,189 @@ def threshold_indices(spec: MeasureSpec) -> np.ndarray:
 @dataclass
 class CurveTable:
     """The detections of one (matching row, maxDets) in accumulation order, for the curve
-    kernel: every detection's image, tie-block end and default flag (non-ignored iff inside the
-    range); the matched ones ("records", sorted by position) with their true-positive and
-    non-ignored flags per IoU threshold, which replace the default."""
+    kernel. "Records" are the matched detections (sorted by position), with their
+    true-positive and non-ignored flags per IoU threshold; every other detection is "free":
+    counted (non-ignored, a false positive) iff inside the range (``default``). The kernel
+    needs the free detections only through their count (unit weights) or their images."""
 
     cat_start: np.ndarray       # [K + 1] first position of each category
     image: np.ndarray           # [N] image position
+    block_start: np.ndarray     # [N] first position of its tie block
     block_end: np.ndarray       # [N] one past the last position of its tie block
     default: np.ndarray         # [N] uint8
     rec_pos: np.ndarray         # [R] position, ascending
     rec_tp: np.ndarray          # [R, T] uint8
     rec_ok: np.ndarray          # [R, T] uint8: not ignored
     rec_cat_start: np.ndarray   # [K + 1] first record of each category
-    free_before: np.ndarray     # [N + 1] default-counted non-record positions before each
+    free_at_cat: np.ndarray     # [K + 1] free detections before each category
+    free_at_rec: np.ndarray     # [R] free detections before the record
+    free_at_block: np.ndarray   # [R] ... before the start of the record's tie block
+    free_after_block: np.ndarray  # [R] ... before the end of the record's tie block
+    _free_image: np.ndarray | None = None
+
+    def free_image(self) -> np.ndarray:
+        """[F] image of each free detection, in order (built on first use: only weighted
+        rows need it)."""
+        if self._free_image is None:
+            free = self.default.astype(bool)
+            free[self.rec_pos] = False
+            self._free_image = self.image[free].astype(np.int32)
+        return self._free_image
 
 
 def curve_table(state, row: int, m: int) -> CurveTable:
     """The :class:`CurveTable` of ``state`` row ``row`` and maxDets index ``m`` (numba)."""
-    order = state.orders[m]
-    tp, ok = state.flags(row)                          # [U, T] for the matched detections
+    order, inputs = state.orders[m], state.inputs
     position = order.position_of_dt[state.matched_dt]
     n_pos, n_rec = len(order.dt), int(np.count_nonzero(position >= 0))
+    n_thr = state.match.shape[1]
+    if order.scratch is None:    # reused by every table: no fresh [N] index array per matching
+        order.scratch = np.full(n_pos, -1, dtype=np.int32)
     default = np.empty(n_pos, dtype=np.uint8)
-    free_before = np.empty(n_pos + 1, dtype=np.int64)
     rec_pos = np.empty(n_rec, dtype=np.int64)
-    rec_tp = np.empty((n_rec, tp.shape[1]), dtype=np.uint8)
-    rec_ok = np.empty((n_rec, tp.shape[1]), dtype=np.uint8)
-    table_kernel(order.dt, state.dt_outside[row].view(np.uint8), position,
-                 tp.view(np.uint8), ok.view(np.uint8), default, free_before, rec_pos, rec_tp,
-                 rec_ok)
+    rec_tp = np.empty((n_rec, n_thr), dtype=np.uint8)
+    rec_ok = np.empty((n_rec, n_thr), dtype=np.uint8)
+    free_at_rec = np.empty(n_rec, dtype=np.int64)
+    free_at_block = np.empty(n_rec, dtype=np.int64)
+    free_after_block = np.empty(n_rec, dtype=np.int64)
+    free_at_cat = np.empty(len(order.cat_start), dtype=np.int64)
+    table_kernel(order.dt, order.block_start, order.block_end, order.cat_start,
+                 state.dt_outside[row].view(np.uint8), position, state.matched_candidates,
+                 state.matched_dt, state.match[row], state.gt_ignore[row].view(np.uint8),
+                 inputs.gt_id, order.scratch, default, rec_pos, rec_tp, rec_ok, free_at_rec,
+                 free_at_block, free_after_block, free_at_cat)
     return CurveTable(
-        cat_start=order.cat_start, image=order.image, block_end=order.block_end,
-        default=default, free_before=free_before, rec_pos=rec_pos, rec_tp=rec_tp,
-        rec_ok=rec_ok, rec_cat_start=np.searchsorted(rec_pos, order.cat_start))
+        cat_start=order.cat_start, image=order.image, block_start=order.block_start,
+        block_end=order.block_end, default=default, rec_pos=rec_pos, rec_tp=rec_tp,
+        rec_ok=rec_ok, rec_cat_start=np.searchsorted(rec_pos, order.cat_start),
+        free_at_cat=free_at_cat, free_at_rec=free_at_rec, free_at_block=free_at_block,
+        free_after_block=free_after_block)
 
 
-def _table_kernel(order_dt, outside, position, tp, ok, default, free_before, rec_pos, rec_tp,
-                  rec_ok):
+def _table_kernel(order_dt, block_start, block_end, cat_start, outside, position, matched,
+                  matched_dt, match, gt_ignore, gt_id, scratch, default, rec_pos, rec_tp,
+                  rec_ok, free_at_rec, free_at_block, free_after_block, free_at_cat):
     """One pass over the ordered detections: ``default[p]`` = not outside; the matched ones
-    (``position[u]`` >= 0) become records in position order with their flags; ``free_before``
-    counts the default-counted non-record positions before each position."""
+    (``position[u]`` >= 0) become records in position order with their flags, and the
+    running count of free detections is noted at each record, its tie block's ends and each
+    category start. ``scratch`` ([N], all -1) maps positions to matched detections for the
+    pass and is left all -1 again.
+
+    A record's flags at threshold t are :meth:`MatchState.flags`' (pycocotools'
+    ``evaluateImg``): g = matched GT or -1; "matched" is ``g >= 0 and gt_id[g] != 0``;
+    ignored = ``(g >= 0 and gt_ignore[g]) or (not matched and outside)``; tp = matched and
+    not ignored; ok = not ignored."""
     n_pos = len(order_dt)
-    matched_at = np.full(n_pos, -1, np.int64)
+    n_thr = match.shape[0]
+    # Flags in candidate order first: the reads of ``match`` then run along its rows.
+    tp = np.empty((len(position), n_thr), np.uint8)
+    ok = np.empty((len(position), n_thr), np.uint8)
     for u in range(len(position)):
-        if position[u] >= 0:
-            matched_at[position[u]] = u
+        if position[u] < 0:
+            continue
+        scratch[position[u]] = u
+        out = outside[matched_dt[u]]
+        for t in range(n_thr):
+            g = match[t, matched[u]]
+            hit = g >= 0
+            matched_gt = hit and gt_id[g] != 0
+            ignored = (hit and gt_ignore[g] != 0) or (not matched_gt and out != 0)
+            tp[u, t] = matched_gt and not ignored
+            ok[u, t] = not ignored
+    k = 0
     free = 0
     r = 0
+    block_free = 0
     for p in range(n_pos):
-        free_before[p] = free
-        default[p] = 1 - outside[order_dt[p]]
-        u = matched_at[p]
+        while k < len(cat_start) and cat_start[k] == p:
+            free_at_cat[k] = free
+            k += 1
+        if block_start[p] == p:
+            block_free = free
+        d = 1 - outside[order_dt[p]]
+        default[p] = d
+        u = scratch[p]
         if u >= 0:
+            scratch[p] = -1
             rec_pos[r] = p
-            rec_tp[r, :] = tp[u, :]
-            rec_ok[r, :] = ok[u, :]
+            for t in range(n_thr):         # element by element: a slice copy allocates
+                rec_tp[r, t] = tp[u, t]
+                rec_ok[r, t] = ok[u, t]
+            free_at_rec[r] = free
+            free_at_block[r] = block_free
             r += 1
-        elif default[p]:
-            free += 1
-    free_before[n_pos] = free
+        else:
+            free += d                  # branch-free: the flags are unpredictable
+    while k < len(cat_start):
+        free_at_cat[k] = free
+        k += 1
+    # Free detections up to the end of each record's tie block: the block's start count plus
+    # its free members (tie blocks are short).
+    for i in range(r):
+        count = free_at_block[i]
+        for q in range(block_start[rec_pos[i]], block_end[rec_pos[i]]):
+            if default[q] and not _is_record(rec_pos, i, q):
+                count += 1
+        free_after_block[i] = count
 
 
-def gt_counts(state, row: int) -> np.ndarray:
-    """[n_img, K] counted (non-ignored) GT of each image and category (as float64, for
-    :func:`weighted_totals`)."""
+def _is_record(rec_pos, i, q) -> bool:
+    """Whether position q (in the tie block of record i) is a record: records of one block
+    are consecutive around i."""
+    j = i
+    while j >= 0 and rec_pos[j] >= q:
+        if rec_pos[j] == q:
+            return True
+        j -= 1
+    j = i + 1
+    while j < len(rec_pos) and rec_pos[j] <= q:
+        if rec_pos[j] == q:
+            return True
+        j += 1
+    return False
+
+
+@dataclass
+class ImageGroups:
+    """Images of counted items (GT, true positives, ...) sorted by group: group g holds
+    ``image[start[g]:start[g + 1]]``, one entry per item."""
+
+    image: np.ndarray
+    start: np.ndarray
+
+    @classmethod
+    def of(cls, image: np.ndarray, group: np.ndarray, n_groups: int) -> "ImageGroups":
+        order = np.argsort(group, kind="stable")
+        return cls(image=image[order], start=np.searchsorted(group[order],
+                                                             np.arange(n_groups + 1)))
+
+    def weighted_counts(self, weights: np.ndarray) -> np.ndarray:
+        """[B, G] ``sum(weights[b, image])`` over each group's items, in exact integers (a
+        cumsum of the gathered weights; no BLAS, whose threads stall on a loaded machine)."""
+        cs = np.zeros((len(weights), len(self.image) + 1), dtype=np.int64)
+        np.cumsum(weights[:, self.image], axis=1, out=cs[:, 1:])
+        return cs[:, self.start[1:]] - cs[:, self.start[:-1]]
+
+
+def gt_groups(state, row: int) -> ImageGroups:
+    """Counted (non-ignored) GT by category."""
     inputs = state.inputs
-    n_img, n_cat = len(inputs.image_ids), len(inputs.category_ids)
     counted = state.gt_counted[row]
-    flat = inputs.gt_image[counted] * n_cat + inputs.gt_cat[counted]
-    return np.bincount(flat, minlength=n_img * n_cat).astype(np.float64).reshape(n_img, n_cat)
+    return ImageGroups.of(inputs.gt_image[counted], inputs.gt_cat[counted],
+                          len(inputs.category_ids))
 
 
-def tp_counts(state, row: int, m: int) -> np.ndarray:
-    """[n_img, T * K] true positives of each image, IoU threshold and category among the kept
-    detections (maxDets index ``m``)."""
+def tp_groups(state, row: int, m: int) -> ImageGroups:
+    """True positives of the kept detections (maxDets index ``m``) by (IoU threshold,
+    category) segment ``t * K + k``."""
     inputs, order = state.inputs, state.orders[m]
-    n_img, n_cat, n_thr = len(inputs.image_ids), len(inputs.category_ids), len(IOU_THRESHOLDS)
+    n_cat, n_thr = len(inputs.category_ids), len(IOU_THRESHOLDS)
     tp_flags, _ = state.flags(row)
     kept = order.position_of_dt[state.matched_dt] >= 0
     r_i, t_i = np.nonzero(tp_flags[kept])
     dt = state.matched_dt[kept][r_i]
-    flat = (inputs.dt_image[dt] * n_thr + t_i) * n_cat + inputs.dt_cat[dt]
-    return np.bincount(flat, minlength=n_img * n_thr * n_cat).astype(np.float64).reshape(
-        n_img, n_thr * n_cat)
-
-
-def weighted_totals(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``weights @ counts`` for integer counts and weights, exact: every partial sum is an
-    integer below 2**53, so the float64 product is exact (and BLAS-fast)."""
-    return weights.astype(np.float64) @ counts
+    return ImageGroups.of(inputs.dt_image[dt], t_i * n_cat + inputs.dt_cat[dt],
+                          n_thr * n_cat)
 
 
 # ---- the curve kernel ----------------------------------------------------------------------
@@ -196,19 +290,24 @@ def _beats(n, big_n, best_n, best_big_n) -> bool:
     return best_big_n == 1 and big_n != 1
 
 
-def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_start,
-                  image, block_end, default, free_before, rec_pos, rec_tp, rec_ok,
-                  rec_cat_start, thresholds, eps, q_out, tp_out):
+def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, image,
+                  block_start, block_end, default, free_image, free_at_cat, free_at_rec,
+                  free_at_block, free_after_block, rec_pos, rec_tp, rec_ok, rec_cat_start,
+                  thresholds, eps, q_out, tp_out):
     """For every weight vector b, category k in [k_lo, k_hi), threshold t_index[j]: the
-    sampled interpolated precision ``q_out[b, j, r, k - k_lo]`` (-1 when npig is 0) and the
+    sampled interpolated precision ``q_out[b, k - k_lo, j, r]`` (-1 when npig is 0) and the
     true-positive total ``tp_out[b, j, k - k_lo]`` (see the module doc).
 
     ``precision[r]`` is the largest ``pr`` over the true positives with ``n >= need[r]`` (the
     first index where ``rc >= recThrs[r]`` and all after it). Each true positive falls in the
     block ``[need[r], need[r+1])`` of its n: only the best (n, N) of each of the 101 blocks is
     kept while walking (integer comparisons, :func:`_beats`), then a suffix maximum over the
-    blocks and one division per block. Rows ``unit[b]`` (every weight 1) jump from record to
-    record, counting the detections in between with the prefix count ``free_before``.
+    blocks and one division per block.
+
+    The walk goes from record to record; the free detections in between only add their
+    weights to N (``free_image``), or their count for a row of unit weights
+    (``unit[b]``: the counts ``free_at_*``). A tie block holding a record, in an image
+    of weight w > 1, is walked copy by copy (its copies interleave).
     """
     n_b = weights.shape[0]
     n_t = len(t_index)
@@ -235,35 +334,41 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_
                         c += 1
                     need[ri] = c
                 need[n_r] = np.iinfo(np.int64).max
-                best_n[:, :] = 0
-                best_big_n[:, :] = 0
-            n[:] = 0
-            n_rec[:] = 0
-            block[:] = -1
+                for j in range(n_t):           # explicit loops: slice assignment is slow
+                    for ri in range(n_r):
+                        best_n[j, ri] = 0
+                        best_big_n[j, ri] = 0
+            for j in range(n_t):
+                n[j] = 0
+                n_rec[j] = 0
+                block[j] = -1
             n_default = 0
             r = rec_cat_start[k]
             r_end = rec_cat_start[k + 1]
-            p = cat_start[k]
+            f = free_at_cat[k]
             while r < r_end:           # after the last record: false positives only
+                p = rec_pos[r]
+                w = weights[b, image[p]]
+                copies = w > 1 and block_end[p] - block_start[p] > 1
+                stop = free_at_block[r] if copies else free_at_rec[r]
                 if unit[b]:
-                    p = rec_pos[r]
-                    n_default = free_before[p] - free_before[cat_start[k]]
-                    end = p + 1
-                    w = 1
+                    n_default += stop - f
                 else:
-                    end = block_end[p]
-                    w = weights[b, image[p]]
+                    for i in range(f, stop):
+                        n_default += weights[b, free_image[i]]
+                f = stop
                 if w == 0:
-                    while r < r_end and rec_pos[r] < end:
-                        r += 1
-                    p = end
+                    r += 1
                     continue
-                # One pass of weight w, or (tied block, several copies) w passes of weight 1.
-                passes, step = (1, w) if (end - p == 1 or w == 1) else (w, 1)
+                # One pass of weight w over record r, or (tied block, several copies) w
+                # passes of weight 1 over the whole block.
+                lo, hi, passes, step = (p, p + 1, 1, w) if not copies else \
+                    (block_start[p], block_end[p], w, 1)
                 r0 = r
+                after_block = free_after_block[r]
                 for _ in range(passes):
                     r = r0
-                    for q in range(p, end):
+                    for q in range(lo, hi):
                         if r < r_end and rec_pos[r] == q:
                             for j in range(n_t):
                                 t = t_index[j]
@@ -283,14 +388,15 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_
                             r += 1
                         elif default[q]:
                             n_default += step
-                p = end
+                if copies:
+                    f = after_block
             for j in range(n_t):
                 tp_out[b, j, kk] = n[j]
                 if not want_precision:
                     continue
                 if npk == 0:
                     for ri in range(n_r):
-                        q_out[b, j, ri, kk] = -1.0
+                        q_out[b, kk, j, ri] = -1.0
                     continue
                 top_n = 0                       # suffix maximum over the blocks
                 top_big_n = 0
@@ -301,11 +407,12 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, cat_
                         top_n = best_n[j, ri]
                         top_big_n = best_big_n[j, ri]
                         value = top_n / (top_big_n + eps)
-                    q_out[b, j, ri, kk] = value
+                    q_out[b, kk, j, ri] = value
 
 
 if HAVE_NUMBA:
     _beats = njit(cache=True, nogil=True, inline="always")(_beats)
+    _is_record = njit(cache=True, nogil=True)(_is_record)
     table_kernel = njit(cache=True, nogil=True)(_table_kernel)
     curve_kernel = njit(cache=True, nogil=True)(_curve_kernel)
 else:  # pragma: no cover
@@ -325,8 +432,7 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     ``weights`` [B, n_images], image positions); ``category``: a category index or None (mean
     over categories with counted GT). NaN where pycocotools gives -1."""
     m = MAX_DETS.index(spec.max_dets)
-    gt = state.table(("gt", row), lambda: gt_counts(state, row))
-    npig = np.rint(weighted_totals(weights, gt)).astype(np.int64)            # [B, K]
+    npig = state.table(("gt", row), lambda: gt_groups(state, row)).weighted_counts(weights)
     n_cat = npig.shape[1]
     k_lo, k_hi = (0, n_cat) if category is None else (category, category + 1)
     t_index = threshold_indices(spec)
@@ -334,8 +440,8 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
         return _at_score(evaluator, state, weights, spec, row, category, score_threshold,
                          npig[:, k_lo:k_hi].sum(axis=1))
     if spec.kind == "recall":
-        counts = state.table(("tp", row, m), lambda: tp_counts(state, row, m))
-        tp = weighted_totals(weights, counts).reshape(len(weights), -1, n_cat)
+        groups = state.table(("tp", row, m), lambda: tp_groups(state, row, m))
+        tp = groups.weighted_counts(weights).reshape(len(weights), -1, n_cat)
         with np.errstate(divide="ignore", invalid="ignore"):
             s = tp[:, t_index, k_lo:k_hi] / npig[:, None, k_lo:k_hi]       # [B, T', K']
         s[np.broadcast_to((npig[:, None, k_lo:k_hi] == 0), s.shape)] = -1.0
@@ -343,15 +449,18 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     if curve_kernel is None:
         return _precision_numpy(state, weights, spec, row, category, npig)
     table = state.table(("curve", row, m), lambda: curve_table(state, row, m))
-    q = np.empty((len(weights), len(t_index), len(RECALL_THRESHOLDS), k_hi - k_lo))
+    # [B, K', T', R] for the kernel (each curve contiguous), read as pycocotools' [T, R, K]
+    q = np.empty((len(weights), k_hi - k_lo, len(t_index), len(RECALL_THRESHOLDS)))
     tp = np.empty((len(weights), len(t_index), k_hi - k_lo), dtype=np.int64)
     weights = np.ascontiguousarray(weights, dtype=np.int64)
     unit = (weights == 1).all(axis=1)
-    curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, True, table.cat_start, table.image,
-                 table.block_end, table.default, table.free_before, table.rec_pos,
-                 table.rec_tp, table.rec_ok, table.rec_cat_start, RECALL_THRESHOLDS, EPS, q,
-                 tp)
-    return np.array([_mean_defined(x) for x in q])
+    free_image = table.free_image() if not unit.all() else np.zeros(0, dtype=np.int32)
+    curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, True, table.image,
+                 table.block_start, table.block_end, table.default, free_image,
+                 table.free_at_cat, table.free_at_rec, table.free_at_block,
+                 table.free_after_block, table.rec_pos, table.rec_tp, table.rec_ok,
+                 table.rec_cat_start, RECALL_THRESHOLDS, EPS, q, tp)
+    return np.array([_mean_defined(x) for x in q.transpose(0, 2, 3, 1)])
 
 
 def _precision_numpy(state, weights, spec, row, category, npig) -> np.ndarray:
@@ -380,9 +489,9 @@ def _at_score(evaluator, state, weights, spec, row, category, score_threshold, n
     ``score >= score_threshold`` at IoU ``spec.iou``, pooled over categories (or of
     ``category``); ignored detections count in neither."""
     key = ("at_score", row, float(score_threshold), category)
-    counts = state.table(key, lambda: _at_score_counts(state, row, spec, category,
+    groups = state.table(key, lambda: _at_score_groups(state, row, spec, category,
                                                        score_threshold))
-    tp, counted = weighted_totals(weights, counts).T
+    tp, counted = groups.weighted_counts(weights).T
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec.name == "precision":
             out = np.where(counted > 0, tp / counted, np.nan)
@@ -391,9 +500,9 @@ def _at_score(evaluator, state, weights, spec, row, category, score_threshold, n
     return out
 
 
-def _at_score_counts(state, row, spec, category, score_threshold) -> np.ndarray:
-    """[n_img, 2]: per image, true positives and non-ignored detections among the kept ones
-    (maxDets 100) with ``score >= score_threshold`` (of ``category`` when given)."""
+def _at_score_groups(state, row, spec, category, score_threshold) -> ImageGroups:
+    """Two groups of the kept detections (maxDets 100) with ``score >= score_threshold`` (of
+    ``category`` when given): the true positives, and the non-ignored ones."""
     inputs = state.inputs
     order = state.orders[MAX_DETS.index(spec.max_dets)]
     t = iou_index(spec.iou)
@@ -407,7 +516,7 @@ def _at_score_counts(state, row, spec, category, score_threshold) -> np.ndarray:
     kept = position >= 0
     ok[position[kept]] = ok_flags[kept, t]
     tp[position[kept]] = tp_flags[kept, t]
-    n_img = len(inputs.image_ids)
-    return np.stack([np.bincount(order.image[above], weights=tp[above], minlength=n_img),
-                     np.bincount(order.image[above], weights=ok[above], minlength=n_img)],
-                    axis=1)
+    image = order.image
+    return ImageGroups(image=np.concatenate([image[above & tp], image[above & ok]]),
+                       start=np.array([0, int((above & tp).sum()),
+                                       int((above & tp).sum() + (above & ok).sum())]))
