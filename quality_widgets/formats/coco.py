@@ -73,19 +73,29 @@ def _columns(rows: list, file, key: str, names) -> pd.DataFrame:
     return out
 
 
+def _read_section(data, file, key: str, required: tuple) -> tuple[pd.DataFrame, int]:
+    """The rows of ``data[key]`` with the ``required`` fields, integer unique ``id``s (bad and
+    duplicate ids dropped with a warning); returns (rows, number of rows in the file)."""
+    rows = _require_list(data, key, file)
+    frame = _records(rows, file, key)
+    if len(frame) == 0:
+        return frame, 0
+    for col in required:
+        if col not in frame:
+            raise DatasetError(file, f"every {key.rstrip('s').replace('ie', 'y')} entry needs "
+                                     f"'{col}'", field=f"{key}.{col}")
+    ids, ok = to_int(frame["id"].tolist())
+    frame = drop_bad(frame.assign(id=ids), ~ok, file, "a missing or non-integer id", key,
+                     len(rows))
+    frame = drop_bad(frame, frame["id"].duplicated().to_numpy(), file,
+                     "a duplicate id (first kept)", key, len(rows))
+    return frame, len(rows)
+
+
 def _read_categories(data, file) -> pd.DataFrame:
-    rows = _require_list(data, "categories", file)
-    cats = _records(rows, file, "categories")
+    cats, _ = _read_section(data, file, "categories", ("id", "name"))
     if len(cats) == 0:
         return empty_categories()
-    for col in ("id", "name"):
-        if col not in cats:
-            raise DatasetError(file, f"every category needs '{col}'", field=f"categories.{col}")
-    ids, ok = to_int(cats["id"].tolist())
-    cats = drop_bad(cats.assign(id=ids), ~ok, file, "a non-integer id", "categories",
-                    len(rows))
-    dup = cats["id"].duplicated().to_numpy()
-    cats = drop_bad(cats, dup, file, "a duplicate id (first kept)", "categories", len(rows))
     out = pd.DataFrame({"name": cats["name"].astype(str).to_numpy(),
                         "supercategory": (cats["supercategory"].to_numpy() if "supercategory"
                                           in cats else np.full(len(cats), None))},
@@ -94,20 +104,11 @@ def _read_categories(data, file) -> pd.DataFrame:
 
 
 def _read_images(data, file, images_dir) -> pd.DataFrame:
-    rows = _require_list(data, "images", file)
-    imgs = _records(rows, file, "images")
+    imgs, n_rows = _read_section(data, file, "images", ("id", "file_name"))
     if len(imgs) == 0:
         return empty_images()
-    for col in ("id", "file_name"):
-        if col not in imgs:
-            raise DatasetError(file, f"every image needs '{col}'", field=f"images.{col}")
-    ids, ok = to_int(imgs["id"].tolist())
-    imgs = drop_bad(imgs.assign(id=ids), ~ok, file, "a missing or non-integer id", "images",
-                    len(rows))
     bad_name = ~imgs["file_name"].map(lambda v: isinstance(v, str) and len(v) > 0).to_numpy()
-    imgs = drop_bad(imgs, bad_name, file, "a missing or empty file_name", "images", len(rows))
-    imgs = drop_bad(imgs, imgs["id"].duplicated().to_numpy(), file,
-                    "a duplicate id (first kept)", "images", len(rows))
+    imgs = drop_bad(imgs, bad_name, file, "a missing or empty file_name", "images", n_rows)
     sizes = {}
     for col in ("width", "height"):
         if col in imgs:
@@ -116,7 +117,7 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
             sizes[col] = [int(v) if g else pd.NA for v, g in zip(vals, good)]
             if (~good).any():
                 warn_rows(file, f"a missing or invalid {col} (read from the image file instead)",
-                          [f"images[{p}]" for p in imgs["_pos"].to_numpy()[~good]], len(rows),
+                          [f"images[{p}]" for p in imgs["_pos"].to_numpy()[~good]], n_rows,
                           action="repaired")
         else:
             sizes[col] = None
@@ -129,20 +130,10 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
 
 
 def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> pd.DataFrame:
-    rows = _require_list(data, "annotations", file)
-    anns = _records(rows, file, "annotations")
-    total = len(rows)
+    anns, total = _read_section(data, file, "annotations",
+                                ("id", "image_id", "category_id", "bbox"))
     if len(anns) == 0:
         return empty_annotations()
-    for col in ("id", "image_id", "category_id", "bbox"):
-        if col not in anns:
-            raise DatasetError(file, f"every annotation needs '{col}'",
-                               field=f"annotations.{col}")
-    ids, ok = to_int(anns["id"].tolist())
-    anns = drop_bad(anns.assign(id=ids), ~ok, file, "a missing or non-integer id",
-                    "annotations", total)
-    anns = drop_bad(anns, anns["id"].duplicated().to_numpy(), file,
-                    "a duplicate id (first kept)", "annotations", total)
     img_ids, ok = to_int(anns["image_id"].tolist())
     ok &= np.isin(img_ids, images.index.to_numpy())
     anns = drop_bad(anns.assign(image_id=img_ids), ~ok, file, "an unknown image_id",
