@@ -93,6 +93,7 @@ class EvaluationInputs:
     n_annotations: int              # rows of dataset.annotations
     n_predictions: int              # rows of dataset.predictions
     n_images: int                   # rows of dataset.images
+    gt_by_category: np.ndarray      # GT indices sorted by category (stable)
 
 
 def build_inputs(dataset) -> EvaluationInputs:
@@ -149,7 +150,8 @@ def build_inputs(dataset) -> EvaluationInputs:
         dt_row=dt_row, dt_image=p_img[dt_row], dt_cat=p_cat[dt_row], dt_score=dt_score,
         dt_area=dt_box[:, 2] * dt_box[:, 3], dt_rank=dt_rank,
         pair_dt=pair_dt, pair_gt=pair_gt, pair_iou=pair_iou,
-        n_annotations=len(anns), n_predictions=len(preds), n_images=len(images))
+        n_annotations=len(anns), n_predictions=len(preds), n_images=len(images),
+        gt_by_category=np.argsort(a_cat[gt_row], kind="stable"))
 
 
 def best_iou(inputs: EvaluationInputs) -> np.ndarray:

@@ -253,11 +253,15 @@ class ImageGroups:
 
 
 def gt_groups(state, row: int) -> ImageGroups:
-    """Counted (non-ignored) GT by category."""
+    """Counted (non-ignored) GT by category (from the GT sorted by category once: a filter,
+    not a sort, per matching row)."""
     inputs = state.inputs
-    counted = state.gt_counted[row]
-    return ImageGroups.of(inputs.gt_image[counted], inputs.gt_cat[counted],
-                          len(inputs.category_ids))
+    by_cat = inputs.gt_by_category
+    counted = state.gt_counted[row][by_cat]
+    n_cat = len(inputs.category_ids)
+    start = np.zeros(n_cat + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inputs.gt_cat[by_cat][counted], minlength=n_cat), out=start[1:])
+    return ImageGroups(image=inputs.gt_image[by_cat][counted], start=start)
 
 
 def tp_groups(state, row: int, m: int) -> ImageGroups:
