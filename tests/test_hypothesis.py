@@ -224,11 +224,11 @@ def _one_null_test(rep):
 
 
 def test_calibration_under_a_pure_noise_metric(synthetic):
-    """200 random image metrics: p < 0.05 in 5% +- 3% of them, the CI covers 0 in 95% +- 3%."""
+    """300 random image metrics: p < 0.05 in 5% +- 3% of them, the CI covers 0 in 95% +- 3%."""
     dataset, ann_u, pred_u, *_ = synthetic
     metrics = frames_of(dataset, ann_u, pred_u)
     _CALIBRATION["data"] = (dataset, metrics, qw.Evaluator(dataset))
-    reps = range(200)
+    reps = range(300)
     try:
         if "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(2) as pool:
