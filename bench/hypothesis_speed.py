@@ -4,7 +4,8 @@ One image-metric test and one object-metric test, each with ``--resamples`` boot
 resamples and as many permutations, ``--workers`` processes. The metrics are derived from the
 data (image: number of annotations + a seeded jitter; object: box area, the same column on
 annotations and predictions), so both splits are real ones. Prints the wall time and the
-per-resample / per-permutation cost measured in this process (one evaluation = both sides).
+per-resample / per-permutation cost measured in this process (one evaluation = both sides;
+bootstrap resamples measured as one batch of 25, as the test runs them) and the load average.
 
     .venv/bin/python bench/hypothesis_speed.py [--images 5000] [--resamples 1000] [--workers 2]
 """

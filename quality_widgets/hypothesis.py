@@ -37,6 +37,11 @@ Resamples where a side has no counted ground truth (the measure is pycocotools' 
 are dropped and counted (``bootstrap_dropped``, ``permutations_dropped``). A side with fewer
 than :data:`MIN_ANNOTATIONS` counted annotations is flagged ``too_small``: no CI or p-value is
 computed and the summary says so.
+
+Every measure comes from the evaluation engine's public measure API
+(:meth:`Evaluator.measure_many`, a batch of image weightings at once; a permutation of an
+object metric is a new :meth:`Evaluator.slices_state`): the same doubles as
+``evaluate_masks(...).stats``, without a full accumulation per resample.
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ Cost model (what a bootstrap or permutation test pays per call):
   (a loop over the at most 100 detection ranks, arrays over all images and categories) and the
   per-slice records. Cached by a hash of the masks (LRU, ``cache_size`` entries).
 - new ``image_weights`` only: accumulation, a few cumsums over the detections.
+- one measure (:meth:`Evaluator.measure_many`, e.g. AP) for a batch of image weights: per
+  weight vector, one compiled walk over the matched detections (a few ms at 500k
+  predictions); the tables it reads are built once per matching (a pass over the detections).
 """
 from __future__ import annotations
 
@@ -210,7 +213,7 @@ class Evaluator:
             weights = self._weights(weights_matrix)
             if weights.ndim != 2:
                 raise ValueError("weights_matrix must be [B, n_images]")
-        return measure_many(self, state, weights, spec, row, k, score_threshold)
+        return measure_many(state, weights, spec, row, k, score_threshold)
 
     def counted_gt(self, state: MatchState, image_weights=None, area: str = "all",
                    slice_index: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@
 A bootstrap or permutation test needs one number, many times: the same matching with other
 image multiplicities (a resample), or a new matching (a permutation). :func:`measure_many`
 computes just that number for a batch of weight vectors, from tables built once per matching
-and area range (:class:`CurveTable`, :class:`ImageCounts`), never the full accumulation.
+row (:class:`CurveTable`, :class:`ImageGroups`), never the full accumulation.
 
 Semantics are pycocotools' ``accumulate`` + ``summarize`` (see :mod:`.accumulate`): for
 category k and IoU threshold t, the kept detections (maxDets 100) of all images in score order
@@ -14,12 +14,14 @@ maximum ``pr`` over the true positives from the first one with ``rc >= recThrs[r
 none), -1 when ``npig == 0``; AP is ``mean(precision[precision > -1])`` over the [T, R, K]
 array in that order (the same ``np.mean``, so the same double). Recall is ``n_total / npig``.
 
-The curve kernel walks each category's detections once per weight vector, up to its last
-matched detection (later detections are false positives after the last true positive: they
-change no sampled precision). Copies of a detection alone in its tie block are consecutive, and
-only the last copy can set a suffix maximum, so a weight w is one step of w; detections tied in
-score within an image interleave across copies and are walked copy by copy. Compiled with
-numba when available; otherwise the same numbers come from the numpy accumulation.
+The curve kernel walks each category's matched detections ("records") in score order, once
+per weight vector, up to the last one (later detections are false positives after the last
+true positive: they change no sampled precision); the unmatched detections in between only add
+their weights to N. Copies of a detection alone in its tie block are consecutive, and only the
+last copy can set a suffix maximum, so a weight w is one step of w; detections tied in score
+within an image interleave across copies and are walked copy by copy. Compiled with numba when
+available; otherwise the same numbers come from the numpy accumulation (:mod:`.accumulate`).
+Recall and precision/recall at a score are weighted counts (:class:`ImageGroups`).
 """
 from __future__ import annotations
 
@@ -294,13 +296,13 @@ def _beats(n, big_n, best_n, best_big_n) -> bool:
     return best_big_n == 1 and big_n != 1
 
 
-def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, image,
+def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, image,
                   block_start, block_end, default, free_image, free_at_cat, free_at_rec,
                   free_at_block, free_after_block, rec_pos, rec_tp, rec_ok, rec_cat_start,
-                  thresholds, eps, q_out, tp_out):
+                  thresholds, eps, q_out):
     """For every weight vector b, category k in [k_lo, k_hi), threshold t_index[j]: the
-    sampled interpolated precision ``q_out[b, k - k_lo, j, r]`` (-1 when npig is 0) and the
-    true-positive total ``tp_out[b, j, k - k_lo]`` (see the module doc).
+    sampled interpolated precision ``q_out[b, k - k_lo, j, r]`` (-1 when npig is 0; see the
+    module doc).
 
     ``precision[r]`` is the largest ``pr`` over the true positives with ``n >= need[r]`` (the
     first index where ``rc >= recThrs[r]`` and all after it). Each true positive falls in the
@@ -326,7 +328,7 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, imag
         for k in range(k_lo, k_hi):
             kk = k - k_lo
             npk = npig[b, k]
-            track = want_precision and npk > 0
+            track = npk > 0
             if track:
                 # need[r]: the smallest n >= 1 with n / npk >= recThrs[r] in float64 (where
                 # searchsorted(rc, recThrs, 'left') lands); need[n_r] is past every n.
@@ -395,9 +397,6 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, want_precision, imag
                 if copies:
                     f = after_block
             for j in range(n_t):
-                tp_out[b, j, kk] = n[j]
-                if not want_precision:
-                    continue
                 if npk == 0:
                     for ri in range(n_r):
                         q_out[b, kk, j, ri] = -1.0
@@ -430,7 +429,7 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(np.mean(s)) if len(s) else float("nan")
 
 
-def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: int,
+def measure_many(state, weights: np.ndarray, spec: MeasureSpec, row: int,
                  category: int | None = None, score_threshold: float = 0.5) -> np.ndarray:
     """[B] the measure ``spec`` of state row ``row`` under each weight vector (rows of
     ``weights`` [B, n_images], image positions); ``category``: a category index or None (mean
@@ -441,7 +440,7 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     k_lo, k_hi = (0, n_cat) if category is None else (category, category + 1)
     t_index = threshold_indices(spec)
     if spec.kind == "at_score":
-        return _at_score(evaluator, state, weights, spec, row, category, score_threshold,
+        return _at_score(state, weights, spec, row, category, score_threshold,
                          npig[:, k_lo:k_hi].sum(axis=1))
     if spec.kind == "recall":
         groups = state.table(("tp", row, m), lambda: tp_groups(state, row, m))
@@ -455,15 +454,14 @@ def measure_many(evaluator, state, weights: np.ndarray, spec: MeasureSpec, row: 
     table = state.table(("curve", row, m), lambda: curve_table(state, row, m))
     # [B, K', T', R] for the kernel (each curve contiguous), read as pycocotools' [T, R, K]
     q = np.empty((len(weights), k_hi - k_lo, len(t_index), len(RECALL_THRESHOLDS)))
-    tp = np.empty((len(weights), len(t_index), k_hi - k_lo), dtype=np.int64)
     weights = np.ascontiguousarray(weights, dtype=np.int64)
     unit = (weights == 1).all(axis=1)
     free_image = table.free_image() if not unit.all() else np.zeros(0, dtype=np.int32)
-    curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, True, table.image,
+    curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, table.image,
                  table.block_start, table.block_end, table.default, free_image,
                  table.free_at_cat, table.free_at_rec, table.free_at_block,
                  table.free_after_block, table.rec_pos, table.rec_tp, table.rec_ok,
-                 table.rec_cat_start, RECALL_THRESHOLDS, EPS, q, tp)
+                 table.rec_cat_start, RECALL_THRESHOLDS, EPS, q)
     return np.array([_mean_defined(x) for x in q.transpose(0, 2, 3, 1)])
 
 
@@ -488,7 +486,7 @@ def _precision_numpy(state, weights, spec, row, category, npig) -> np.ndarray:
     return out
 
 
-def _at_score(evaluator, state, weights, spec, row, category, score_threshold, n_gt):
+def _at_score(state, weights, spec, row, category, score_threshold, n_gt):
     """Precision ``TP / (TP + FP)`` or recall ``TP / counted GT`` of the kept detections with
     ``score >= score_threshold`` at IoU ``spec.iou``, pooled over categories (or of
     ``category``); ignored detections count in neither."""
