@@ -171,14 +171,16 @@ def _table_kernel(order_dt, block_start, block_end, cat_start, outside, position
         if position[u] < 0:
             continue
         scratch[position[u]] = u
-        out = outside[matched_dt[u]]
+        out = np.uint8(outside[matched_dt[u]] != 0)
         for t in range(n_thr):
+            # Bitwise, without branches: with permuted slices these flags are unpredictable.
             g = match[t, matched[u]]
-            hit = g >= 0
-            matched_gt = hit and gt_id[g] != 0
-            ignored = (hit and gt_ignore[g] != 0) or (not matched_gt and out != 0)
-            tp[u, t] = matched_gt and not ignored
-            ok[u, t] = not ignored
+            hit = np.uint8(g >= 0)
+            gi = max(g, 0)
+            matched_gt = hit & np.uint8(gt_id[gi] != 0)
+            ignored = (hit & np.uint8(gt_ignore[gi] != 0)) | ((1 - matched_gt) & out)
+            tp[u, t] = matched_gt & (1 - ignored)
+            ok[u, t] = 1 - ignored
     k = 0
     free = 0
     r = 0
@@ -378,8 +380,7 @@ def _curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, image,
                         if r < r_end and rec_pos[r] == q:
                             for j in range(n_t):
                                 t = t_index[j]
-                                if rec_ok[r, t]:
-                                    n_rec[j] += step
+                                n_rec[j] += step * rec_ok[r, t]
                                 if rec_tp[r, t]:
                                     n[j] += step
                                     if track:
