@@ -123,7 +123,10 @@ class CurveTable:
 def curve_table(state, row: int, m: int) -> CurveTable:
     """The :class:`CurveTable` of ``state`` row ``row`` and maxDets index ``m`` (numba)."""
     order, inputs = state.orders[m], state.inputs
-    position = order.position_of_dt[state.matched_dt]
+    # Records: the detections matched in this row (at some threshold). One matched only in
+    # another row has the default flags here (no true positive, ignored iff outside).
+    hit_here = (state.match[row][:, state.matched_candidates] >= 0).any(axis=0)
+    position = np.where(hit_here, order.position_of_dt[state.matched_dt], -1)
     n_pos, n_rec = len(order.dt), int(np.count_nonzero(position >= 0))
     n_thr = state.match.shape[1]
     if order.scratch is None:    # reused by every table: no fresh [N] index array per matching
