@@ -69,7 +69,14 @@ def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None
                 if draft is not None and im.format == "JPEG":
                     im.draft("RGB", draft)
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                try:
+                    orientation = im.getexif().get(0x0112, 1)
+                except Exception:  # a broken EXIF block must not cost the pixels
+                    orientation = 1
+                if orientation in (2, 3, 4, 5, 6, 7, 8):
+                    # exif_transpose copies even when there is nothing to do: only call it when
+                    # there is a rotation or flip to apply
+                    im = ImageOps.exif_transpose(im)
                 arr = _to_rgb(im)
     except ImageDecodeError:
         raise
