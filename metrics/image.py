@@ -89,7 +89,8 @@ def entropy(image):
     return px.entropy(image)
 
 
-@metric(level="image", description="64-bit DCT perceptual hash (for duplicate search).")
+@metric(level="image", version=2,
+        description="64-bit DCT perceptual hash (for duplicate search).")
 def phash(image):
     """DCT perceptual hash of the luma (see pixelstats.phash), as a signed 64-bit integer."""
     return px.phash(image)

@@ -109,11 +109,19 @@ def _laplacian_pass(q):
     return s_lap, s_lap2
 
 
-def _kernel(rgb, hist):
+def _block_sums(q, rows, cols, sums):
+    """sums[rows[i], cols[j]] += q[i, j]: luma summed over a grid of blocks."""
+    for i in range(q.shape[0]):
+        r = rows[i]
+        for j in range(q.shape[1]):
+            sums[r, cols[j]] += q[i, j]
+
+
+def _kernel(rgb, hist, q):
     # Separate simple passes run faster than one fused loop (measured 2.6 vs 3.9 ms on a
     # 640 x 480 image): each stays small enough for the compiler to keep in registers.
+    # ``q`` (int32, H x W) receives the luma, which the caller keeps for other statistics.
     height, width = rgb.shape[0], rgb.shape[1]
-    q = np.empty((height, width), np.int32)
     out = np.zeros(16, np.int64)
     s_q, s_q2 = _luma_pass(rgb, q)
     out[0] = height * width
@@ -139,6 +147,8 @@ if HAVE_NUMBA:
     _channel_pass = _jit(_channel_pass)
     _luma_hist_pass = _jit(_luma_hist_pass)
     _laplacian_pass = _jit(_laplacian_pass)
+    block_sums = _jit(_block_sums)
     kernel = _jit(_kernel)
 else:
     kernel = None
+    block_sums = None

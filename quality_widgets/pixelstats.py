@@ -81,7 +81,9 @@ def summary(rgb: np.ndarray) -> dict:
         from . import _summary_kernel as sk
         if sk.HAVE_NUMBA and USE_NUMBA:
             hist = np.zeros(256, np.int64)
-            values = sk.kernel(a, hist)
+            q = np.empty(a.shape[:2], np.int32)
+            values = sk.kernel(a, hist, q)
+            _memo(a, "luma_q", lambda _: q)   # the kernel's luma serves later statistics
             out = {k: int(v) for k, v in zip(sk.SUMMARY_FIELDS, values)}
             out["hist"] = hist
             return out
@@ -250,14 +252,37 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT32 = _dct_matrix(32)
 
 
+def luma_blocks(rgb: np.ndarray, n: int = 32) -> np.ndarray:
+    """Mean luma Y over an n x n grid: pixel (i, j) belongs to block (n i // H, n j // W).
+    Images smaller than n in a dimension are first enlarged (nearest neighbour) so that every
+    block has pixels."""
+    h, w = rgb.shape[:2]
+    if h < n or w < n:
+        ry, rx = -(-n // h), -(-n // w)
+        rgb = np.ascontiguousarray(np.repeat(np.repeat(_check(rgb), ry, 0), rx, 1))
+        rgb.setflags(write=False)
+        h, w = rgb.shape[:2]
+    q = luma_q(rgb)
+    rows = (np.arange(h) * n // h).astype(np.int64)
+    cols = (np.arange(w) * n // w).astype(np.int64)
+    from . import _summary_kernel as sk
+    sums = np.zeros((n, n), np.int64)
+    if sk.HAVE_NUMBA and USE_NUMBA:
+        sk.block_sums(q, rows, cols, sums)
+    else:
+        row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        col_starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        sums = np.add.reduceat(np.add.reduceat(q.astype(np.int64), row_starts, axis=0),
+                               col_starts, axis=1)
+    counts = np.bincount(rows, minlength=n)[:, None] * np.bincount(cols, minlength=n)[None, :]
+    return sums / counts / 1000.0
+
+
 def phash(rgb: np.ndarray) -> int:
-    """64-bit DCT perceptual hash: luma resized to 32 x 32 (area average), 2-D DCT, the 8 x 8
-    lowest frequencies, bit = coefficient > their median (DC excluded from the median).
-    Returned as a signed int64 (the same 64 bits)."""
-    from PIL import Image
-    # Pillow's fixed-point luma (same weights) is 10x faster than ours and plenty for a hash.
-    gray = Image.fromarray(np.ascontiguousarray(_check(rgb))).convert("L")
-    small = np.asarray(gray.resize((32, 32), Image.Resampling.BOX), dtype=np.float64)
+    """64-bit DCT perceptual hash: luma averaged over a 32 x 32 grid (luma_blocks), 2-D DCT,
+    the 8 x 8 lowest frequencies, bit = coefficient > their median (DC excluded from the
+    median). Returned as a signed int64 (the same 64 bits)."""
+    small = luma_blocks(rgb, 32)
     coeffs = (_DCT32 @ small @ _DCT32.T)[:8, :8].ravel()
     median = np.median(coeffs[1:])
     bits = coeffs > median

@@ -243,3 +243,23 @@ def test_compiled_and_numpy_summaries_are_identical(shape, monkeypatch):
 def test_round_luma_multiply_shift_is_exact_for_every_luma_value():
     q = np.arange(0, 255_001, dtype=np.int64)
     assert np.array_equal(((q + 500) * 67109) >> 26, (q + 500) // 1000)
+
+
+def test_luma_blocks_compiled_and_numpy_agree(monkeypatch):
+    rng = np.random.default_rng(5)
+    for shape in ((97, 131), (32, 32), (20, 50)):
+        a = rng.integers(0, 256, size=(*shape, 3)).astype(np.uint8)
+        a.setflags(write=False)
+        fast = px.luma_blocks(a)
+        monkeypatch.setattr(px, "USE_NUMBA", False)
+        b = a.copy()
+        b.setflags(write=False)
+        slow = px.luma_blocks(b)
+        monkeypatch.setattr(px, "USE_NUMBA", True)
+        assert fast.shape == (32, 32) and np.allclose(fast, slow, rtol=0, atol=1e-12)
+    # hand check: a 64 x 64 image with a bright left half -> left 16 columns of blocks bright
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :32] = 200
+    img.setflags(write=False)
+    blocks = px.luma_blocks(img)
+    assert np.allclose(blocks[:, :16], 200) and np.allclose(blocks[:, 16:], 0)
