@@ -30,7 +30,6 @@ from .frames import MetricFrames
 from .imaging import ImageDecodeError, crop, decode_rgb
 from .registry import Metric, resolve_metrics
 
-LEVEL_ROWS = {"object": "annotations", "prediction": "predictions"}
 # Finished images are written to the cache at least this often, so an interrupted run loses at
 # most this much work.
 FLUSH_EVERY_IMAGES = 2000

@@ -12,7 +12,7 @@ Two kinds of badness, two behaviours (see README, "Bad data"):
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Sequence
+from typing import Sequence
 
 
 class DatasetError(ValueError):
@@ -49,8 +49,3 @@ def warn_rows(file, problem: str, rows: Sequence, total: int | None = None,
         f"{file}: {action} {len(rows)}{of_total} row(s) with {problem}: {first}{more}",
         DataWarning, stacklevel=3)
 
-
-def first_few(values: Iterable, show: int = 5) -> str:
-    values = list(values)
-    text = ", ".join(repr(v) for v in values[:show])
-    return text + (f" (and {len(values) - show} more)" if len(values) > show else "")

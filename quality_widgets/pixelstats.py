@@ -194,10 +194,6 @@ def blue_mask(rgb: np.ndarray) -> np.ndarray:
     return chromatic & (b == mx) & (3 * (r - g) <= d)
 
 
-def fraction(mask: np.ndarray) -> float:
-    return float(np.count_nonzero(mask) / mask.size)
-
-
 def redness(rgb: np.ndarray) -> float:
     """Fraction of red pixels (see red_mask), in [0, 1]."""
     s = summary(rgb)
