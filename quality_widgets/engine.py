@@ -89,8 +89,7 @@ def compute_image(job: ImageJob, specs: dict) -> dict:
     if image is not None:
         image.setflags(write=False)  # metrics share intermediates: nobody may edit the pixels
     out = {"image_id": job.image_id, "image_key": job.image_key, "decode_error": decode_error,
-           "levels": {},
-           "size": (width, height) if image is not None else None}
+           "levels": {}}
     for level, metrics in wanted.items():
         if level == "image":
             keys, n = [""], 1
@@ -197,7 +196,7 @@ def _dead_worker_results(jobs: list) -> list:
     message = ("the worker process died while computing this image (a crash in a decoder or "
                "a metric); the other images were computed")
     return [{"image_id": j.image_id, "image_key": j.image_key, "decode_error": message,
-             "levels": {}, "size": None} for j in jobs]
+             "levels": {}} for j in jobs]
 
 
 def _run_in_pool(chunks: list, payload: tuple, n_workers: int, collect) -> None:
@@ -418,12 +417,10 @@ def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
         results, stats["workers"] = _run_jobs(jobs, spec_map, n_workers, workers is not None,
                                                cache, chunk_size, progress, n_total)
     decode_errors = {r["image_id"]: r["decode_error"] for r in results if r["decode_error"]}
-    decoded_sizes = {r["image_id"]: r["size"] for r in results if r["size"] is not None}
 
     # assemble values from the cache and the new results
     new_rows = _results_frame(results, keys_by_id=image_key_of)
-    out = _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors,
-                    decoded_sizes)
+    out = _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors)
     frames = MetricFrames(images=out["image"], objects=out["object"],
                           predictions=out["prediction"], dataset=dataset,
                           metrics={m.name: m for m in specs},
@@ -569,8 +566,7 @@ def _fill(target: np.ndarray, index: pd.MultiIndex, source: pd.Series) -> None:
     target[hit] = source.to_numpy(dtype=object)[pos[hit]]
 
 
-def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors,
-              decoded_sizes):
+def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors):
     images = dataset.images
     base = {
         "image": images[[c for c in ("file_name", "path", "width", "height") if c in images]]
