@@ -94,12 +94,6 @@ def population_stability_index(a, b, quantiles=PSI_QUANTILES, epsilon: float = P
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def holm_adjust(p_values) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN): :func:`quality_widgets.statistics.holm`.
-    """
-    return holm(p_values)
-
-
 def _ks_statistics(in_a, last) -> np.ndarray:
     """D per row of ``in_a`` ((k, n) bool: is the i-th smallest value in A?): the max over the
     last positions of tie runs, ``last``, of |F_A - F_B|."""
@@ -205,7 +199,7 @@ def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
             raise KeyError(f"no finite values on both sides for: {', '.join(missing)}")
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "p_holm"])
     table.insert(table.columns.get_loc("p_value") + 1, "p_holm",
-                 holm_adjust(table["p_value"].to_numpy()) if len(table) else [])
+                 holm(table["p_value"].to_numpy()) if len(table) else [])
     table = table.sort_values(["ks_statistic", "p_value"], ascending=[False, True],
                               kind="stable").reset_index(drop=True)
     return table[COLUMNS]

@@ -14,6 +14,7 @@ import quality_widgets as qw
 from quality_widgets import cli, drift
 from quality_widgets.frames import MetricFrames
 from quality_widgets.sample import sample_paths
+from quality_widgets.statistics import holm
 
 METRICS = ["brightness", "contrast", "sharpness", "object_brightness", "box_area",
            "n_uncertain"]
@@ -91,7 +92,7 @@ def test_psi_holm_and_permutation_by_hand():
     p, q = np.full(10, 0.1), np.r_[1.0, np.full(9, 1e-4)]
     assert drift.population_stability_index(a, b) == pytest.approx(np.sum((q - p) *
                                                                         np.log(q / p)))
-    np.testing.assert_allclose(drift.holm_adjust([0.01, 0.04, 0.03, np.nan, 0.005]),
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan, 0.005]),
                                [0.03, 0.06, 0.06, np.nan, 0.02])
     # one value per image: every split of 2 + 2 images; D = 1 for 2 of the 6 splits
     d, p_perm = drift.image_permutation_ks([0.0, 1.0], [1, 2], [5.0, 6.0], [3, 4],
