@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import shutil
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+
+from .cache import write_parquet_atomic
 
 # Modules that contribute subcommands through add_parser(subparsers).
 SUBCOMMAND_MODULES = ("quality_widgets.evaluation.command", "quality_widgets.export",
@@ -37,16 +38,6 @@ def add_dataset_arguments(parser, images_required=True):
     parser.add_argument("--yolo-labels", help="YOLO labels folder (instead of --annotations)")
     parser.add_argument("--yolo-predictions", help="YOLO predictions folder (6 columns)")
     parser.add_argument("--classes", help="YOLO class names: classes.txt, *.names or data.yaml")
-
-
-def write_parquet_atomic(frame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        frame.to_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def cmd_metrics(args) -> int:

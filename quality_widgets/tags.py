@@ -7,12 +7,12 @@ the column a plain string for CSV export and ``--where "tags.str.contains('blurr
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .cache import write_parquet_atomic
 
 TAGS_FILE = "tags.parquet"
 TAG_COLUMN = "tags"
@@ -72,16 +72,7 @@ class TagStore:
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                   suffix=".tmp")
-        os.close(fd)
-        try:
-            self._rows.to_parquet(tmp, index=False)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_parquet_atomic(self._rows, self.path, index=False)
 
     @property
     def rows(self) -> pd.DataFrame:
