@@ -45,7 +45,7 @@ class CountingComm(comm.DummyComm):
 # Must be in place before any widget opens its comm.
 comm.create_comm = lambda *args, **kwargs: CountingComm(*args, **kwargs)
 
-from quality_widgets import selection as sel  # noqa: E402
+from quality_widgets.analysis import selection as sel  # noqa: E402
 from quality_widgets.frames import MetricFrames  # noqa: E402
 from quality_widgets.widgets import Explorer  # noqa: E402
 
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         intervals = [tuple(sorted(rng.uniform(0.0, 1.0, 2))) for _ in range(args.updates)]
         # Warm the thumbnail cache (every file once): the updates below serve their pages
         # from the in-memory cache, as a session does after the first look at each image.
-        from quality_widgets.thumbnails import ThumbnailRequest
+        from quality_widgets.widgets.thumbnails import ThumbnailRequest
         ex.thumbnails.get_many(ThumbnailRequest(p, image_size=(640, 480))
                                for p in pd.unique(frames.images["path"]))
         made_before = ex.thumbnails.made

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    from quality_widgets import hypothesis as hyp
+    from quality_widgets.analysis import hypothesis as hyp
     from quality_widgets.evaluation import Evaluator
     start = time.perf_counter()
     dataset, metrics = build(args.images)

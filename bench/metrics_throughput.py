@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import quality_widgets as qw  # noqa: E402
-from quality_widgets.registry import registered_metrics  # noqa: E402
+from quality_widgets.compute.registry import registered_metrics  # noqa: E402
 
 
 def replicate(src: Path, copies: int, tmp: Path):
@@ -93,7 +93,7 @@ def main():
             decode.append(time_decode(paths))
             one.append(time_engine(ds, chosen, 1))
         decode, one = min(decode), min(one)
-        qw.engine.shutdown_workers()
+        qw.compute.engine.shutdown_workers()
         two_cold = time_engine(ds, chosen, 2)  # includes starting the 2 worker processes
         two = min([two_cold] + [time_engine(ds, chosen, 2) for _ in range(args.repeats - 1)])
         n = len(paths)

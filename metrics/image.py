@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from quality_widgets import metric
-from quality_widgets import pixelstats as px
-from quality_widgets.similarity import hash_uniqueness
+from quality_widgets.compute import pixelstats as px
+from quality_widgets.compute.similarity import hash_uniqueness
 
 
 @metric(level="image", description="Image width in pixels (after EXIF orientation).")

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from quality_widgets import metric
-from quality_widgets import pixelstats as px
-from quality_widgets.similarity import box_iou_matrix
+from quality_widgets.compute import pixelstats as px
+from quality_widgets.compute.similarity import box_iou_matrix
 
 BOTH = ("object", "prediction")
 

@@ -1,29 +1,32 @@
 """quality-widgets: quality metrics for computer-vision data, labels and models, in Jupyter.
 
-Layers (each imports only those before it): data loading (``Dataset``, ``formats``) -> metric
-engine (``metric``, ``compute_metrics``) -> frames (``MetricFrames``) -> analysis
-(``evaluate``, hypothesis tests, ``export``) -> widgets (``Explorer``...). Widgets are imported
-lazily, so worker processes and scripts that only compute never load ipywidgets or bqplot.
+Layers, each importing only those before it (see ``docs/architecture.md``): ``data`` (Dataset,
+readers, decoding) -> ``compute`` (``@metric``, ``compute_metrics``, cache, pool) -> ``frames``
+(``MetricFrames``, the metrics folder) -> ``evaluation`` (COCO) -> ``analysis`` (slicing,
+statistics, hypothesis, drift, test cases) -> ``widgets``; ``export`` and ``cli`` on top.
+Widgets are imported lazily, so worker processes and scripts that only compute never load
+ipywidgets or bqplot.
 """
-from .dataset import Dataset
-from .engine import compute_metrics
+from .analysis.drift import compare as compare_drift
+from .analysis.testcases import TestCaseError, run_test_cases
+from .compute import similarity
+from .compute.engine import compute_metrics
+from .compute.registry import Metric, load_metric_file, metric, registered_metrics
+from .data.dataset import Dataset
+from .data.sample import load_sample, sample_paths
 from .errors import DataWarning, DatasetError, ExportError
 from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
-from .frames import MetricFrames
-from .registry import Metric, load_metric_file, metric, registered_metrics
-from .sample import load_sample
-from .drift import compare as compare_drift
-from .testcases import TestCaseError, run_test_cases
+from .frames import MetricFrames, read_metrics
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Explorer": ("quality_widgets.widgets.explorer", "Explorer"),
     "HypothesisTest": ("quality_widgets.widgets.hypothesis", "HypothesisTest"),
-    "test_hypothesis": ("quality_widgets.hypothesis", "test_hypothesis"),
-    "rank_metrics": ("quality_widgets.hypothesis", "rank_metrics"),
-    "performance_curve": ("quality_widgets.hypothesis", "performance_curve"),
+    "test_hypothesis": ("quality_widgets.analysis.hypothesis", "test_hypothesis"),
+    "rank_metrics": ("quality_widgets.analysis.hypothesis", "rank_metrics"),
+    "performance_curve": ("quality_widgets.analysis.hypothesis", "performance_curve"),
     "MetricRanking": ("quality_widgets.widgets.hypothesis", "MetricRanking"),
     "DriftView": ("quality_widgets.widgets.drift", "DriftView"),
     "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
@@ -43,6 +46,6 @@ def __getattr__(name):
 
 __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
            "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
-           "load_metric_file", "metric", "registered_metrics", "load_sample", "export",
-           "compare_drift", "run_test_cases", "TestCaseError",
+           "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths", "export",
+           "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            *_LAZY]

@@ -21,12 +21,10 @@ Safety rules, for every format:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
@@ -35,8 +33,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .dataset import BOX_COLUMNS, Dataset, empty_categories
+from .data.dataset import Dataset
+from .data.schema import BOX_COLUMNS, empty_categories
 from .errors import ExportError
+from .jsonsafe import dumps
 from .frames import FRAME_OF_LEVEL, LEVELS, MetricFrames
 
 FORMATS = ("coco", "yolo", "csv", "parquet", "images")
@@ -185,13 +185,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
                           f"file): refusing to replace it even with overwrite=True")
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 @contextmanager
 def atomic_target(out, overwrite: bool = False):
     """Yield a temporary path beside ``out``; on success move it to ``out`` (file or folder).
@@ -238,9 +231,9 @@ def _write_marker(folder: Path, **info) -> None:
 
 # ---- formats -----------------------------------------------------------------------------------
 def _plain_cell(value):
-    """Non-scalar cells (segmentations, score vectors) as JSON text for CSV/Parquet."""
+    """Non-scalar cells (segmentations, score vectors) as strict JSON text for CSV/Parquet."""
     if isinstance(value, (list, dict, tuple, np.ndarray)):
-        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value)
+        return dumps(value)
     return value
 
 
@@ -274,7 +267,7 @@ def _labels_for(ds: Dataset, level: str, ids: pd.Index, image_ids: pd.Index) -> 
 
 
 def _write_coco(target: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
-    from .formats.coco import to_coco_dict, to_results_list
+    from .data.coco import to_coco_dict, to_results_list
     if level == "prediction":
         preds = _labels_for(ds, level, ids, image_ids)
         payload = to_results_list(preds)
@@ -285,7 +278,7 @@ def _write_coco(target: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
             sub = replace(sub, annotations=_labels_for(ds, level, ids, image_ids))
         payload = to_coco_dict(sub)
         counts = {"images": len(payload["images"]), "annotations": len(payload["annotations"])}
-    target.write_text(json.dumps(payload))
+    target.write_text(dumps(payload))
     return counts
 
 
@@ -438,97 +431,3 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
                 info["images"] = len(names)
                 _write_marker(staged, **info)
     return Path(out).absolute()
-
-
-# ---- command line ------------------------------------------------------------------------------
-def read_metrics_dir(folder) -> MetricFrames:
-    """MetricFrames from a folder of ``images.parquet``, ``objects.parquet``,
-    ``predictions.parquet`` (as written by ``quality-widgets metrics``; missing ones empty)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExportError(f"{folder}: metrics folder not found")
-    frames = {}
-    for level, (name, index) in {"image": ("images", "image_id"),
-                                 "object": ("objects", "annotation_id"),
-                                 "prediction": ("predictions", "prediction_id")}.items():
-        file = folder / f"{name}.parquet"
-        if file.exists():
-            f = pd.read_parquet(file)
-            if f.index.name != index and index in f.columns:
-                f = f.set_index(index)
-        else:
-            f = pd.DataFrame(index=pd.Index([], dtype="int64", name=index))
-        frames[name] = f
-    if not (folder / "images.parquet").exists():
-        raise ExportError(f"{folder}: no images.parquet (is this a metrics folder?)")
-    return MetricFrames(images=frames["images"], objects=frames["objects"],
-                        predictions=frames["predictions"], cache_dir=folder)
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``export`` subcommand on an argparse ``subparsers`` object."""
-    p = subparsers.add_parser(
-        "export", help="export a selection of images/objects/predictions",
-        description="Export the rows matching --where (all rows without it) as COCO JSON, a "
-                    "YOLO folder, CSV/Parquet or a copy of the image files. Written atomically; "
-                    "an existing --out is refused unless --overwrite.")
-    p.add_argument("--metrics", type=Path, help="folder written by `quality-widgets metrics` "
-                   "(images.parquet, objects.parquet, predictions.parquet)")
-    p.add_argument("--images", type=Path, help="images folder (with --annotations and/or "
-                   "--predictions: a COCO dataset)")
-    p.add_argument("--annotations", type=Path, help="COCO instances JSON")
-    p.add_argument("--predictions", type=Path, help="COCO results JSON")
-    p.add_argument("--level", choices=LEVELS, default="image",
-                   help="rows to select: image, object or prediction (default: image)")
-    p.add_argument("--where", help="pandas query on the level's rows, e.g. 'brightness < 0.3'")
-    p.add_argument("--format", choices=FORMATS, default="coco")
-    p.add_argument("--out", type=Path, required=True, help="output file or folder")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out (a folder only if it is a previous export)")
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args) -> int:
-    """Run ``export`` from parsed arguments; returns the exit code (0 ok, 1 refused, 2 bad
-    input)."""
-    from .errors import DatasetError
-    try:
-        dataset = None
-        if args.images is not None or args.annotations is not None:
-            dataset = Dataset.from_coco(args.images, args.annotations, args.predictions)
-        if args.metrics is not None:
-            data = read_metrics_dir(args.metrics)
-            if dataset is not None:
-                data.dataset = dataset
-        elif dataset is not None:
-            data = dataset
-        else:
-            print("error: give --metrics DIR, or --images/--annotations (and --predictions)",
-                  file=sys.stderr)
-            return 2
-        if dataset is None and args.format in ("coco", "yolo"):
-            # Rebuilt from the frames: categories no row uses are unknown, which shifts YOLO
-            # class indices and drops them from COCO "categories".
-            print("note: categories come from the metric frames' rows; pass --images and "
-                  "--annotations for the dataset's full category list", file=sys.stderr)
-        frame = level_frame(data, args.level)
-        selection = None
-        if args.where:
-            try:
-                selection = frame.query(args.where).index
-            except Exception as e:  # pandas raises many kinds for a bad expression
-                print(f"error: --where {args.where!r}: {type(e).__name__}: {e}",
-                      file=sys.stderr)
-                return 2
-        out = export(data, selection, format=args.format, out=args.out, level=args.level,
-                     overwrite=args.overwrite)
-    except ExportError as e:
-        print(f"export refused: {e}", file=sys.stderr)
-        return 1
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    n = len(frame) if selection is None else len(selection)
-    print(f"exported {n} {FRAME_OF_LEVEL[args.level]} as {args.format} to {out}")
-    return 0

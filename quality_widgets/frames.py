@@ -7,12 +7,16 @@ one column per metric, then ``error`` (None, or "what failed: why").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from .data._io import write_parquet_atomic
+from .errors import DatasetError
 
 LEVELS = ("image", "object", "prediction")
 FRAME_OF_LEVEL = {"image": "images", "object": "objects", "prediction": "predictions"}
+INDEX_OF_LEVEL = {"image": "image_id", "object": "annotation_id", "prediction": "prediction_id"}
 
 # Columns that identify a row rather than measure it: never offered as a metric to plot or test.
 ID_COLUMNS = frozenset({
@@ -85,3 +89,56 @@ class MetricFrames:
         return (f"<MetricFrames: {len(self.images)} images, {len(self.objects)} objects, "
                 f"{len(self.predictions)} predictions; {len(self.metrics)} metrics; "
                 f"{n_err} image errors>")
+
+
+# ---- the metrics folder: the one reader and writer ---------------------------------------------
+def write_metrics(frames: MetricFrames, out) -> dict:
+    """Write ``images.parquet``, ``objects.parquet`` and ``predictions.parquet`` into the folder
+    ``out`` (created), each atomically; returns ``{level: path}``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(out, "--out must be a folder, and this is an existing file")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for level, name in FRAME_OF_LEVEL.items():
+        paths[level] = out / f"{name}.parquet"
+        write_parquet_atomic(frames.frame(level), paths[level])
+    return paths
+
+
+def read_metrics(folder) -> MetricFrames:
+    """The :class:`MetricFrames` of a folder written by :func:`write_metrics` (the
+    ``quality-widgets metrics --out`` command): ``images.parquet`` is required, a missing
+    ``objects.parquet`` or ``predictions.parquet`` is an empty frame."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(folder, "metrics folder not found (write one with "
+                                   "`quality-widgets metrics --out DIR`)")
+    if not (folder / "images.parquet").is_file():
+        raise DatasetError(folder, "no images.parquet: is this a folder written by "
+                                   "`quality-widgets metrics --out`?")
+    frames = {}
+    for level, name in FRAME_OF_LEVEL.items():
+        file, index = folder / f"{name}.parquet", INDEX_OF_LEVEL[level]
+        if file.is_file():
+            try:
+                frame = pd.read_parquet(file)
+            except Exception as e:  # pyarrow raises several kinds for a damaged file
+                raise DatasetError(file, f"not a readable Parquet file ({e})") from None
+            if frame.index.name != index and index in frame.columns:
+                frame = frame.set_index(index)
+        else:
+            frame = pd.DataFrame(index=pd.Index([], dtype="int64", name=index))
+        frames[name] = frame
+    return MetricFrames(**frames, cache_dir=folder)
+
+
+def as_metric_frames(data) -> MetricFrames:
+    """``data`` itself if it is :class:`MetricFrames`; a metrics folder (path) read by
+    :func:`read_metrics`."""
+    if isinstance(data, MetricFrames):
+        return data
+    if isinstance(data, (str, Path)):
+        return read_metrics(data)
+    raise TypeError(f"expected MetricFrames (from compute_metrics) or a metrics folder, got "
+                    f"{type(data).__name__}")

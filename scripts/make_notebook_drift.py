@@ -15,8 +15,8 @@ cells = [
     new_code_cell(
         "import json, tempfile\nfrom pathlib import Path\n\nimport numpy as np\n"
         "from PIL import Image\n\nimport quality_widgets as qw\n"
-        "from quality_widgets.sample import sample_paths\n\n"
-        "paths = sample_paths()\nwork = Path(tempfile.mkdtemp(prefix='qw-drift-'))\n"
+        "\n"
+        "paths = qw.sample_paths()\nwork = Path(tempfile.mkdtemp(prefix='qw-drift-'))\n"
         "(work / 'images').mkdir()\n"
         "for path in sorted(paths['images'].iterdir()):  # production: half the light\n"
         "    pixels = np.asarray(Image.open(path).convert('RGB'), dtype=np.uint16)\n"
@@ -33,14 +33,12 @@ cells = [
         "images, since boxes of one image are not independent), Holm-adjusted across the "
         "table, the Wasserstein distance in the metric's units and the population stability "
         "index on the training data's deciles."),
-    new_code_cell("from quality_widgets.drift import compare\n\n"
-                  "table = compare(train_metrics, production_metrics)\n"
+    new_code_cell("table = qw.compare_drift(train_metrics, production_metrics)\n"
                   "table.head(8)"),
     new_markdown_cell(
         "Both histograms on the same bins, each normalised; brush a range to see the images of "
         "either dataset in it (switch the gallery between A and B)."),
-    new_code_cell("from quality_widgets.widgets.drift import DriftView\n\n"
-                  "view = DriftView(train_metrics, production_metrics, metric='brightness')\n"
+    new_code_cell("view = qw.DriftView(train_metrics, production_metrics, metric='brightness')\n"
                   "view.select(0.0, 0.3)\nview"),
     new_markdown_cell(
         "## Model test cases\n\nNamed slices with a requirement, in a YAML or JSON file; "
@@ -55,8 +53,7 @@ cells = [
         "     'measure': 'recall', 'iou': 0.5, 'score_threshold': 0.3, 'min': 0.3},\n"
         "    {'name': 'people', 'categories': ['person'], 'measure': 'AP', 'min': 0.1},\n"
         "]\n(work / 'cases.json').write_text(json.dumps({'test_cases': cases}, indent=1))\n\n"
-        "from quality_widgets.widgets.testcases import TestCaseTable\n\n"
-        "TestCaseTable.from_cases(production, production_metrics, work / 'cases.json', "
+        "qw.TestCaseTable.from_cases(production, production_metrics, work / 'cases.json', "
         "resamples=50)"),
     new_markdown_cell(
         "The Explorer turns its selection into a test case: brush, then ask for the case."),
@@ -65,13 +62,11 @@ cells = [
                   "explorer.select('object_brightness', 0.0, 0.15)\n"
                   "case = explorer.as_test_case('very dark objects', measure='AR100', "
                   "min_value=0.1)\ncase"),
-    new_code_cell("from quality_widgets.testcases import run_test_cases\n\n"
-                  "run_test_cases(production, production_metrics, case, resamples=50)"),
+    new_code_cell("qw.run_test_cases(production, production_metrics, case, resamples=50)"),
     new_markdown_cell(
         "## What to label next\n\nFrom the predictions alone: images with many predictions in "
         "the uncertain score band (0.3 to 0.7) first."),
-    new_code_cell("from quality_widgets.widgets.label_next import LabelNext\n\n"
-                  "label_next = LabelNext(production_metrics, metric='n_uncertain')\n"
+    new_code_cell("label_next = qw.LabelNext(production_metrics, metric='n_uncertain')\n"
                   "print(label_next.top(5).tolist())\nlabel_next"),
 ]
 

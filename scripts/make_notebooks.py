@@ -147,7 +147,7 @@ save("your_data.ipynb", [
         "`{image_id, category_id, bbox, score}`)."),
     new_code_cell(
         "coco_dir = work / 'coco'\n(coco_dir / 'images').mkdir(parents=True)\n"
-        "instances = json.loads(qw.sample.sample_paths()['annotations'].read_text())\n"
+        "instances = json.loads(qw.sample_paths()['annotations'].read_text())\n"
         "keep = set(chosen.tolist())\n"
         "instances['images'] = [im for im in instances['images'] if im['id'] in keep]\n"
         "instances['annotations'] = [a for a in instances['annotations'] "
@@ -155,7 +155,7 @@ save("your_data.ipynb", [
         "for im in instances['images']:\n"
         "    shutil.copy(sample.images_dir / im['file_name'], coco_dir / 'images')\n"
         "(coco_dir / 'instances.json').write_text(json.dumps(instances))\n"
-        "predictions = json.loads(qw.sample.sample_paths()['predictions'].read_text())\n"
+        "predictions = json.loads(qw.sample_paths()['predictions'].read_text())\n"
         "(coco_dir / 'predictions.json').write_text(json.dumps(\n"
         "    [p for p in predictions if p['image_id'] in keep]))\n\n"
         "coco = qw.Dataset.from_coco(coco_dir / 'images', coco_dir / 'instances.json',\n"

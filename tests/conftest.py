@@ -42,7 +42,7 @@ def _private_metric_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _restore_metric_registry():
     """Metrics a test decorates or loads from a file do not leak into later tests."""
-    from quality_widgets import registry
+    from quality_widgets.compute import registry
     registry.load_builtin_metrics()
     before = dict(registry._REGISTRY)
     yield

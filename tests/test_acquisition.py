@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import quality_widgets as qw
-from quality_widgets.registry import registered_metrics
+from quality_widgets.compute.registry import registered_metrics
 
 IMAGE_COLUMNS = ["n_predictions", "mean_confidence", "min_confidence", "n_uncertain"]
 CLASS_METRICS = ["class_probabilities", "image_class_probabilities"]

@@ -48,7 +48,7 @@ def test_bad_input_gives_exit_code_2_and_names_the_file(tmp_path, capsys):
 
 
 def test_console_script_runs():
-    res = subprocess.run([sys.executable, "-m", "quality_widgets.cli", "--help"],
+    res = subprocess.run([sys.executable, "-m", "quality_widgets", "--help"],
                          capture_output=True, text=True)
     assert res.returncode == 0 and "metrics" in res.stdout and "demo" in res.stdout
 

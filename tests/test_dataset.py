@@ -180,5 +180,5 @@ def test_load_sample_is_the_bundled_redistributable_subset():
     assert (len(ds.images), len(ds.annotations), len(ds.predictions)) == (33, 246, 1990)
     assert set(ds.images["license"]) <= {4, 5, 7}
     assert ds.images["path"].map(lambda p: __import__("os").path.exists(p)).all()
-    attribution = qw.sample.sample_paths()["attribution"].read_text()
+    attribution = qw.sample_paths()["attribution"].read_text()
     assert all(name in attribution for name in ds.images["file_name"])

@@ -36,7 +36,7 @@ def test_demo_starts_jupyterlab_serving_the_quickstart(tmp_path):
                      ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipy")):
         env[var] = str(tmp_path / sub)
     env.pop("JUPYTER_TOKEN", None)
-    cmd = [sys.executable, "-m", "quality_widgets.cli", "demo", "--dir", str(tmp_path / "nbs"),
+    cmd = [sys.executable, "-m", "quality_widgets", "demo", "--dir", str(tmp_path / "nbs"),
            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", "--LabApp.news_url=",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]

@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 
 import quality_widgets as qw
-from quality_widgets import cli, drift
+from quality_widgets import cli
+from quality_widgets.analysis import drift
+from quality_widgets.frames import write_metrics
 from quality_widgets.frames import MetricFrames
-from quality_widgets.sample import sample_paths
-from quality_widgets.statistics import holm
+from quality_widgets.data.sample import sample_paths
+from quality_widgets.analysis.statistics import holm
 
 METRICS = ["brightness", "contrast", "sharpness", "object_brightness", "box_area",
            "n_uncertain"]
@@ -123,10 +125,7 @@ def test_drift_view_brush_selects_both_datasets(sample_metrics, darkened_metrics
 
 def test_cli_json(sample_metrics, darkened_metrics, tmp_path, capsys):
     for name, frames in (("a", sample_metrics), ("b", darkened_metrics)):
-        out = tmp_path / name
-        out.mkdir()
-        for level, file in drift.LEVEL_FILES.items():
-            cli.write_parquet_atomic(frames.frame(level), out / file)
+        write_metrics(frames, tmp_path / name)
     code = cli.main(["drift", "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"), "--json",
                      "--permutations", "199"])
     assert code == 0

@@ -30,8 +30,8 @@ def custom_metrics():
         return crop.shape[0] + 0 * row["bbox_w"]
 
     yield
-    qw.registry.unregister("mean_green_test")
-    qw.registry.unregister("crop_rows_test")
+    qw.compute.registry.unregister("mean_green_test")
+    qw.compute.registry.unregister("crop_rows_test")
 
 
 def _dataset(tmp_path, **kw):
@@ -50,7 +50,7 @@ def test_frames_have_one_row_per_item_and_custom_columns(tmp_path, custom_metric
     assert {"crop_rows_test", "confidence"} <= set(f.predictions.columns)
     assert "confidence" not in f.objects
     # the custom metric computed exactly what the function says, on the decoded pixels
-    img = qw.imaging.decode_rgb(ds.images.loc[1, "path"])
+    img = qw.data.imaging.decode_rgb(ds.images.loc[1, "path"])
     assert f.images.loc[1, "mean_green_test"] == pytest.approx(img[:, :, 1].mean())
     ann = ds.annotations.loc[100]
     assert f.objects.loc[100, "crop_rows_test"] == 12  # rows floor(12)..ceil(24)
@@ -80,7 +80,7 @@ def test_adding_a_metric_computes_only_that_metric(tmp_path):
             fh.write("x")
         return 1.0
 
-    qw.registry.unregister("counted_test")
+    qw.compute.registry.unregister("counted_test")
     qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache, progress=False)
     f = qw.compute_metrics(ds, metrics=["brightness", counted_test], workers=1,
                            cache_dir=cache, progress=False)
@@ -131,7 +131,7 @@ def test_a_metric_that_raises_marks_only_its_rows(tmp_path):
         if image[0, 0, 0] % 2 == 1:
             raise ValueError("odd pixel")
         return 1.0
-    qw.registry.unregister("fails_on_png_test")
+    qw.compute.registry.unregister("fails_on_png_test")
 
     f = qw.compute_metrics(ds, metrics=["brightness", fails_on_png_test], workers=1,
                            cache_dir=False, progress=False)
@@ -189,7 +189,7 @@ def test_metric_defined_in_main_works_with_worker_processes(tmp_path, how):
 KILL_SCRIPT = """
 import sys, time
 import quality_widgets as qw
-import quality_widgets.engine as engine
+import quality_widgets.compute.engine as engine
 engine.FLUSH_EVERY_SECONDS = 0.0
 
 @qw.metric(level="image", name="slow_test")
@@ -285,7 +285,7 @@ def test_a_crashing_worker_costs_only_its_image(tmp_path):
         print("GOOD", int(f.images.loc[~bad, "crashes_on_third"].notna().sum()))
     """))
     import quality_widgets as qw
-    first_pixel = int(qw.imaging.decode_rgb(tmp_path / "imgs" / "img_002.jpg")[0, 0, 0])
+    first_pixel = int(qw.data.imaging.decode_rgb(tmp_path / "imgs" / "img_002.jpg")[0, 0, 0])
     res = subprocess.run([sys.executable, str(script), str(tmp_path / "imgs"), str(first_pixel)],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

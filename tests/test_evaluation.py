@@ -21,7 +21,7 @@ from pycocotools.cocoeval import COCOeval
 
 import quality_widgets as qw
 from quality_widgets.evaluation import MEASURES, Evaluator, add_outcomes, evaluate
-from quality_widgets.evaluation import command
+from quality_widgets.cli import evaluate as command
 
 TOL = 1e-12
 SLICE_STATS = [0, 1, 2, 6, 7, 8]     # the 'all'-area numbers, comparable for a metric slice

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from quality_widgets.dataset import Dataset
+from quality_widgets.data.dataset import Dataset
 from quality_widgets.errors import DataWarning, ExportError
-from quality_widgets.export import (MARKER, add_parser, export, flattened_name,
+from quality_widgets.cli.export import add_parser
+from quality_widgets.export import (MARKER, export, flattened_name,
                                     safe_relative_name)
 from quality_widgets.frames import MetricFrames
 

@@ -10,7 +10,7 @@ import pytest
 import traitlets
 
 import quality_widgets as qw
-from quality_widgets import selection as sel
+from quality_widgets.analysis import selection as sel
 
 from helpers import make_coco
 

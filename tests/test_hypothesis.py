@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import quality_widgets as qw
-from quality_widgets import hypothesis as hyp
+from quality_widgets.analysis import hypothesis as hyp
 from quality_widgets.frames import MetricFrames
-from quality_widgets.statistics import bootstrap_ci, holm, permutation_p_value
+from quality_widgets.analysis.statistics import bootstrap_ci, holm, permutation_p_value
 
 pycocotools = pytest.importorskip("pycocotools")
 

@@ -28,7 +28,7 @@ def test_wheel_has_command_sample_and_builtin_metrics(tmp_path):
             "ds = qw.load_sample(); assert len(ds.images) == 33;"
             "names = {m.name for m in qw.registered_metrics()};"
             "assert {'brightness', 'object_redness', 'confidence', 'uniqueness'} <= names, names;"
-            "from quality_widgets.registry import builtin_metrics_dir;"
+            "from quality_widgets.compute.registry import builtin_metrics_dir;"
             "assert '_builtin_metrics' in str(builtin_metrics_dir());"
             "f = qw.compute_metrics(ds.subset(ds.images.index[:2]), workers=1, cache_dir=False,"
             " progress=False); assert f.images['brightness'].notna().all(); print('OK')")

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 import quality_widgets as qw
-from quality_widgets import pixelstats as px
-from quality_widgets.imaging import crop, crop_bounds, decode_rgb
-from quality_widgets.registry import registered_metrics
+from quality_widgets.compute import pixelstats as px
+from quality_widgets.data.imaging import crop, crop_bounds, decode_rgb
+from quality_widgets.compute.registry import registered_metrics
 
 
 def builtin(name, level="image"):
@@ -214,7 +214,7 @@ def test_near_duplicates_found_on_coco128(coco128, tmp_path):
 
 
 def test_embeddings_uniqueness():
-    from quality_widgets.similarity import nearest_distance
+    from quality_widgets.compute.similarity import nearest_distance
     e = np.array([[1.0, 0], [0.99, 0.01], [0, 1.0]])
     d = nearest_distance(e)
     assert d[0] == pytest.approx(d[1]) and d[0] < 1e-3 and d[2] == pytest.approx(
@@ -225,7 +225,7 @@ def test_embeddings_uniqueness():
 def test_compiled_and_numpy_summaries_are_identical(shape, monkeypatch):
     """The numba kernel and the numpy fallback compute the same exact sums (also on a strided
     crop view, as object metrics receive)."""
-    from quality_widgets import _summary_kernel
+    from quality_widgets.compute import _summary_kernel
     if not _summary_kernel.HAVE_NUMBA:
         pytest.skip("numba not installed: only the numpy path exists")
     rng = np.random.default_rng(sum(shape))

@@ -39,19 +39,19 @@ def computed(corpus, loaded, tmp_path_factory):
     os.remove(images.loc["vanishes.jpg", "path"])          # disappears after loading
     unreadable = images.loc["unreadable.jpg", "path"]
     os.chmod(unreadable, 0)
-    real_open = qw.imaging.Image.open
+    real_open = qw.data.imaging.Image.open
 
     def guarded_open(fp, *a, **k):  # root reads anything: simulate the permission error
         if str(fp) == unreadable:
             raise PermissionError(13, "Permission denied", str(fp))
         return real_open(fp, *a, **k)
 
-    qw.imaging.Image.open = guarded_open
+    qw.data.imaging.Image.open = guarded_open
     try:
         frames = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path_factory.mktemp("c"),
                                     progress=False)
     finally:
-        qw.imaging.Image.open = real_open
+        qw.data.imaging.Image.open = real_open
         os.chmod(unreadable, 0o644)
     return frames
 
@@ -125,7 +125,7 @@ def test_exif_orientation_is_applied_to_pixels(corpus, computed):
     row = frame.loc["exif_rotated.jpg"]
     assert (row["width"], row["height"]) == (48, 64)
     path = row["path"]
-    rgb = qw.imaging.decode_rgb(path)
+    rgb = qw.data.imaging.decode_rgb(path)
     assert rgb.shape == (64, 48, 3)
     assert rgb[5, 24, 0] > 150 and rgb[60, 24, 0] < 100   # red half on top after rotation
 

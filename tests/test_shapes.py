@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import quality_widgets as qw
-from quality_widgets.registry import registered_metrics
+from quality_widgets.compute.registry import registered_metrics
 
 SHAPE_METRICS = ["polygon_vertices", "polygon_solidity", "shape_outlier"]
 

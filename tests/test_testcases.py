@@ -9,8 +9,8 @@ import pytest
 
 import quality_widgets as qw
 from quality_widgets import cli
-from quality_widgets.sample import sample_paths
-from quality_widgets.testcases import TestCaseError, read_test_cases, run_test_cases
+from quality_widgets.data.sample import sample_paths
+from quality_widgets.analysis.testcases import TestCaseError, read_test_cases, run_test_cases
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .. import selection as sel
-from ..drift import compare, _frames
+from ..analysis import selection as sel
+from ..analysis.drift import compare
+from ..frames import as_metric_frames
 from ..frames import LEVELS
-from ..thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache
 from .explorer import GroupBars
 from .gallery import Gallery
 from .histogram import MetricHistogram
@@ -62,7 +63,7 @@ class DriftView(widgets.VBox):
     def __init__(self, metrics_a, metrics_b, metric: str | None = None,
                  level: str | None = None, table: pd.DataFrame | None = None,
                  thumbnail_size: int = 160, per_page: int = sel.PER_PAGE, **kwargs):
-        self.frames = {"A": _frames(metrics_a), "B": _frames(metrics_b)}
+        self.frames = {"A": as_metric_frames(metrics_a), "B": as_metric_frames(metrics_b)}
         self.table = compare(self.frames["A"], self.frames["B"]) if table is None else table
         if self.table.empty:
             raise ValueError("no metric with finite values in both datasets to compare")

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .. import selection as sel
+from ..analysis import selection as sel
 from ..export import FORMATS, export
-from ..frames import LEVELS, MetricFrames, numeric_metric_columns
-from ..tags import TAG_COLUMN, TagStore, check_tag, split_tags
-from ..thumbnails import ThumbnailCache
+from ..compute.engine import compute_metrics
+from ..data.dataset import Dataset
+from ..frames import LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns
+from ..analysis.tags import TAG_COLUMN, TagStore, check_tag, split_tags
+from .thumbnails import ThumbnailCache
 from .gallery import Gallery
 from .histogram import MetricHistogram
 from .scatter import MetricScatter
@@ -202,14 +204,9 @@ class Explorer(widgets.VBox):
     # ---- inputs ----------------------------------------------------------------------------
     @staticmethod
     def _as_frames(metrics, cache_dir=None) -> MetricFrames:
-        if isinstance(metrics, MetricFrames):
-            return metrics
-        from ..dataset import Dataset
         if isinstance(metrics, Dataset):
-            from .. import engine
-            return engine.compute_metrics(metrics, cache_dir=cache_dir)
-        raise TypeError(f"Explorer needs MetricFrames (from compute_metrics) or a Dataset, "
-                        f"got {type(metrics).__name__}")
+            return compute_metrics(metrics, cache_dir=cache_dir)
+        return as_metric_frames(metrics)   # MetricFrames, or a folder the CLI wrote
 
     # ---- current data ----------------------------------------------------------------------
     @property
@@ -548,7 +545,7 @@ class Explorer(widgets.VBox):
         tag, with the requirement ``min_value <= measure <= max_value``. Note: at image level
         the category filter picks images *showing* a category, while a test case evaluates
         *only* those categories."""
-        from ..testcases import validate_test_cases
+        from ..analysis.testcases import validate_test_cases
         if min_value is None and max_value is None:
             raise ValueError("a test case needs a requirement: min_value and/or max_value")
         bounds: dict = {}

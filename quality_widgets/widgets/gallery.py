@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .. import selection as sel
-from ..thumbnails import ThumbnailCache, ThumbnailRequest, data_uri
+from ..analysis import selection as sel
+from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri
 
 OUTCOME_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "ignored": "#7f7f7f"}
 BOX_COLOR = "#ff7f0e"

@@ -11,7 +11,7 @@ import numpy as np
 import traitlets
 from bqplot.interacts import BrushIntervalSelector
 
-from .. import selection as sel
+from ..analysis import selection as sel
 
 BAR_COLOR = "#9aa7b8"
 HIGHLIGHT_COLOR = "#ff7f0e"

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from .. import hypothesis as hyp
+from ..analysis import hypothesis as hyp
 from ..evaluation import Evaluator
 from ..frames import numeric_metric_columns
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .. import selection as sel
+from ..analysis import selection as sel
 from ..frames import MetricFrames
-from ..thumbnails import ThumbnailCache
+from .thumbnails import ThumbnailCache
 from .gallery import Gallery
 
 # Acquisition columns and the sort direction that puts the most informative image first.

@@ -13,7 +13,7 @@ import numpy as np
 import traitlets
 from bqplot.interacts import BrushSelector
 
-from .. import selection as sel
+from ..analysis import selection as sel
 
 POINT_COLOR = "#1f77b4"
 MAX_POINTS = 5000

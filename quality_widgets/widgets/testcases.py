@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import selection as sel
+from ..analysis import selection as sel
 
 PASS_COLOR, FAIL_COLOR = "#2ca02c", "#d62728"
 
@@ -63,7 +63,7 @@ class TestCaseTable(widgets.VBox):
         return view
 
     def run(self, dataset, metrics, cases_or_path, **run_kwargs) -> pd.DataFrame:
-        from ..testcases import run_test_cases
+        from ..analysis.testcases import run_test_cases
         results = run_test_cases(dataset, metrics, cases_or_path, **run_kwargs)
         self.show(results)
         return results

@@ -133,7 +133,7 @@ def brush_and_check(page, frame, bins: int = 30, per_page: int = 24):
     """Drag across the histogram of ``frame["brightness"]`` and check what the page shows:
     the summary line (count and an interval inside the bins dragged over), the highlighted
     bars and the gallery tiles (the selected images, darkest first). Returns the Brush."""
-    from quality_widgets import selection as sel
+    from quality_widgets.analysis import selection as sel
     values = frame["brightness"].to_numpy(dtype=float)
     edges = sel.histogram(values, bins).edges
     bars = read_bars(page, bins)

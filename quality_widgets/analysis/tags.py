@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import write_parquet_atomic
+from ..data._io import write_parquet_atomic
 
 TAGS_FILE = "tags.parquet"
 TAG_COLUMN = "tags"

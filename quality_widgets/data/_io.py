@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import DatasetError, warn_rows
+from .schema import IMAGE_EXTENSIONS, safe_join
 
 try:  # optional: 3-4x faster parsing of large results files; the standard library otherwise
     import orjson as _orjson
@@ -114,7 +116,6 @@ def image_size(path) -> tuple[int, int] | None:
 
 def list_images(images_dir, recursive: bool = True) -> list[str]:
     """Relative paths (POSIX) of image files below ``images_dir``, sorted."""
-    from ..dataset import IMAGE_EXTENSIONS
     root = Path(images_dir)
     if not root.is_dir():
         raise DatasetError(root, "images folder not found or not a folder")
@@ -135,7 +136,6 @@ def list_images(images_dir, recursive: bool = True) -> list[str]:
 def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) -> pd.DataFrame:
     """Build the images frame; paths are joined safely (None for escaping names); missing sizes
     are read from the file headers."""
-    from ..dataset import safe_join
     n = len(file_names)
     ids = np.arange(1, n + 1, dtype="int64") if ids is None else np.asarray(ids, dtype="int64")
     paths = []
@@ -156,3 +156,19 @@ def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) ->
             if size is not None:
                 frame.at[image_id, "width"], frame.at[image_id, "height"] = size
     return frame
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path, index: bool = True) -> None:
+    """Write ``frame`` to ``path`` as Parquet through a unique temporary file in the same
+    folder and a rename: a reader never sees a half-written file, and concurrent writers do
+    not share a temporary name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=index)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -119,11 +119,11 @@ def metric(level="image", name: str | None = None, description: str | None = Non
 def builtin_metrics_dir() -> Path:
     """The folder of built-in metric files: shipped inside the wheel as package data, or the
     checkout's top-level ``metrics/`` folder."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_builtin_metrics"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_builtin_metrics"
     if packaged.is_dir():
         return packaged
-    return here.parent / "metrics"
+    return package.parent / "metrics"
 
 
 def load_metric_file(path, builtin: bool = False) -> list[Metric]:

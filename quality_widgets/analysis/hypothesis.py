@@ -54,9 +54,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .evaluation import MEASURES as _MEASURE_SPECS
-from .evaluation import Evaluator
-from .frames import MetricFrames, numeric_metric_columns
+from ..evaluation import MEASURES as _MEASURE_SPECS
+from ..evaluation import Evaluator
+from ..frames import MetricFrames, numeric_metric_columns
+from ..jsonsafe import json_safe
 from .statistics import bootstrap_ci, finite, holm, permutation_p_value
 
 #: A side needs at least this many counted annotations to be tested.
@@ -114,7 +115,7 @@ class HypothesisResult:
         """A JSON-safe dict (NaN and inf as None), without the replicate arrays."""
         out = {k: v for k, v in asdict(self).items()
                if k not in ("bootstrap_differences", "permutation_differences")}
-        return _json_safe(out)
+        return json_safe(out)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
@@ -126,20 +127,6 @@ class HypothesisResult:
                  f"{self.metric} {op_above} {self.threshold:.4g}"]
         return pd.DataFrame([asdict(self.below), asdict(self.above)], index=index).rename(
             columns={"value": self.measure})
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 # ---- measures from a matching ----------------------------------------------------------------
@@ -361,13 +348,13 @@ def _resample(split, edges, state, side_weights, resamples, permutations, seed, 
 
 # ---- inputs ----------------------------------------------------------------------------------
 def _dataset_and_metrics(dataset, metrics, needed=None):
-    from .dataset import Dataset
+    from ..data.dataset import Dataset
     if isinstance(dataset, MetricFrames):
         dataset, metrics = metrics if isinstance(metrics, Dataset) else dataset.dataset, dataset
     if not isinstance(dataset, Dataset):
         raise TypeError(f"expected a quality_widgets.Dataset, got {type(dataset).__name__}")
     if metrics is None:
-        from .engine import compute_metrics
+        from ..compute.engine import compute_metrics
         metrics = compute_metrics(dataset, metrics=needed, progress=False)
     if not isinstance(metrics, MetricFrames):
         raise TypeError(f"metrics must be MetricFrames (from compute_metrics), got "

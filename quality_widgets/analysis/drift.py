@@ -34,47 +34,19 @@ Metrics with no finite value on one side are left out.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .frames import LEVELS, MetricFrames, numeric_metric_columns
+from ..frames import LEVELS, as_metric_frames, numeric_metric_columns
 from .selection import as_float
 from .statistics import holm, permutation_p_value
 
 PSI_QUANTILES = np.linspace(0.1, 0.9, 9)    # deciles of A: the PSI bin edges
 PSI_EPSILON = 1e-4
-LEVEL_FILES = {"image": "images.parquet", "object": "objects.parquet",
-               "prediction": "predictions.parquet"}
 PERMUTATIONS = 999
 COLUMNS = ["metric", "level", "ks_statistic", "p_value", "p_holm", "p_ks", "p_method",
            "wasserstein", "psi", "n_a", "n_b", "mean_a", "mean_b", "median_a", "median_b"]
-
-
-def load_metrics_folder(folder) -> MetricFrames:
-    """MetricFrames from a folder written by ``quality-widgets metrics`` (``images.parquet``,
-    ``objects.parquet``, ``predictions.parquet``; a missing level file is an empty frame)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"metrics folder not found: {folder}")
-    frames = {}
-    for level, name in LEVEL_FILES.items():
-        path = folder / name
-        frames[level] = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
-    if all(f.empty and not len(f.columns) for f in frames.values()):
-        raise FileNotFoundError(f"{folder} holds none of {', '.join(LEVEL_FILES.values())} "
-                                "(write them with `quality-widgets metrics --out`)")
-    return MetricFrames(images=frames["image"], objects=frames["object"],
-                        predictions=frames["prediction"], cache_dir=folder)
-
-
-def _frames(data) -> MetricFrames:
-    if isinstance(data, MetricFrames):
-        return data
-    if isinstance(data, (str, Path)):
-        return load_metrics_folder(data)
-    raise TypeError(f"expected MetricFrames or a metrics folder, got {type(data).__name__}")
 
 
 def population_stability_index(a, b, quantiles=PSI_QUANTILES, epsilon: float = PSI_EPSILON
@@ -172,7 +144,7 @@ def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
     mean_a, mean_b, median_a, median_b``, sorted by ``ks_statistic`` (largest drift first),
     then ``p_value``.
     """
-    fa, fb = _frames(metrics_a), _frames(metrics_b)
+    fa, fb = as_metric_frames(metrics_a), as_metric_frames(metrics_b)
     levels = (levels,) if isinstance(levels, str) else tuple(levels)
     rows = []
     for level in levels:

@@ -20,81 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-BOX_COLUMNS = ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]
-IMAGE_COLUMNS = ["file_name", "path", "width", "height"]
-ANNOTATION_COLUMNS = ["image_id", "category_id", "category", *BOX_COLUMNS, "area", "iscrowd",
-                      "segmentation"]
-PREDICTION_COLUMNS = ["image_id", "category_id", "category", *BOX_COLUMNS, "score"]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-def empty_images() -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "file_name": pd.Series(dtype=object), "path": pd.Series(dtype=object),
-        "width": pd.Series(dtype="Int64"), "height": pd.Series(dtype="Int64")})
-    frame.index = pd.Index([], dtype="int64", name="image_id")
-    return frame
-
-
-def empty_annotations() -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "image_id": pd.Series(dtype="int64"), "category_id": pd.Series(dtype="int64"),
-        "category": pd.Series(dtype=object),
-        **{c: pd.Series(dtype="float64") for c in BOX_COLUMNS},
-        "area": pd.Series(dtype="float64"), "iscrowd": pd.Series(dtype=bool),
-        "segmentation": pd.Series(dtype=object)})
-    frame.index = pd.Index([], dtype="int64", name="annotation_id")
-    return frame
-
-
-def empty_predictions() -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "image_id": pd.Series(dtype="int64"), "category_id": pd.Series(dtype="int64"),
-        "category": pd.Series(dtype=object),
-        **{c: pd.Series(dtype="float64") for c in BOX_COLUMNS},
-        "score": pd.Series(dtype="float64")})
-    frame.index = pd.Index([], dtype="int64", name="prediction_id")
-    return frame
-
-
-def empty_categories() -> pd.DataFrame:
-    frame = pd.DataFrame({"name": pd.Series(dtype=object),
-                          "supercategory": pd.Series(dtype=object)})
-    frame.index = pd.Index([], dtype="int64", name="category_id")
-    return frame
-
-
-def safe_join(root: Path, name: str) -> Path | None:
-    """``root / name`` if it stays inside ``root``; None for absolute names or ``..`` escapes.
-
-    File names come from annotation files written by other people: a name like
-    ``../../etc/passwd`` must never make us read (or, on export, write) outside the folder.
-    """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        return None
-    candidate = Path(name)
-    if candidate.is_absolute() or candidate.drive:
-        return None
-    root = Path(root).absolute()
-    joined = root / candidate
-    parts = []
-    for part in candidate.parts:
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
-    if not parts:
-        return None
-    return joined
-
+from . import coco, folder, yolo
+from .schema import empty_annotations, empty_categories, empty_images, empty_predictions
 
 @dataclass
 class Dataset:
@@ -125,8 +57,8 @@ class Dataset:
         comes from the folder. Malformed files raise :class:`~quality_widgets.DatasetError`;
         malformed rows are skipped with a :class:`~quality_widgets.DataWarning`.
         """
-        from .formats import coco
-        return coco.load(images_dir, annotations, predictions, name=name)
+        dataset = cls(**coco.load(images_dir, annotations, name=name))
+        return dataset.with_predictions(predictions) if predictions is not None else dataset
 
     @classmethod
     def from_yolo(cls, images_dir, labels_dir=None, class_names=None, predictions_dir=None,
@@ -136,15 +68,13 @@ class Dataset:
         or a ``data.yaml``. ``labels_dir`` defaults to the sibling ``labels`` folder of an
         ``images`` folder. ``predictions_dir`` holds the same format plus a 6th column,
         the confidence."""
-        from .formats import yolo
-        return yolo.load(images_dir, labels_dir, class_names, predictions_dir, name=name)
+        return cls(**yolo.load(images_dir, labels_dir, class_names, predictions_dir, name=name))
 
     @classmethod
     def from_folder(cls, images_dir, recursive: bool = True, name: str | None = None
                     ) -> "Dataset":
         """All images below ``images_dir`` (by extension), with no labels: data metrics only."""
-        from .formats import folder
-        return folder.load(images_dir, recursive=recursive, name=name)
+        return cls(**folder.load(images_dir, recursive=recursive, name=name))
 
     # ---- views ---------------------------------------------------------------------------
     def subset(self, image_ids: Iterable[int]) -> "Dataset":
@@ -158,7 +88,6 @@ class Dataset:
 
     def with_predictions(self, predictions) -> "Dataset":
         """A copy with the predictions of another COCO results file (or list) loaded."""
-        from .formats import coco
         frame = coco.read_predictions(predictions, self)
         sources = dict(self.sources, predictions=str(predictions) if isinstance(
             predictions, (str, Path)) else "<list>")

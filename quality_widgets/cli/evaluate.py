@@ -8,9 +8,7 @@ without annotations, is written as null).
 """
 from __future__ import annotations
 
-import json
-import math
-import sys
+from ._shared import error, print_json
 
 
 def add_parser(subparsers):
@@ -28,28 +26,24 @@ def add_parser(subparsers):
     return parser
 
 
-def _number(value: float):
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def run(args) -> int:
     """Load, evaluate, print. Returns 0, or 2 when the input cannot be evaluated."""
-    import quality_widgets as qw
-    from .evaluator import evaluate
+    from ..data.dataset import Dataset
+    from ..errors import DatasetError
+    from ..evaluation.evaluator import evaluate
     try:
-        dataset = qw.Dataset.from_coco(None, args.annotations, args.predictions)
+        dataset = Dataset.from_coco(None, args.annotations, args.predictions)
         result = evaluate(dataset, iou_type=args.iou_type)
-    except (qw.DatasetError, NotImplementedError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (DatasetError, NotImplementedError) as problem:
+        return error("evaluate", problem)
     if args.json:
         per_category = result.per_category
         payload = {
             "stats": [float(v) for v in result.stats],
             "per_category": [{"category_id": int(cid), "name": str(row["name"]),
-                              "AP": _number(row["AP"]), "AP50": _number(row["AP50"])}
+                              "AP": row["AP"], "AP50": row["AP50"]}
                              for cid, row in per_category.iterrows()]}
-        print(json.dumps(payload, indent=2))
+        print_json(payload)
     else:
         print(result.summary())
     return 0

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from .cache import MetricCache, default_cache_dir
-from .dataset import BOX_COLUMNS, Dataset
-from .frames import MetricFrames
-from .imaging import ImageDecodeError, crop, decode_rgb
+from ..data.dataset import Dataset
+from ..data.schema import BOX_COLUMNS
+from ..frames import MetricFrames
+from ..data.imaging import ImageDecodeError, crop, decode_rgb
 from .registry import Metric, resolve_metrics
 
 # Finished images are written to the cache at least this often, so an interrupted run loses at

@@ -9,9 +9,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ..dataset import Dataset, empty_annotations, empty_categories, empty_predictions
+from .schema import empty_annotations, empty_categories, empty_predictions
 from ..errors import DatasetError, warn_rows
-from ._common import images_frame, list_images
+from ._io import images_frame, list_images
 
 
 def read_class_names(class_names, labels_dir: Path | None = None) -> dict[int, str]:
@@ -121,7 +121,8 @@ def _boxes_frame(records: list, index_name: str) -> pd.DataFrame:
 
 
 def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None
-         ) -> Dataset:
+         ) -> dict:
+    """The :class:`~quality_widgets.Dataset` fields of a YOLO folder."""
     images_dir = Path(images_dir).absolute()
     if labels_dir is None:
         labels_dir = images_dir.parent / "labels" if images_dir.name == "images" else None
@@ -160,9 +161,9 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
     if len(anns):
         anns = anns[["image_id", "category_id", "category", "bbox_x", "bbox_y", "bbox_w",
                      "bbox_h", "area", "iscrowd", "segmentation"]]
-    return Dataset(images=images, annotations=anns, predictions=preds, categories=cats,
-                   images_dir=images_dir, has_annotations=labels_dir is not None,
-                   has_predictions=predictions_dir is not None,
-                   name=name or images_dir.parent.name,
-                   sources={"labels": str(labels_dir) if labels_dir else None,
-                            "predictions": str(predictions_dir) if predictions_dir else None})
+    return dict(images=images, annotations=anns, predictions=preds, categories=cats,
+                images_dir=images_dir, has_annotations=labels_dir is not None,
+                has_predictions=predictions_dir is not None,
+                name=name or images_dir.parent.name,
+                sources={"labels": str(labels_dir) if labels_dir else None,
+                         "predictions": str(predictions_dir) if predictions_dir else None})

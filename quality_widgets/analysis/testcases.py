@@ -79,7 +79,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .frames import LEVELS, MetricFrames
+from ..frames import LEVELS, MetricFrames
 
 STATS = {"AP": 0, "AP50": 1, "AP75": 2, "AP_small": 3, "AP_medium": 4, "AP_large": 5,
          "AR1": 6, "AR10": 7, "AR100": 8, "AR_small": 9, "AR_medium": 10, "AR_large": 11}
@@ -221,7 +221,7 @@ def validate_test_cases(data, file=None) -> list[dict]:
                                 f"{', '.join(MEASURES)}", file, name, "measure")
         iou = _number(case.get("iou", 0.5), file, name, "iou")
         if measure in SCORE_MEASURES:
-            from .evaluation.params import IOU_THRESHOLDS
+            from ..evaluation.params import IOU_THRESHOLDS
             if not np.isclose(IOU_THRESHOLDS, iou).any():
                 raise TestCaseError(f"iou must be one of 0.5, 0.55, ..., 0.95, got {iou}", file,
                                     name, "iou")
@@ -448,7 +448,7 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the
     value (not the interval) with the requirement.
     """
-    from .evaluation import Evaluator
+    from ..evaluation import Evaluator
     cases = as_test_cases(cases_or_path)
     if metrics is not None and not isinstance(metrics, MetricFrames):
         raise TypeError(f"metrics must be MetricFrames (from compute_metrics) or None, got "

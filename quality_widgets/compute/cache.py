@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -25,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ..data._io import write_parquet_atomic
 
 META_KEY = b"quality_widgets.metrics"
 
@@ -41,22 +42,6 @@ def folder_id(images_dir) -> str:
     name = Path(text).name or "root"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:40]
     return f"{safe}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path, index: bool = True) -> None:
-    """Write ``frame`` to ``path`` as Parquet through a unique temporary file in the same
-    folder and a rename: a reader never sees a half-written file, and concurrent writers do
-    not share a temporary name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=index)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class MetricCache:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .dataset import Dataset
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 
 
 def sample_paths() -> dict:

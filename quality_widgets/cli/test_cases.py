@@ -7,13 +7,10 @@ fails, 2 for bad input (unreadable files, a schema error naming the file, case a
 """
 from __future__ import annotations
 
-import json
-import math
-import sys
+from ._shared import add_dataset_arguments, error, load_dataset, print_json
 
 
 def add_parser(subparsers) -> None:
-    from .cli import add_dataset_arguments
     p = subparsers.add_parser(
         "test-cases", help="run model test cases (slices with a requirement on AP, recall...): "
                            "exit 0 all pass, 1 some fail, 2 bad input")
@@ -28,19 +25,11 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _plain(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _metrics_for(cases, dataset, args):
     """Compute the registered metrics the slices read (the dataset's own columns need none)."""
-    from .engine import compute_metrics
-    from .registry import registered_metrics
-    from .testcases import referenced_columns
+    from ..compute.engine import compute_metrics
+    from ..compute.registry import registered_metrics
+    from ..analysis.testcases import referenced_columns
     wanted = set(referenced_columns(cases))
     names = sorted({m.name for m in registered_metrics()
                     if wanted & set(m.output_columns)})
@@ -51,9 +40,8 @@ def _metrics_for(cases, dataset, args):
 
 
 def run(args) -> int:
-    from .cli import _load_dataset
-    from .errors import DatasetError
-    from .testcases import TestCaseError, read_test_cases, run_test_cases
+    from ..errors import DatasetError
+    from ..analysis.testcases import TestCaseError, read_test_cases, run_test_cases
     try:
         cases = read_test_cases(args.file)
         if args.annotations is None and not getattr(args, "yolo_labels", None):
@@ -62,16 +50,14 @@ def run(args) -> int:
         if args.predictions is None and not getattr(args, "yolo_predictions", None):
             raise DatasetError(None, "test cases need the model's predictions: pass "
                                      "--predictions", field="--predictions")
-        dataset = _load_dataset(args) if args.images is not None else _labels_only(args)
+        dataset = load_dataset(args) if args.images is not None else _labels_only(args)
         metrics = _metrics_for(cases, dataset, args)
         results = run_test_cases(dataset, metrics, cases, resamples=args.resamples,
                                  seed=args.seed)
     except (TestCaseError, DatasetError, FileNotFoundError) as e:
-        print(f"quality-widgets test-cases: error: {e}", file=sys.stderr)
-        return 2
+        return error("test-cases", e)
     if args.json:
-        rows = [{k: _plain(v) for k, v in row.items()} for row in results.to_dict("records")]
-        print(json.dumps(rows, indent=1))
+        print_json(results.to_dict("records"))
     else:
         shown = results.assign(passed=results["passed"].map({True: "PASS", False: "FAIL"}))
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -83,8 +69,8 @@ def run(args) -> int:
 def _labels_only(args):
     """Without --images: labels and predictions only (slices on image pixels then fail with a
     clear 'no column' error, box geometry and scores work)."""
-    from .dataset import Dataset
-    from .errors import DatasetError
+    from ..data.dataset import Dataset
+    from ..errors import DatasetError
     if args.annotations is None:
         raise DatasetError(None, "YOLO labels need --images", field="--images")
     return Dataset.from_coco(None, args.annotations, args.predictions)

@@ -8,8 +8,7 @@ its rows. Exit code 0 (drift is a report, not a failure; guard a model with ``te
 """
 from __future__ import annotations
 
-import json
-import math
+from ._shared import print_json
 
 
 def add_parser(subparsers) -> None:
@@ -30,18 +29,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _plain(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-    return value
-
-
 def run(args) -> int:
-    from .drift import compare
+    from ..analysis.drift import compare
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     table = compare(args.a, args.b, levels=tuple(args.level or ("image", "object",
                                                                  "prediction")),
@@ -49,8 +38,7 @@ def run(args) -> int:
     if args.top is not None:
         table = table.head(args.top)
     if args.json:
-        rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
-        print(json.dumps(rows, indent=1))
+        print_json(table.to_dict("records"))
         return 0
     if table.empty:
         print("no metric with finite values on both sides")

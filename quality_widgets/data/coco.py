@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..dataset import (BOX_COLUMNS, Dataset, empty_annotations, empty_categories, empty_images,
-                       empty_predictions)
+from .schema import (BOX_COLUMNS, empty_annotations, empty_categories, empty_images,
+                     empty_predictions)
 from ..errors import DatasetError, warn_rows
-from ._common import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
+from ..jsonsafe import json_safe
+from ._io import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
                       to_int)
 
 ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"}
@@ -203,7 +204,7 @@ def _warn_outside(frame: pd.DataFrame, images: pd.DataFrame, file) -> None:
                   len(frame), action="kept")
 
 
-def read_predictions(source, dataset: Dataset) -> pd.DataFrame:
+def read_predictions(source, dataset) -> pd.DataFrame:
     """Predictions from a COCO results file (a JSON list) or an in-memory list of dicts.
 
     ``prediction_id`` is the 1-based position in the list, as pycocotools' ``loadRes`` gives,
@@ -260,7 +261,9 @@ def read_predictions(source, dataset: Dataset) -> pd.DataFrame:
     return frame
 
 
-def load(images_dir, annotations, predictions=None, name=None) -> Dataset:
+def load(images_dir, annotations, name=None) -> dict:
+    """The :class:`~quality_widgets.Dataset` fields of a COCO instances file (or, without one,
+    of the images folder); predictions are added by ``Dataset.with_predictions``."""
     images_dir = Path(images_dir).absolute() if images_dir is not None else None
     if images_dir is not None and not images_dir.is_dir():
         raise DatasetError(images_dir, "images folder not found or not a folder")
@@ -285,40 +288,24 @@ def load(images_dir, annotations, predictions=None, name=None) -> Dataset:
         names = list_images(images_dir)
         images = images_frame(images_dir, names)
         cats, anns, has_annotations = empty_categories(), empty_annotations(), False
-    dataset = Dataset(images=images, annotations=anns, categories=cats, images_dir=images_dir,
-                      has_annotations=has_annotations,
-                      name=name or (Path(annotations).stem if isinstance(annotations, (str, Path))
-                                    else (images_dir.name if images_dir else "dataset")),
-                      sources=sources)
-    if predictions is not None:
-        dataset = dataset.with_predictions(predictions)
-    return dataset
+    return dict(images=images, annotations=anns, categories=cats, images_dir=images_dir,
+                has_annotations=has_annotations,
+                name=name or (Path(annotations).stem if isinstance(annotations, (str, Path))
+                              else (images_dir.name if images_dir else "dataset")),
+                sources=sources)
 
 
 # ---- writing ---------------------------------------------------------------------------------
-def _plain(value):
-    """numpy / pandas scalars to JSON-able Python values."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return value
-
-
-def to_coco_dict(dataset: Dataset, image_ids=None) -> dict:
+def to_coco_dict(dataset, image_ids=None) -> dict:
     """The COCO instances dict of ``dataset`` (optionally restricted to ``image_ids``)."""
     ds = dataset.subset(image_ids) if image_ids is not None else dataset
     images = []
     for image_id, row in ds.images.iterrows():
         entry = {"id": int(image_id), "file_name": row["file_name"],
-                 "width": _plain(row["width"]), "height": _plain(row["height"])}
+                 "width": json_safe(row["width"]), "height": json_safe(row["height"])}
         for extra in ("license", "flickr_url", "coco_url"):
-            if extra in ds.images.columns and _plain(row[extra]) is not None:
-                entry[extra] = _plain(row[extra])
+            if extra in ds.images.columns and json_safe(row[extra]) is not None:
+                entry[extra] = json_safe(row[extra])
         images.append(entry)
     anns = []
     a = ds.annotations

@@ -12,8 +12,9 @@ omitted for metrics that need no pixels (box geometry, overlaps).
 """
 from __future__ import annotations
 
-import json
 import sys
+
+from ._shared import add_dataset_arguments, error, load_dataset, print_json
 
 JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
              "p_value", "summary")
@@ -21,8 +22,7 @@ JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "
 
 def add_parser(subparsers):
     """Register ``hypothesis`` on an argparse subparsers object; sets ``func=run``."""
-    from .cli import add_dataset_arguments
-    from .hypothesis import MEASURES
+    from ..analysis.hypothesis import MEASURES
     parser = subparsers.add_parser(
         "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
         description="Split the data at a threshold of a metric (images for an image metric, "
@@ -58,19 +58,17 @@ def json_payload(result) -> dict:
 def run(args) -> int:
     """Load, compute the metric, test, print. 0 on success, 2 on unusable input."""
     import warnings
-    from .cli import _load_dataset
-    from .engine import compute_metrics
-    from .errors import DatasetError
-    from .hypothesis import test_hypothesis
+    from ..compute.engine import compute_metrics
+    from ..errors import DatasetError
+    from ..analysis.hypothesis import test_hypothesis
     if args.annotations is None and args.yolo_labels is None:
-        print("error: --annotations (or --yolo-labels) is needed: the test compares the "
-              "model's performance against ground truth", file=sys.stderr)
-        return 2
+        return error("hypothesis", "--annotations (or --yolo-labels) is needed: the test "
+                                   "compares the model's performance against ground truth")
     try:
         with warnings.catch_warnings():
             if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
                 warnings.simplefilter("default")
-            dataset = _load_dataset(args)
+            dataset = load_dataset(args)
             metrics = compute_metrics(dataset, metrics=[args.metric],
                                       progress=not (args.quiet or args.json))
         category = args.category
@@ -81,12 +79,11 @@ def run(args) -> int:
                                  resamples=args.resamples, seed=args.seed, category=category,
                                  score_threshold=args.score_threshold,
                                  progress=not (args.quiet or args.json), workers=args.workers)
-    except (DatasetError, ValueError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"quality-widgets hypothesis: error: {message}", file=sys.stderr)
-        return 2
+    except (DatasetError, ValueError, KeyError) as problem:
+        message = problem.args[0] if isinstance(problem, KeyError) and problem.args else problem
+        return error("hypothesis", message)
     if args.json:
-        print(json.dumps(json_payload(result), indent=2))
+        print_json(json_payload(result))
         return 0
     print(result.table().to_string(float_format=lambda v: f"{v:.4f}"))
     lo, hi = result.ci95

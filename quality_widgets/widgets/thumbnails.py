@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .imaging import ImageDecodeError, crop_bounds, decode_rgb
+from ..data.imaging import ImageDecodeError, crop_bounds, decode_rgb
 
 THUMBNAIL_DIR = "thumbnails"
 # Bump when the drawing changes, so old disk thumbnails are not reused.

@@ -1,1 +1,0 @@
-"""Readers and writers of dataset formats (COCO, YOLO, plain folders)."""
