@@ -154,3 +154,24 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "broken.json" in err and "'overall'" in err and "'min'" in err
     assert cli.main(["test-cases", str(passing), "--annotations",
                      str(paths["annotations"])]) == 2
+
+
+def test_old_measure_names_are_aliases_and_precision_takes_its_iou(sample):
+    """One vocabulary with the hypothesis test (APs...), the earlier names still read; the
+    precision at IoU .75 is the evaluation's own precision at that threshold."""
+    ds, metrics = sample
+    full = qw.evaluate(ds)
+    cases = [{"name": "small, old name", "measure": "AP_small", "min": 0.0},
+             {"name": "small", "measure": "APs", "min": 0.0},
+             {"name": "precision at .75", "measure": "precision", "iou": 0.75,
+              "score_threshold": 0.4, "min": 0.0},
+             {"name": "recall at .5", "measure": "recall", "score_threshold": 0.4, "min": 0.0}]
+    results = run_test_cases(ds, metrics, cases, resamples=0).set_index("name")
+    assert list(results["measure"])[:2] == ["APs", "APs"]
+    assert results.loc["small, old name", "value"] == results.loc["small", "value"] \
+        == pytest.approx(full.stats[3])
+    precision_75 = full.precision_recall_at(0.4, 0.75)[0]
+    assert results.loc["precision at .75", "value"] == pytest.approx(precision_75)
+    assert precision_75 != pytest.approx(full.precision_recall_at(0.4, 0.5)[0])
+    assert results.loc["recall at .5", "value"] == pytest.approx(
+        full.precision_recall_at(0.4, 0.5)[1])

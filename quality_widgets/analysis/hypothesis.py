@@ -58,6 +58,7 @@ from ..evaluation import MEASURES as _MEASURE_SPECS
 from ..evaluation import Evaluator
 from ..frames import MetricFrames, numeric_metric_columns
 from ..jsonsafe import json_safe
+from ..slicing import bin_masks, column_values
 from .statistics import bootstrap_ci, finite, holm, permutation_p_value
 
 #: A side needs at least this many counted annotations to be tested.
@@ -162,15 +163,6 @@ class _Measure:
                                   self.area, slice_index)
 
 
-def _range_masks(values: np.ndarray, edges) -> list:
-    """One mask per range [edges[i], edges[i+1]) (the last edge may be +inf: closed at the
-    top); NaN is in none."""
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        out.append((values >= lo) & ((values < hi) if hi != np.inf else True))
-    return out
-
-
 class _Split:
     """The two (or more) sides of a split, evaluable for any resample / permutation.
 
@@ -193,10 +185,10 @@ class _Split:
         """(state, side image masks) for the ranges ``edges`` of the given values."""
         values = self.values if values is None else values
         if self.level == "image":
-            return self._image_state, [m.astype(np.int64) for m in _range_masks(values, edges)]
+            return self._image_state, [m.astype(np.int64) for m in bin_masks(values, edges)]
         pred_values = self.pred_values if pred_values is None else pred_values
-        state = self.ev.slices_state(_range_masks(values, edges),
-                                     _range_masks(pred_values, edges), self.measure.area)
+        state = self.ev.slices_state(bin_masks(values, edges),
+                                     bin_masks(pred_values, edges), self.measure.area)
         return state, None
 
     def values_many(self, state, side_weights, weights) -> np.ndarray:
@@ -226,7 +218,7 @@ class _Split:
                 dt_in = w[inputs.dt_image].astype(bool)
             else:
                 slice_index, w = r, None
-                dt_in = _range_masks(self.pred_values[inputs.dt_row], edges)[r]
+                dt_in = bin_masks(self.pred_values[inputs.dt_row], edges)[r]
             npig = measure.counted_gt(state, slice_index, w)
             counted = state.gt_counted[state.row_of(measure.area, slice_index)] & (
                 True if w is None else w[inputs.gt_image].astype(bool))
@@ -260,7 +252,7 @@ class _Split:
         if self.level == "image":
             # The matching does not change: only which images are on which side. All n
             # permutations are one batched measure per side.
-            sides = [_range_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
             return np.stack([self.measure.many(self._image_state,
                                                np.array([p[s] for p in sides], dtype=np.int64))
                              for s in range(len(edges) - 1)], axis=1).reshape(n, -1)
@@ -390,11 +382,6 @@ def metric_level(metrics: MetricFrames, metric: str) -> str:
     return level
 
 
-def _numeric(series: pd.Series, index) -> np.ndarray:
-    return pd.to_numeric(series.reindex(index), errors="coerce").to_numpy(dtype=float,
-                                                                          na_value=np.nan)
-
-
 class _Problem:
     """Everything about one (dataset, metric, measure) that does not depend on T."""
 
@@ -406,12 +393,13 @@ class _Problem:
         self.measure = _Measure(self.ev, measure, category, score_threshold)
         inputs = self.ev.inputs
         if self.level == "image":
-            self.values = _numeric(metrics.images[metric], pd.Index(inputs.image_ids))
+            self.values = column_values(metrics, dataset, "image", metric,
+                                        pd.Index(inputs.image_ids))
             self.pred_values = None
             self.reference = self.values                  # what the default T is the median of
         else:
-            self.values = _numeric(metrics.objects[metric], dataset.annotations.index)
-            self.pred_values = (_numeric(metrics.predictions[metric], dataset.predictions.index)
+            self.values = column_values(metrics, dataset, "object", metric)
+            self.pred_values = (column_values(metrics, dataset, "prediction", metric)
                                 if metric in metrics.predictions.columns
                                 else np.zeros(len(dataset.predictions)))
             self.reference = self.values[inputs.gt_row[~inputs.gt_crowd]]

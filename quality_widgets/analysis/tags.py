@@ -13,21 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ..data._io import write_parquet_atomic
+from ..slicing import TAG_COLUMN, TAG_SEPARATOR, split_tags  # noqa: F401 (the tags API)
 
 TAGS_FILE = "tags.parquet"
-TAG_COLUMN = "tags"
-SEPARATOR = ","
-
-
-def split_tags(text) -> tuple:
-    """The tag names of one ``tags`` cell."""
-    if not isinstance(text, str) or not text:
-        return ()
-    return tuple(t for t in text.split(SEPARATOR) if t)
 
 
 def join_tags(names) -> str:
-    return SEPARATOR.join(sorted(set(names)))
+    return TAG_SEPARATOR.join(sorted(set(names)))
 
 
 def check_tag(name) -> str:
@@ -35,8 +27,8 @@ def check_tag(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError("a tag needs a non-empty name")
     name = name.strip()
-    if SEPARATOR in name:
-        raise ValueError(f"a tag name cannot contain {SEPARATOR!r}: {name!r}")
+    if TAG_SEPARATOR in name:
+        raise ValueError(f"a tag name cannot contain {TAG_SEPARATOR!r}: {name!r}")
     return name
 
 

@@ -27,10 +27,13 @@ Each test case is a mapping with the fields:
     Only rows tagged with each of them (the Explorer's tags), at every level where the tag is
     used: tagged images, tagged annotations, tagged predictions.
 ``measure`` (text, default ``AP``)
-    ``AP``, ``AP50``, ``AP75``, ``AP_small``, ``AP_medium``, ``AP_large``, ``AR1``, ``AR10``,
-    ``AR100``, ``AR_small``, ``AR_medium``, ``AR_large`` (the 12 COCO numbers, as pycocotools),
-    or ``precision`` / ``recall`` of the detections with score >= ``score_threshold`` at IoU
-    ``iou`` (pooled over categories, area all, 100 detections per image).
+    ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``, ``AR1``, ``AR10``, ``AR100``,
+    ``ARs``, ``ARm``, ``ARl`` (the 12 COCO numbers, as pycocotools; the names of the hypothesis
+    test, :data:`quality_widgets.evaluation.MEASURES`), or ``precision`` / ``recall`` of the
+    detections with score >= ``score_threshold`` at IoU ``iou`` (pooled over categories, area
+    all, 100 detections per image). The older names ``AP_small``, ``AP_medium``, ``AP_large``,
+    ``AR_small``, ``AR_medium``, ``AR_large`` are accepted as aliases
+    (:data:`~quality_widgets.evaluation.MEASURE_ALIASES`).
 ``iou`` (number in 0.5, 0.55, ..., 0.95; default 0.5), ``score_threshold`` (number, default
 0.5)
     For ``precision`` and ``recall`` only.
@@ -79,12 +82,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
 from ..frames import LEVELS, MetricFrames
+from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
+from .statistics import bootstrap_ci
 
-STATS = {"AP": 0, "AP50": 1, "AP75": 2, "AP_small": 3, "AP_medium": 4, "AP_large": 5,
-         "AR1": 6, "AR10": 7, "AR100": 8, "AR_small": 9, "AR_medium": 10, "AR_large": 11}
-SCORE_MEASURES = ("precision", "recall")
-MEASURES = (*STATS, *SCORE_MEASURES)
+SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
+MEASURES = tuple(MEASURE_SPECS)
 FIELDS = ("name", "description", "where", "categories", "tags", "measure", "iou",
           "score_threshold", "min", "max")
 BOUNDS = ("<", "<=", ">", ">=", "min", "max")
@@ -216,6 +220,7 @@ def validate_test_cases(data, file=None) -> list[dict]:
                                     "where")
             ranges.append((column, *parse_range(spec, file, name, f"where.{column}")))
         measure = case.get("measure", "AP")
+        measure = MEASURE_ALIASES.get(measure, measure)
         if measure not in MEASURES:
             raise TestCaseError(f"unknown measure {measure!r}; use one of "
                                 f"{', '.join(MEASURES)}", file, name, "measure")
@@ -272,41 +277,17 @@ def as_test_cases(cases_or_path) -> list[dict]:
 
 
 # ---- slices ----------------------------------------------------------------------------------
-def _lookup(frames: MetricFrames | None, dataset, level: str, column: str, index: pd.Index):
-    """Values of ``column`` at ``level`` aligned to ``index`` (float), or None if absent."""
-    sources = []
-    if frames is not None:
-        sources.append(frames.frame(level))
-    sources.append({"image": dataset.images, "object": dataset.annotations,
-                    "prediction": dataset.predictions}[level])
-    for frame in sources:
-        if frame is not None and column in frame.columns and len(frame.columns):
-            series = frame[column]
-            if not series.index.equals(index):
-                series = series.reindex(index)
-            return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64",
-                                                                   na_value=np.nan)
-    return None
-
-
-def _in_range(values, lo, hi, lo_inc, hi_inc) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        low = values >= lo if lo_inc else values > lo
-        high = values <= hi if hi_inc else values < hi
-    return low & high
-
-
 def _tagged(frames, level, index, tag) -> np.ndarray | None:
     """Rows of ``level`` tagged ``tag``; None when no row of that level carries it."""
-    from .tags import TAG_COLUMN, split_tags
-    if frames is None:
+    if frames is None or TAG_COLUMN not in frames.frame(level):
         return None
-    frame = frames.frame(level)
-    if TAG_COLUMN not in frame or frame.empty:
-        return None
-    tags = frame[TAG_COLUMN].reindex(index)
-    mask = np.array([tag in split_tags(t) for t in tags.tolist()], dtype=bool)
+    mask = tag_mask(frames.frame(level)[TAG_COLUMN].reindex(index), tag)
     return mask if mask.any() else None
+
+
+def _closure(lo_inclusive: bool, hi_inclusive: bool) -> str:
+    return {(True, True): "both", (True, False): "left", (False, True): "right",
+            (False, False): "neither"}[(bool(lo_inclusive), bool(hi_inclusive))]
 
 
 def slice_masks(case: dict, dataset, metrics=None) -> dict:
@@ -329,7 +310,7 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
             levels, col = list(LEVELS), column
         found = None
         for lv in levels:
-            values = _lookup(metrics, dataset, lv, col, index[lv])
+            values = column_values(metrics, dataset, lv, col, index[lv])
             if values is not None:
                 found = (lv, values)
                 break
@@ -337,19 +318,20 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
             raise TestCaseError(f"no column {col!r} at level(s) {', '.join(levels)} (compute "
                                 f"the metric first, or check the name)", file, name, field)
         lv, values = found
-        inside = _in_range(values, lo, hi, lo_inc, hi_inc)
+        closed = _closure(lo_inc, hi_inc)
+        inside = range_mask(values, lo, hi, closed)
         if lv == "image":
             img &= inside
         elif lv == "prediction":
             pred &= inside
         else:
             ann &= inside
-            pred_values = _lookup(metrics, dataset, "prediction", col, index["prediction"])
+            pred_values = column_values(metrics, dataset, "prediction", col)
             if pred_values is None:   # no value for detections: unmatched ones are ignored
                 pred &= False
                 notes.append(f"{col} has no prediction values: unmatched detections ignored")
             else:
-                pred &= _in_range(pred_values, lo, hi, lo_inc, hi_inc)
+                pred &= range_mask(pred_values, lo, hi, closed)
     if case["categories"]:
         known = set(dataset.categories["name"].astype(str))
         unknown = [c for c in case["categories"] if c not in known]
@@ -375,17 +357,6 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
 
 
 # ---- running ---------------------------------------------------------------------------------
-def _measure(result, case) -> float:
-    if case["measure"] in SCORE_MEASURES:
-        precision, recall = result.precision_recall_at(case["score_threshold"], case["iou"])
-        value = precision if case["measure"] == "precision" else recall
-    else:
-        value = float(result.stats[STATS[case["measure"]]])
-        if value < 0:       # pycocotools' -1: nothing to measure
-            value = float("nan")
-    return float(value)
-
-
 def _passes(value, case) -> bool:
     if not np.isfinite(value):
         return False
@@ -393,10 +364,24 @@ def _passes(value, case) -> bool:
         (case["max"] is None or value <= case["max"])
 
 
+def _bootstrap_weights(in_slice: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """[resamples, n_images] image multiplicities: each row draws as many of the slice's images
+    as it has, with replacement (no copies of the data: the evaluator takes multiplicities)."""
+    rng = np.random.default_rng(seed)
+    positions = np.flatnonzero(in_slice)
+    weights = np.zeros((int(resamples), len(in_slice)), dtype=np.int64)
+    if len(positions):
+        weights[:, positions] = rng.multinomial(len(positions),
+                                                np.full(len(positions), 1.0 / len(positions)),
+                                                size=int(resamples))
+    return weights
+
+
 def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
                   seed: int = 0, confidence: float = 0.95) -> dict:
     """One validated test case on an :class:`~quality_widgets.Evaluator` (a row of
-    :func:`run_test_cases`)."""
+    :func:`run_test_cases`): the slice's matching once (:meth:`Evaluator.state`), its measure
+    and the bootstrap's through :meth:`Evaluator.measure_many`, as the hypothesis test does."""
     dataset = evaluator.dataset
     masks = slice_masks(case, dataset, metrics)
     img = masks["images"]
@@ -405,28 +390,21 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
     pred_in_images = dataset.predictions["image_id"].isin(img_ids).to_numpy()
     crowd = dataset.annotations["iscrowd"].to_numpy(dtype=bool) if "iscrowd" in \
         dataset.annotations else np.zeros(len(dataset.annotations), dtype=bool)
-    weights = img.astype(np.int64)
-    result = evaluator.evaluate_masks(masks["annotations"], masks["predictions"], weights)
-    value = _measure(result, case)
+    state = evaluator.state(masks["annotations"], masks["predictions"])
+    iou = case["iou"] if case["measure"] in SCORE_MEASURES else None
+
+    def measure(weights):
+        return evaluator.measure_many(state, weights, case["measure"],
+                                      score_threshold=case["score_threshold"], iou=iou)
+
+    value = float(measure(img.astype(np.int64)[None])[0])
     notes = list(masks["notes"])
     n_ann = int(np.count_nonzero(masks["annotations"] & ann_in_images & ~crowd))
     if n_ann == 0:
         notes.append("no annotation in the slice")
     ci_low = ci_high = float("nan")
     if resamples and np.isfinite(value):
-        # Bootstrap over the slice's images: each resample draws as many images as the slice
-        # has, with replacement (multiplicities as image weights: no copies of the data).
-        rng = np.random.default_rng(seed)
-        positions = np.flatnonzero(img)
-        values = []
-        for _ in range(int(resamples)):
-            counts = rng.multinomial(len(positions), np.full(len(positions),
-                                                             1.0 / len(positions)))
-            w = np.zeros(len(img), dtype=np.int64)
-            w[positions] = counts
-            values.append(_measure(evaluator.evaluate_masks(masks["annotations"],
-                                                            masks["predictions"], w), case))
-        from .statistics import bootstrap_ci
+        values = measure(_bootstrap_weights(img, resamples, seed))
         ci_low, ci_high = bootstrap_ci(value, values, level=confidence)   # percentile
     return {"name": case["name"], "measure": case["measure"], "value": value,
             "ci_low": ci_low, "ci_high": ci_high, "requirement": requirement_text(case),
@@ -448,7 +426,6 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the
     value (not the interval) with the requirement.
     """
-    from ..evaluation import Evaluator
     cases = as_test_cases(cases_or_path)
     if metrics is not None and not isinstance(metrics, MetricFrames):
         raise TypeError(f"metrics must be MetricFrames (from compute_metrics) or None, got "

@@ -7,10 +7,10 @@
 - :func:`add_outcomes`: TP / FP / ignored per prediction and detected per object.
 """
 from .evaluator import Evaluator, evaluate
-from .measures import MEASURES
+from .measures import MEASURE_ALIASES, MEASURES
 from .outcomes import add_outcomes
 from .params import AREA_LABELS, AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
 from .result import EvaluationResult
 
-__all__ = ["evaluate", "Evaluator", "EvaluationResult", "add_outcomes", "MEASURES", "IOU_THRESHOLDS",
+__all__ = ["evaluate", "Evaluator", "EvaluationResult", "add_outcomes", "MEASURES", "MEASURE_ALIASES", "IOU_THRESHOLDS",
            "RECALL_THRESHOLDS", "MAX_DETS", "AREA_RANGES", "AREA_LABELS"]

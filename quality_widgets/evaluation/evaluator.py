@@ -180,16 +180,17 @@ class Evaluator:
 
     # ---- single measures ----------------------------------------------------------------
     def measure(self, state: MatchState, image_weights=None, measure: str = "AP",
-                category=None, score_threshold: float = 0.5, slice_index: int = 0) -> float:
+                category=None, score_threshold: float = 0.5, slice_index: int = 0,
+                iou: float | None = None) -> float:
         """One measure of a matching under image multiplicities, NaN where pycocotools gives
         -1 (no counted GT). See :meth:`measure_many` (this is its one-row case)."""
         weights = None if image_weights is None else np.asarray(image_weights)[None]
         return float(self.measure_many(state, weights, measure, category, score_threshold,
-                                       slice_index)[0])
+                                       slice_index, iou)[0])
 
     def measure_many(self, state: MatchState, weights_matrix, measure: str = "AP",
-                     category=None, score_threshold: float = 0.5, slice_index: int = 0
-                     ) -> np.ndarray:
+                     category=None, score_threshold: float = 0.5, slice_index: int = 0,
+                     iou: float | None = None) -> np.ndarray:
         """[B] ``measure`` of ``state`` under each row of ``weights_matrix`` [B, n_images]
         (integer multiplicities per ``dataset.images`` row, as :meth:`evaluate_masks`; None =
         one row of ones).
@@ -202,9 +203,10 @@ class Evaluator:
         categories (ignored detections count in neither). ``category`` (id or name): the
         measure of that category alone (``EvaluationResult.category_ap`` for AP).
         ``slice_index``: the slice of a :meth:`slices_state` matching (0 for :meth:`state`).
+        ``iou``: the IoU threshold of "precision" / "recall" (default .5).
         Only what the measure needs is computed, from tables kept with ``state``.
         """
-        spec = measure_spec(measure)
+        spec = measure_spec(measure, iou)
         row = state.row_of(spec.area, slice_index)
         k = None if category is None else self.category_index(category)
         if weights_matrix is None:

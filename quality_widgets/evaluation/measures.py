@@ -25,7 +25,7 @@ Recall and precision/recall at a score are weighted counts (:class:`ImageGroups`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -73,10 +73,26 @@ MEASURES = {s.name: s for s in (
 )}
 
 
-def measure_spec(name: str) -> MeasureSpec:
+#: Earlier names of measures (test-case files written before one vocabulary), still accepted.
+MEASURE_ALIASES = {"AP_small": "APs", "AP_medium": "APm", "AP_large": "APl",
+                   "AR_small": "ARs", "AR_medium": "ARm", "AR_large": "ARl"}
+
+
+def measure_spec(name: str, iou: float | None = None) -> MeasureSpec:
+    """The measure called ``name`` (or one of its :data:`MEASURE_ALIASES`). ``iou``: the IoU
+    threshold of "precision" / "recall" (one of .50:.05:.95; default .5); ValueError for the
+    other measures, whose thresholds are part of their names (AP50, AP75)."""
+    name = MEASURE_ALIASES.get(name, name)
     if name not in MEASURES:
         raise ValueError(f"unknown measure {name!r}: expected one of {', '.join(MEASURES)}")
-    return MEASURES[name]
+    spec = MEASURES[name]
+    if iou is None or (spec.iou is not None and float(iou) == spec.iou):
+        return spec
+    if spec.kind != "at_score":
+        raise ValueError(f"an IoU threshold applies to precision and recall only, not "
+                         f"{name!r} (AP50 / AP75 are the IoU-specific APs)")
+    iou_index(float(iou))                 # ValueError unless one of .50:.05:.95
+    return replace(spec, iou=float(iou))
 
 
 def threshold_indices(spec: MeasureSpec) -> np.ndarray:
@@ -494,7 +510,7 @@ def _at_score(state, weights, spec, row, category, score_threshold, n_gt):
     """Precision ``TP / (TP + FP)`` or recall ``TP / counted GT`` of the kept detections with
     ``score >= score_threshold`` at IoU ``spec.iou``, pooled over categories (or of
     ``category``); ignored detections count in neither."""
-    key = ("at_score", row, float(score_threshold), category)
+    key = ("at_score", row, spec.iou, float(score_threshold), category)
     groups = state.table(key, lambda: _at_score_groups(state, row, spec, category,
                                                        score_threshold))
     tp, counted = groups.weighted_counts(weights).T

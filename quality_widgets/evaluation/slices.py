@@ -10,22 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def range_mask(values, lo: float, hi: float) -> np.ndarray:
-    """``lo <= v < hi`` (``lo <= v`` when ``hi`` is +inf); False for NaN."""
-    v = np.asarray(values, dtype=float)
-    if hi == np.inf:
-        return v >= lo
-    return (v >= lo) & (v < hi)
-
-
-def _column(frame, column: str, index: pd.Index):
-    if frame is None or column not in frame.columns:
-        return None
-    series = frame[column]
-    if not series.index.equals(index):
-        series = series.reindex(index)
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+from ..slicing import column_values, range_mask
 
 
 def metric_values(dataset, column: str, metrics=None) -> tuple[np.ndarray, np.ndarray]:
@@ -35,13 +20,9 @@ def metric_values(dataset, column: str, metrics=None) -> tuple[np.ndarray, np.nd
     prediction_id, missing rows are NaN) when ``metrics`` is given and holds the column, else in
     ``dataset.annotations`` / ``dataset.predictions``.
     """
-    ann_index, pred_index = dataset.annotations.index, dataset.predictions.index
-    ann = _column(getattr(metrics, "objects", None), column, ann_index)
-    if ann is None:
-        ann = _column(dataset.annotations, column, ann_index)
-    pred = _column(getattr(metrics, "predictions", None), column, pred_index)
-    if pred is None:
-        pred = _column(dataset.predictions, column, pred_index)
+    pred_index = dataset.predictions.index
+    ann = column_values(metrics, dataset, "object", column)
+    pred = column_values(metrics, dataset, "prediction", column)
     if ann is None:
         raise KeyError(f"no column {column!r} for annotations (looked in "
                        f"{'metrics.objects and ' if metrics is not None else ''}"
@@ -68,7 +49,7 @@ def object_range_masks(dataset, object_range, metrics=None) -> tuple[np.ndarray,
     if not lo <= hi:
         raise ValueError(f"object_range needs lo <= hi, got [{lo}, {hi})")
     ann, pred = metric_values(dataset, column, metrics)
-    return range_mask(ann, lo, hi), range_mask(pred, lo, hi)
+    return range_mask(ann, lo, hi, closed="left"), range_mask(pred, lo, hi, closed="left")
 
 
 def image_weights_from_ids(dataset, image_ids) -> np.ndarray:
