@@ -11,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import DatasetError, warn_rows
+from . import storage
 from .schema import IMAGE_EXTENSIONS, safe_join
 
 try:  # optional: 3-4x faster parsing of large results files; the standard library otherwise
@@ -20,11 +21,15 @@ except ImportError:  # pragma: no cover
 
 
 def read_json(path, what: str):
-    """Parse a JSON file, raising :class:`DatasetError` that names the file on any failure."""
-    path = Path(path)
+    """Parse a JSON file (a path or an fsspec URL), raising :class:`DatasetError` that names the
+    file on any failure."""
+    path = storage.path_or_url(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        if isinstance(path, str):
+            raw = storage.read_bytes(path)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
         if _orjson is not None:
             try:
                 return _orjson.loads(raw)
@@ -115,7 +120,10 @@ def image_size(path) -> tuple[int, int] | None:
 
 
 def list_images(images_dir, recursive: bool = True) -> list[str]:
-    """Relative paths (POSIX) of image files below ``images_dir``, sorted."""
+    """Relative paths (POSIX) of image files below ``images_dir`` (a folder or a URL), sorted."""
+    if storage.is_url(images_dir):
+        names = storage.list_files(images_dir, IMAGE_EXTENSIONS)
+        return names if recursive else [n for n in names if "/" not in n]
     root = Path(images_dir)
     if not root.is_dir():
         raise DatasetError(root, "images folder not found or not a folder")
@@ -135,12 +143,17 @@ def list_images(images_dir, recursive: bool = True) -> list[str]:
 
 def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) -> pd.DataFrame:
     """Build the images frame; paths are joined safely (None for escaping names); missing sizes
-    are read from the file headers."""
+    are read from the file headers (of local files: an image behind a URL is measured when
+    its pixels are decoded)."""
     n = len(file_names)
     ids = np.arange(1, n + 1, dtype="int64") if ids is None else np.asarray(ids, dtype="int64")
+    remote = storage.is_url(images_dir)
     paths = []
     for name in file_names:
-        p = safe_join(images_dir, name) if images_dir is not None else None
+        if images_dir is None:
+            p = None
+        else:
+            p = storage.join(images_dir, name) if remote else safe_join(images_dir, name)
         paths.append(str(p) if p is not None else None)
     w = pd.array(widths if widths is not None else [pd.NA] * n, dtype="Int64")
     h = pd.array(heights if heights is not None else [pd.NA] * n, dtype="Int64")
@@ -149,7 +162,7 @@ def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) ->
                           "width": w, "height": h},
                          index=pd.Index(ids, name="image_id"))
     missing = frame["width"].isna() | frame["height"].isna()
-    if missing.any():
+    if missing.any() and not remote:
         for image_id in frame.index[missing.to_numpy()]:
             path = frame.at[image_id, "path"]
             size = image_size(path) if path else None

@@ -14,6 +14,7 @@ from .schema import (BOX_COLUMNS, empty_annotations, empty_categories, empty_ima
                      empty_predictions)
 from ..errors import DatasetError, warn_rows
 from ..jsonsafe import json_safe
+from . import storage
 from ._io import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
                       to_int)
 
@@ -211,7 +212,7 @@ def read_predictions(source, dataset) -> pd.DataFrame:
     also for rows that are skipped, so ids stay aligned with other COCO tools.
     """
     if isinstance(source, (str, Path)):
-        file = Path(source)
+        file = storage.path_or_url(source)
         data = read_json(file, "predictions")
     else:
         file, data = "<predictions>", source
@@ -264,12 +265,14 @@ def read_predictions(source, dataset) -> pd.DataFrame:
 def load(images_dir, annotations, name=None) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a COCO instances file (or, without one,
     of the images folder); predictions are added by ``Dataset.with_predictions``."""
-    images_dir = Path(images_dir).absolute() if images_dir is not None else None
-    if images_dir is not None and not images_dir.is_dir():
+    images_dir = storage.location(images_dir) if images_dir is not None else None
+    # a URL is not checked here: a store may serve files without listing folders
+    if isinstance(images_dir, Path) and not images_dir.is_dir():
         raise DatasetError(images_dir, "images folder not found or not a folder")
     sources = {}
     if annotations is not None:
-        file = Path(annotations) if isinstance(annotations, (str, Path)) else "<annotations>"
+        file = storage.path_or_url(annotations) if isinstance(annotations, (str, Path)) \
+            else "<annotations>"
         data = read_json(file, "annotations") if isinstance(annotations, (str, Path)) \
             else annotations
         if not isinstance(data, dict):
@@ -290,8 +293,8 @@ def load(images_dir, annotations, name=None) -> dict:
         cats, anns, has_annotations = empty_categories(), empty_annotations(), False
     return dict(images=images, annotations=anns, categories=cats, images_dir=images_dir,
                 has_annotations=has_annotations,
-                name=name or (Path(annotations).stem if isinstance(annotations, (str, Path))
-                              else (images_dir.name if images_dir else "dataset")),
+                name=name or (storage.stem(annotations) if isinstance(annotations, (str, Path))
+                              else (storage.name(images_dir) if images_dir else "dataset")),
                 sources=sources)
 
 
