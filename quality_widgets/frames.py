@@ -6,12 +6,19 @@ one column per metric, then ``error`` (None, or "what failed: why").
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .data._io import write_parquet_atomic
+from .data.storage import filesystem as storage_filesystem
+from .data.storage import path_or_url
 from .errors import DatasetError
 
 LEVELS = ("image", "object", "prediction")
@@ -92,39 +99,125 @@ class MetricFrames:
 
 
 # ---- the metrics folder: the one reader and writer ---------------------------------------------
-def write_metrics(frames: MetricFrames, out) -> dict:
-    """Write ``images.parquet``, ``objects.parquet`` and ``predictions.parquet`` into the folder
-    ``out`` (created), each atomically; returns ``{level: path}``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
+IMAGES_PER_PART = 50_000   # a part file holds the rows of this many images (at each level)
+
+
+def write_metrics(frames: MetricFrames, out, images_per_part: int = IMAGES_PER_PART) -> dict:
+    """Write the three frames into the folder ``out`` (a path or an fsspec URL, created) as
+    Parquet datasets ``images.parquet/``, ``objects.parquet/`` and ``predictions.parquet/``;
+    returns ``{level: dataset path}``.
+
+    Each dataset is a folder of part files, one per group of ``images_per_part`` images (the
+    rows of those images at every level), all with one schema, so pandas, pyarrow and
+    ``dask.dataframe.read_parquet`` read the folder as one table (rows in the frame's order
+    within a part, parts in the images' order: one part keeps the frame's order exactly).
+    Each part is written
+    atomically (a temporary name, then a rename; an object store publishes a file whole);
+    parts of an earlier run in the same folder are removed once the new ones are written.
+    """
+    out = path_or_url(out)
+    fs, root = _filesystem(out)
+    if fs.isfile(root):
         raise DatasetError(out, "--out must be a folder, and this is an existing file")
-    out.mkdir(parents=True, exist_ok=True)
+    fs.makedirs(root, exist_ok=True)
+    groups = _image_groups(frames.images.index, images_per_part)
+    n_parts = max(1, -(-len(groups) // max(1, int(images_per_part))))
+    token = uuid.uuid4().hex[:8]
     paths = {}
     for level, name in FRAME_OF_LEVEL.items():
-        paths[level] = out / f"{name}.parquet"
-        write_parquet_atomic(frames.frame(level), paths[level])
+        folder = f"{root.rstrip('/')}/{name}.parquet"
+        if fs.isfile(folder):       # a single file written by an earlier version
+            fs.rm(folder)
+        fs.makedirs(folder, exist_ok=True)
+        frame = frames.frame(level)
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+        ids = frame.index if level == "image" else frame["image_id"]
+        group_of = groups.reindex(ids.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
+        written = set()
+        for g in range(n_parts):
+            part = f"{folder}/part-{g:05d}-{token}.parquet"
+            _write_part(fs, table.take(np.flatnonzero(group_of == g)), part)
+            written.add(part)
+        for old in fs.glob(f"{folder}/part-*.parquet"):
+            if _same_path(fs, old) not in {_same_path(fs, p) for p in written}:
+                fs.rm(old)
+        paths[level] = f"{out.rstrip('/')}/{name}.parquet" if isinstance(out, str) \
+            else out / f"{name}.parquet"
     return paths
+
+
+def _filesystem(location):
+    if isinstance(location, str):
+        return storage_filesystem(location)
+    return _LocalFS(), str(Path(location).absolute())
+
+
+def _image_groups(image_ids: pd.Index, per_part: int) -> pd.Series:
+    """image_id -> part number (images in frame order, ``per_part`` to a part)."""
+    per_part = max(1, int(per_part))
+    return pd.Series(np.arange(len(image_ids)) // per_part, index=image_ids.to_numpy())
+
+
+def _write_part(fs, table: pa.Table, path: str) -> None:
+    if isinstance(fs, _LocalFS):
+        folder = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return
+    with fs.open(path, "wb") as fh:    # an object store makes the file visible whole, on close
+        pq.write_table(table, fh)
+
+
+def _same_path(fs, path: str) -> str:
+    return path if isinstance(fs, _LocalFS) else fs._strip_protocol(path)
+
+
+class _LocalFS:
+    """The few file operations write_metrics needs, on local paths (no fsspec needed)."""
+
+    def isfile(self, path) -> bool:
+        return os.path.isfile(path)
+
+    def makedirs(self, path, exist_ok=True) -> None:
+        os.makedirs(path, exist_ok=exist_ok)
+
+    def rm(self, path) -> None:
+        os.remove(path)
+
+    def glob(self, pattern) -> list:
+        return [str(p) for p in Path(pattern).parent.glob(Path(pattern).name)]
 
 
 def read_metrics(folder) -> MetricFrames:
     """The :class:`MetricFrames` of a folder written by :func:`write_metrics` (the
-    ``quality-widgets metrics --out`` command): ``images.parquet`` is required, a missing
-    ``objects.parquet`` or ``predictions.parquet`` is an empty frame."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    ``quality-widgets metrics --out`` command), a local path or an fsspec URL. Each level is
+    a Parquet dataset folder or a single Parquet file: ``images.parquet`` is required, a
+    missing ``objects.parquet`` or ``predictions.parquet`` is an empty frame."""
+    folder = path_or_url(folder)
+    remote = isinstance(folder, str)
+    fs, root = storage_filesystem(folder) if remote else (None, folder)
+    exists = (lambda p: fs.exists(p)) if remote else (lambda p: Path(p).exists())
+    if not (fs.isdir(root) if remote else Path(folder).is_dir()):
         raise DatasetError(folder, "metrics folder not found (write one with "
                                    "`quality-widgets metrics --out DIR`)")
-    if not (folder / "images.parquet").is_file():
+    if not exists(f"{str(root).rstrip('/')}/images.parquet"):
         raise DatasetError(folder, "no images.parquet: is this a folder written by "
                                    "`quality-widgets metrics --out`?")
     frames = {}
     for level, name in FRAME_OF_LEVEL.items():
-        file, index = folder / f"{name}.parquet", INDEX_OF_LEVEL[level]
-        if file.is_file():
+        file, index = f"{str(root).rstrip('/')}/{name}.parquet", INDEX_OF_LEVEL[level]
+        shown = f"{str(folder).rstrip('/')}/{name}.parquet"
+        if exists(file):
             try:
-                frame = pd.read_parquet(file)
+                frame = pd.read_parquet(file, filesystem=fs) if remote else pd.read_parquet(file)
             except Exception as e:  # pyarrow raises several kinds for a damaged file
-                raise DatasetError(file, f"not a readable Parquet file ({e})") from None
+                raise DatasetError(shown, f"not a readable Parquet file ({e})") from None
             if frame.index.name != index and index in frame.columns:
                 frame = frame.set_index(index)
         else:
