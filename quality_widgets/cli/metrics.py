@@ -1,7 +1,11 @@
-"""``quality-widgets metrics``: compute the metric frames of a dataset and write them as Parquet."""
+"""``quality-widgets metrics``: compute the metric frames of a dataset and write them as Parquet
+(locally, or on a Dask cluster with ``--scheduler``)."""
 from __future__ import annotations
 
-from ._shared import add_dataset_arguments, load_dataset
+import contextlib
+import importlib.util
+
+from ._shared import add_dataset_arguments, error, load_dataset
 
 
 def add_parser(subparsers) -> None:
@@ -9,14 +13,20 @@ def add_parser(subparsers) -> None:
         "metrics", help="compute metric frames and write them as Parquet",
         description="Compute the quality metrics of a dataset (all built-in ones by default) and "
                     "write images.parquet, objects.parquet and predictions.parquet into --out "
-                    "(read them back with qw.read_metrics(DIR) or qw.Explorer(DIR)).")
+                    "(read them back with qw.read_metrics(DIR) or qw.Explorer(DIR)). --images, "
+                    "--annotations, --predictions and --out may be fsspec URLs (s3://, gs://, "
+                    "http(s)://...; needs the [dask] extra).")
     add_dataset_arguments(p)
-    p.add_argument("--out", required=True, help="output folder for images/objects/predictions"
-                                                ".parquet")
+    p.add_argument("--out", required=True, help="output folder (or URL) for images/objects/"
+                                                "predictions.parquet")
     p.add_argument("--metrics", help="comma-separated metric names (default: all)")
     p.add_argument("--metric-file", action="append", help="a .py file of @metric functions "
                                                            "(repeatable)")
     p.add_argument("--workers", type=int, help="worker processes (default: the cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute on a Dask cluster: the address of its scheduler (e.g. "
+                        "tcp://10.0.0.5:8786), or local:N to start a local cluster of N worker "
+                        "processes for this run (needs the [dask] extra)")
     p.add_argument("--cache-dir", help="metric cache folder (default ~/.cache/quality-widgets)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -26,14 +36,25 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..compute.engine import compute_metrics
     from ..frames import write_metrics
+    try:
+        target = scheduler_target(args.scheduler)
+    except ValueError as e:
+        return error("metrics", e)
+    if target is not None and importlib.util.find_spec("distributed") is None:
+        return error("metrics", "--scheduler needs Dask: pip install 'quality-widgets[dask]'")
     dataset = load_dataset(args)
     metrics = None
     if args.metrics or args.metric_file:
         metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
         metrics += list(args.metric_file or [])
     cache = False if args.no_cache else args.cache_dir
-    frames = compute_metrics(dataset, metrics=metrics, workers=args.workers, cache_dir=cache,
-                             progress=not args.quiet)
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_client(target))
+        except OSError as e:   # no scheduler at that address (Dask's timeout is an OSError)
+            return error("metrics", f"cannot reach the Dask scheduler at {args.scheduler}: {e}")
+        frames = compute_metrics(dataset, metrics=metrics, workers=args.workers,
+                                 cache_dir=cache, progress=not args.quiet, executor=client)
     out = args.out
     write_metrics(frames, out)
     print(f"{dataset!r}")
@@ -49,3 +70,35 @@ def run(args) -> int:
         desc = frame[cols].astype(float).describe().T[["mean", "min", "50%", "max"]]
         print(f"\n{level} metrics:\n{desc.to_string(float_format=lambda v: f'{v:.4g}')}")
     return 0
+
+
+def scheduler_target(scheduler: str | None):
+    """None, ``("local", N)`` for ``local:N``, or ``("address", ADDRESS)``; ValueError for a
+    malformed ``local:N``."""
+    if not scheduler:
+        return None
+    if scheduler.startswith("local:"):
+        n = scheduler.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--scheduler {scheduler}: expected local:N with N >= 1 worker "
+                             "processes")
+        return "local", int(n)
+    return "address", scheduler
+
+
+@contextlib.contextmanager
+def dask_client(target):
+    """None without a target; otherwise a Dask client of the scheduler at an address, or of a
+    LocalCluster of N one-thread worker processes (``("local", N)``) that lives for the run."""
+    if target is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+    kind, value = target
+    if kind == "local":
+        with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+        return
+    with Client(value, timeout="30s") as client:
+        yield client

@@ -1,0 +1,90 @@
+"""The cost of computing on a Dask cluster instead of the kept local pool, on one machine.
+
+coco128 x N (default 8: 1,024 images, their annotations and real predictions; symlinked copies
+with new ids), every built-in metric, no cache, through the command a user runs:
+
+(a) ``quality-widgets metrics ... --workers 2``: the local pool, its 2 workers started by the run;
+(b) ``quality-widgets metrics ... --scheduler local:2``: a LocalCluster of 2 one-thread worker
+    processes started for the run, the batches sent through its scheduler.
+
+Both in one process, (a) then (b) then (a) then (b)..., each run paying its own start-up (the
+kept pool is stopped before every (a)), and writing its Parquet output. Prints the seconds,
+the ratio b / a (goal: within 15%), the same ratio for the compute alone on an already started
+cluster, and the load average (the machine is shared). Left out: nothing a CLI user pays, except
+loading the dataset, which is the same for both and done once here.
+
+Usage: python bench/cluster_overhead.py [COCO128_DIR] [--copies 8] [--repeats 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import quality_widgets as qw  # noqa: E402
+from metrics_throughput import replicate  # noqa: E402
+from quality_widgets.cli.main import main as cli  # noqa: E402
+from quality_widgets.cli.metrics import dask_client  # noqa: E402
+from quality_widgets.compute import pool  # noqa: E402
+
+
+def timed_cli(args) -> float:
+    t = time.perf_counter()
+    assert cli(args) == 0
+    return time.perf_counter() - t
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("source", nargs="?", default=str(ROOT.parent / "shared" / "coco128"))
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        images, ann, pred = replicate(Path(args.source), args.copies, Path(tmp))
+        base = ["metrics", "--images", str(images), "--annotations", str(ann), "--predictions",
+                str(pred), "--no-cache", "--quiet", "--out", str(Path(tmp) / "out")]
+        ds = qw.Dataset.from_coco(images, ann, pred)
+        print(f"{len(ds.images)} images, {len(ds.annotations)} annotations, "
+              f"{len(ds.predictions)} predictions; load {os.getloadavg()[0]:.2f}", flush=True)
+        qw.compute_metrics(ds.subset(ds.images.index[:2]), workers=1, cache_dir=False,
+                           progress=False)   # metrics loaded, kernels compiled: not timed
+        ratios = []
+        for i in range(args.repeats):
+            pool.shutdown_workers()
+            local = timed_cli(base + ["--workers", "2"])
+            pool.shutdown_workers()
+            dask = timed_cli(base + ["--scheduler", "local:2"])
+            ratios.append(dask / local)
+            print(f"run {i + 1}: (a) local pool, 2 workers {local:7.2f} s   (b) --scheduler "
+                  f"local:2 {dask:7.2f} s   b/a {dask / local:.3f}   (load "
+                  f"{os.getloadavg()[0]:.2f})", flush=True)
+        # for information: the compute alone, workers already started on both sides
+        with dask_client(("local", 2)) as client:
+            qw.compute_metrics(ds.subset(ds.images.index[:8]), executor=client,
+                               cache_dir=False, progress=False)
+            t = time.perf_counter()
+            qw.compute_metrics(ds, executor=client, cache_dir=False, progress=False)
+            dask_warm = time.perf_counter() - t
+        qw.compute_metrics(ds.subset(ds.images.index[:8]), workers=2, cache_dir=False,
+                           progress=False)
+        t = time.perf_counter()
+        qw.compute_metrics(ds, workers=2, cache_dir=False, progress=False)
+        local_warm = time.perf_counter() - t
+        print(f"b/a, start-up included (what a CLI run pays): {statistics.median(ratios):.3f}"
+              f"  (goal <= 1.15)")
+        print(f"info, workers already running: local {local_warm:.2f} s, dask "
+              f"{dask_warm:.2f} s, ratio {dask_warm / local_warm:.3f}; load "
+              f"{os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
