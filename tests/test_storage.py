@@ -74,3 +74,9 @@ def test_an_image_missing_from_the_store_is_an_error_row_not_a_failed_run(memfs,
     assert f.images["error"].tolist()[1] == "image: file not found"
     assert f.images["brightness"].notna().tolist() == [True, False, True]
     assert Path(f.images["path"].iloc[0]).name == names[0]
+
+
+def test_yolo_from_a_url_is_refused_with_a_clear_error():
+    with pytest.raises(qw.DatasetError, match="s3://b/images: YOLO datasets are read from "
+                                              "local folders only"):
+        qw.Dataset.from_yolo("s3://b/images")

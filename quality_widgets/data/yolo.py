@@ -12,6 +12,7 @@ import pandas as pd
 from .schema import empty_annotations, empty_categories, empty_predictions
 from ..errors import DatasetError, warn_rows
 from ._io import images_frame, list_images
+from .storage import is_url
 
 
 def read_class_names(class_names, labels_dir: Path | None = None) -> dict[int, str]:
@@ -123,6 +124,10 @@ def _boxes_frame(records: list, index_name: str) -> pd.DataFrame:
 def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None
          ) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a YOLO folder."""
+    for where in (images_dir, labels_dir, predictions_dir):
+        if is_url(where):
+            raise DatasetError(where, "YOLO datasets are read from local folders only (COCO "
+                                      "files and image folders may be URLs)")
     images_dir = Path(images_dir).absolute()
     if labels_dir is None:
         labels_dir = images_dir.parent / "labels" if images_dir.name == "images" else None
