@@ -7,8 +7,8 @@ with new ids), every built-in metric, no cache, through the command a user runs:
 (b) ``quality-widgets metrics ... --scheduler local:2``: a LocalCluster of 2 one-thread worker
     processes started for the run, the batches sent through its scheduler.
 
-Both in one process, (a) then (b) then (a) then (b)..., each run paying its own start-up (the
-kept pool is stopped before every (a)), and writing its Parquet output. Prints the seconds,
+Both in one process, (a) (b), then (b) (a), ..., each run paying its own start-up (the kept
+pool is stopped before every run), and writing its Parquet output. Prints the seconds,
 the ratio b / a (goal: within 15%), the same ratio for the compute alone on an already started
 cluster, and the load average (the machine is shared). Left out: nothing a CLI user pays, except
 loading the dataset, which is the same for both and done once here.
@@ -18,6 +18,8 @@ Usage: python bench/cluster_overhead.py [COCO128_DIR] [--copies 8] [--repeats 1]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -38,7 +40,8 @@ from quality_widgets.compute import pool  # noqa: E402
 
 def timed_cli(args) -> float:
     t = time.perf_counter()
-    assert cli(args) == 0
+    with contextlib.redirect_stdout(io.StringIO()):   # the summary table, not timed apart
+        assert cli(args) == 0
     return time.perf_counter() - t
 
 
@@ -58,11 +61,13 @@ def main():
         qw.compute_metrics(ds.subset(ds.images.index[:2]), workers=1, cache_dir=False,
                            progress=False)   # metrics loaded, kernels compiled: not timed
         ratios = []
-        for i in range(args.repeats):
-            pool.shutdown_workers()
-            local = timed_cli(base + ["--workers", "2"])
-            pool.shutdown_workers()
-            dask = timed_cli(base + ["--scheduler", "local:2"])
+        for i in range(args.repeats):   # alternating order: a drift of the load cancels out
+            times = {}
+            for kind in (("local", "dask") if i % 2 == 0 else ("dask", "local")):
+                pool.shutdown_workers()
+                extra = ["--workers", "2"] if kind == "local" else ["--scheduler", "local:2"]
+                times[kind] = timed_cli(base + extra)
+            local, dask = times["local"], times["dask"]
             ratios.append(dask / local)
             print(f"run {i + 1}: (a) local pool, 2 workers {local:7.2f} s   (b) --scheduler "
                   f"local:2 {dask:7.2f} s   b/a {dask / local:.3f}   (load "

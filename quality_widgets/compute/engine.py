@@ -160,9 +160,10 @@ _WORKER_PAYLOAD_KEY = None
 
 
 def run_batch(payload: tuple, jobs: list) -> list:
-    """Worker entry: the results of one batch of jobs. ``payload`` is ``(key, cloudpickled
-    specs)``: the metric functions travel with each batch (pickled by value once per run,
-    unpickled once per worker thanks to the key), so one pool serves every run."""
+    """Worker entry: the results of one batch of jobs (one task). ``payload`` is ``(key,
+    cloudpickled specs)``: the metric functions, pickled by value once per run, unpickled once
+    per worker thanks to the key (so one kept pool serves every run); a Dask cluster receives
+    the payload once per worker, the local pool with each batch (a few kB through a pipe)."""
     global _WORKER_SPECS, _WORKER_PAYLOAD_KEY
     key, data = payload
     if key != _WORKER_PAYLOAD_KEY:
