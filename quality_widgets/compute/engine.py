@@ -163,7 +163,8 @@ def run_batch(payload: tuple, jobs: list) -> list:
     """Worker entry: the results of one batch of jobs (one task). ``payload`` is ``(key,
     cloudpickled specs)``: the metric functions, pickled by value once per run, unpickled once
     per worker thanks to the key (so one kept pool serves every run); a Dask cluster receives
-    the payload once per worker, the local pool with each batch (a few kB through a pipe)."""
+    the payload once per worker, the local pool with each batch (15 kB for the built-in
+    metrics, through a pipe)."""
     global _WORKER_SPECS, _WORKER_PAYLOAD_KEY
     key, data = payload
     if key != _WORKER_PAYLOAD_KEY:
