@@ -80,3 +80,9 @@ def test_yolo_from_a_url_is_refused_with_a_clear_error():
     with pytest.raises(qw.DatasetError, match="s3://b/images: YOLO datasets are read from "
                                               "local folders only"):
         qw.Dataset.from_yolo("s3://b/images")
+
+
+def test_a_store_error_reading_a_json_file_names_the_url_and_the_reason():
+    with pytest.raises(qw.DatasetError, match=r"http://127.0.0.1:9/x.json: cannot read "
+                                              r"annotations file: \w+"):
+        qw.Dataset.from_coco(None, "http://127.0.0.1:9/x.json")

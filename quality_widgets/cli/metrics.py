@@ -72,6 +72,25 @@ def run(args) -> int:
     return 0
 
 
+def _local_cluster_config() -> dict:
+    """Dask settings for the workers of ``--scheduler local:N``, for CPU-bound Python tasks.
+
+    Measured on coco128 (worker CPU time, local pool vs Dask, same batches): Dask's default
+    ``MALLOC_TRIM_THRESHOLD_`` (it fixes glibc's mmap threshold, so every decoded image is
+    mapped and unmapped afresh) cost the workers six times the local pool's system time; the
+    statistical profiler (a stack sample every 10 ms), the 20 ms event-loop tick and the
+    monitors (every 100 and 500 ms) interrupt the task thread for the GIL and cost another 20
+    to 25% of user time. Without them, 7 to 10%."""
+    import dask
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return {"distributed.nanny.pre-spawn-environ": env,
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.tick.interval": "500ms",
+            "distributed.admin.system-monitor.interval": "5s",
+            "distributed.worker.memory.monitor-interval": "1s"}
+
+
 def scheduler_target(scheduler: str | None):
     """None, ``("local", N)`` for ``local:N``, or ``("address", ADDRESS)``; ValueError for a
     malformed ``local:N``."""
@@ -93,11 +112,13 @@ def dask_client(target):
     if target is None:
         yield None
         return
+    import dask
     from distributed import Client, LocalCluster
     kind, value = target
     if kind == "local":
-        with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with dask.config.set(_local_cluster_config()), LocalCluster(
+                n_workers=value, threads_per_worker=1, processes=True,
+                dashboard_address=None) as cluster, Client(cluster) as client:
             yield client
         return
     with Client(value, timeout="30s") as client:

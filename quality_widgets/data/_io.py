@@ -26,7 +26,7 @@ def read_json(path, what: str):
     path = storage.path_or_url(path)
     try:
         if isinstance(path, str):
-            raw = storage.read_bytes(path)
+            raw = _read_url(path, what)
         else:
             with open(path, "rb") as f:
                 raw = f.read()
@@ -47,6 +47,15 @@ def read_json(path, what: str):
     except json.JSONDecodeError as e:
         raise DatasetError(path, f"{what} file is not valid JSON: {e.msg} at line {e.lineno} "
                                  f"column {e.colno}") from None
+
+
+def _read_url(url: str, what: str) -> bytes:
+    try:
+        return storage.read_bytes(url)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, DatasetError):
+        raise
+    except Exception as e:  # a store's own errors (HTTP 403, no credentials, a timeout...)
+        raise DatasetError(url, f"cannot read {what} file: {type(e).__name__}: {e}") from None
 
 
 def to_float(values) -> np.ndarray:
