@@ -42,12 +42,12 @@ def run(args) -> int:
         return error("metrics", e)
     if target is not None and importlib.util.find_spec("distributed") is None:
         return error("metrics", "--scheduler needs Dask: pip install 'quality-widgets[dask]'")
-    dataset = load_dataset(args)
     metrics = None
     if args.metrics or args.metric_file:
         metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
         metrics += list(args.metric_file or [])
     cache = False if args.no_cache else args.cache_dir
+    dataset = load_dataset(args)
     with contextlib.ExitStack() as stack:
         try:
             client = stack.enter_context(dask_client(target))
