@@ -115,12 +115,36 @@ def test_drift_view_brush_selects_both_datasets(sample_metrics, darkened_metrics
     view.select(0.0, 0.3)
     a = sample_metrics.images["brightness"]
     b = darkened_metrics.images["brightness"]
-    assert list(view.selection("A")) == a.index[a.between(0, 0.3)].tolist()
-    assert list(view.selection("B")) == b.index[b.between(0, 0.3)].tolist()
-    assert set(view.gallery.ids) <= set(view.selection("B"))     # the gallery shows side B
+    assert list(view.selection_of("A")) == a.index[a.between(0, 0.3)].tolist()
+    assert list(view.selection_of("B")) == b.index[b.between(0, 0.3)].tolist()
+    assert view.selection.equals(view.selection_of("B"))      # the trait holds the shown side
+    assert set(view.gallery.ids) <= set(view.selection)       # the gallery shows side B
     view.side = "A"
-    assert set(view.gallery.ids) <= set(view.selection("A"))
+    assert view.selection.equals(view.selection_of("A"))
+    assert set(view.gallery.ids) <= set(view.selection)
     assert "<script" not in view.table_html.value
+    with pytest.raises(ValueError, match="side"):
+        view.selection_of("C")
+
+
+def test_drift_view_selection_trait_fires_when_the_ids_change_at_the_same_size(
+        sample_metrics, darkened_metrics):
+    from quality_widgets.widgets.drift import DriftView
+    view = DriftView(sample_metrics, darkened_metrics, metric="brightness")
+    seen = []
+    view.observe(lambda change: seen.append(change["new"]), names="selection")
+    b = darkened_metrics.images["brightness"]
+    v = np.sort(b.to_numpy())
+    assert len(np.unique(v[:6])) == 6
+    first, second = (v[0], v[2]), (v[3], v[5])      # 3 rows of B each, different rows
+    view.histogram.selector.selected = np.array(first)      # as the browser's brush does
+    view.histogram.selector.selected = np.array(second)
+    assert [len(s) for s in seen] == [3, 3]
+    assert seen[0].tolist() == b.index[b.between(*first)].tolist()
+    assert seen[1].tolist() == b.index[b.between(*second)].tolist()
+    # moved, but the same rows of B (A's rows may change: not the shown side): no callback
+    view.select(second[0] - 1e-9, second[1] + 1e-9)
+    assert len(seen) == 2
 
 
 def test_cli_json(sample_metrics, darkened_metrics, tmp_path, capsys):

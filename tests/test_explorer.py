@@ -120,6 +120,52 @@ def test_brush_sets_selection_gallery_and_summary(data):
     assert len(ex.selection) == len(data.images)
 
 
+def _same_size_ranges(values, k=4):
+    """Two brush intervals selecting k rows each, different rows (values distinct there)."""
+    v = np.sort(values[np.isfinite(values)])
+    assert len(np.unique(v[:2 * k])) == 2 * k
+    return (v[0], v[k - 1]), (v[k], v[2 * k - 1])
+
+
+def test_selection_trait_fires_when_the_ids_change_at_the_same_size(data):
+    ex = Explorer(data)
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"]), names="selection")
+    first, second = _same_size_ranges(data.images["brightness"].to_numpy())
+    ex.histogram.selector.selected = np.array(first)      # as the browser's brush does
+    ex.histogram.selector.selected = np.array(second)     # same size, other ids
+    assert len(seen) == 2 and len(seen[0]) == len(seen[1]) == 4
+    f = data.images
+    assert seen[0].equals(f.index[sel.range_mask(f["brightness"], *first)])
+    assert seen[1].equals(f.index[sel.range_mask(f["brightness"], *second)])
+    assert set(seen[0]).isdisjoint(seen[1]) and ex.selection.equals(seen[1])
+    # a brush that moves without changing the selected set: no callback
+    ex.histogram.selector.selected = np.array([second[0] - 1e-9, second[1] + 1e-9])
+    ex.pin()                                 # the pinned range now selects those same rows
+    ex.metric = "contrast"
+    assert len(seen) == 2
+    ex.select("contrast", 0.0, 0.5)          # selects something else: fires once
+    assert len(seen) == 3 and ex.selection.equals(
+        f.index[sel.range_mask(f["brightness"], *second) & sel.range_mask(f["contrast"], 0, .5)])
+    with pytest.raises(Exception, match="read-only"):
+        ex.selection = f.index[:3]
+
+
+def test_selection_trait_fires_on_a_level_switch_with_the_same_ids(tmp_path):
+    """Image ids 1..3 and annotation ids 1..3: the level (the index name) is part of the value."""
+    images = pd.DataFrame({"m": [0.1, 0.2, 0.3]}, index=pd.Index([1, 2, 3], name="image_id"))
+    objects = pd.DataFrame({"image_id": [1, 2, 3], "o": [0.3, 0.1, 0.2]},
+                           index=pd.Index([1, 2, 3], name="annotation_id"))
+    predictions = pd.DataFrame({"image_id": pd.Series(dtype="int64")},
+                               index=pd.Index([], dtype="int64", name="prediction_id"))
+    ex = Explorer(MetricFrames(images=images, objects=objects, predictions=predictions),
+                  tags_path=tmp_path / "tags.parquet")
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"]), names="selection")
+    ex.level = "object"
+    assert len(seen) == 1 and seen[0].name == "annotation_id" and seen[0].tolist() == [1, 2, 3]
+
+
 def test_select_moves_the_brush_and_switches_metric(data):
     ex = Explorer(data)
     got = ex.select("contrast", 0.1, 0.4)

@@ -450,3 +450,54 @@ def referenced_columns(cases) -> list[str]:
             if col not in out:
                 out.append(col)
     return out
+
+
+def test_case_from_ranges(name: str, level: str, ranges, measure: str = "AP", min_value=None,
+                          max_value=None, categories=(), tags=(), description: str = ""
+                          ) -> dict:
+    """A test case (a mapping of the schema above) for the rows selected by metric ranges.
+
+    ``ranges``: ``(metric, lo, hi)`` triples of columns at ``level`` ("image", "object",
+    "prediction"), each ``lo <= value <= hi`` (inclusive, as the Explorer's brush; None or
+    +-inf for an open end; reversed bounds are put in order). Ranges of one metric are ANDed
+    into their intersection; the case's ``where`` keys are ``level.metric``.
+    ``categories``, ``tags``: category names and tag names (each required). The requirement
+    is ``min_value <= measure <= max_value`` (at least one). The case is validated here, so a
+    bad one fails now with a :class:`TestCaseError` rather than when it is run; an empty
+    intersection is such an error.
+
+    Example: ``test_case_from_ranges("dark", "object", [("object_brightness", 0, 0.2)],
+    min_value=0.15)`` is ``{"name": "dark", "where": {"object.object_brightness": [0.0,
+    0.2]}, "measure": "AP", "min": 0.15}``.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
+    if min_value is None and max_value is None:
+        raise ValueError("a test case needs a requirement: min_value and/or max_value")
+    bounds: dict = {}
+    for metric, lo, hi in ranges:
+        lo = -math.inf if lo is None else float(lo)
+        hi = math.inf if hi is None else float(hi)
+        lo, hi = (hi, lo) if hi < lo else (lo, hi)
+        key = f"{level}.{metric}"
+        old_lo, old_hi = bounds.get(key, (-math.inf, math.inf))
+        bounds[key] = (max(lo, old_lo), min(hi, old_hi))
+    where = {key: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi]
+             for key, (lo, hi) in bounds.items()}
+    case: dict = {"name": name}
+    if description:
+        case["description"] = description
+    case.update(where=where, measure=measure)
+    if categories:
+        case["categories"] = [str(c) for c in categories]
+    if tags:
+        case["tags"] = [str(t) for t in tags]
+    if min_value is not None:
+        case["min"] = float(min_value)
+    if max_value is not None:
+        case["max"] = float(max_value)
+    validate_test_cases([case])
+    return case
+
+
+test_case_from_ranges.__test__ = False     # not a pytest test, whatever module imports it

@@ -9,8 +9,6 @@ image as PNG on each call.
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
-
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -18,6 +16,7 @@ import traitlets
 
 from ..analysis import selection as sel
 from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri
+from .traits import Quiet
 
 OUTCOME_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "ignored": "#7f7f7f"}
 BOX_COLOR = "#ff7f0e"
@@ -53,7 +52,7 @@ def grid_html(tiles, size: int = 160) -> str:
             f'repeat(auto-fill,minmax({size + 10}px,1fr))">' + "".join(tiles) + "</div>")
 
 
-class Gallery(widgets.VBox):
+class Gallery(Quiet, widgets.VBox):
     """One page of the rows of ``frame`` in ``mask``, sorted by ``metric``.
 
     ``ids`` are the row ids shown, in order (read it; the gallery sets it). ``page`` (0-based),
@@ -98,25 +97,16 @@ class Gallery(widgets.VBox):
         self._frame = frame if frame is not None else pd.DataFrame()
         self._values = None
         self._mask = mask
-        self._held = 0
         self.last_page: sel.Page | None = None
         self.per_page = per_page
         self.show(frame, metric, mask)
 
     # ---- data ----------------------------------------------------------------------------
-    @contextmanager
-    def _hold(self):
-        self._held += 1
-        try:
-            yield
-        finally:
-            self._held -= 1
-
     def show(self, frame=None, metric: str | None = None, mask=None, values=None,
              page: int = 0) -> None:
         """Show ``mask`` rows of ``frame`` sorted by ``metric`` (``values``: that column as a
         float array, if the caller already has it), from ``page``; renders once."""
-        with self._hold():
+        with self._quiet():
             if frame is not None:
                 self._frame = frame
             if metric is not None:
@@ -138,15 +128,15 @@ class Gallery(widgets.VBox):
 
     @traitlets.observe("ascending", "mode", "per_page")
     def _on_order(self, change):
-        if self._held:
+        if self._quieted:
             return
-        with self._hold():
+        with self._quiet():
             self.page = 0
         self.render()
 
     @traitlets.observe("page")
     def _on_page(self, change):
-        if not self._held:
+        if not self._quieted:
             self.render()
 
     # ---- rendering -----------------------------------------------------------------------
@@ -197,7 +187,7 @@ class Gallery(widgets.VBox):
         frame = self._frame
         if frame is None or len(frame) == 0 or not self.metric or self.metric not in frame:
             self.last_page = None
-            with self._hold():
+            with self._quiet():
                 self.ids, self.n_pages, self.total, self.page = [], 1, 0, 0
             self.page_label.value = "page 1 / 1"
             self.html.value = "<i>nothing to show</i>"
@@ -224,7 +214,7 @@ class Gallery(widgets.VBox):
             else:
                 tiles.append(tile_html(None, captions[i], title, borders[i], error=jpeg,
                                        size=self.thumbnails.size))
-        with self._hold():
+        with self._quiet():
             self.page = page.page
             self.n_pages = page.n_pages
             self.total = page.total
