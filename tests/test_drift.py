@@ -3,7 +3,6 @@ and the image-permutation p-value by hand; the DriftView from the kernel; the CL
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd

@@ -437,3 +437,28 @@ def test_coco128_object_redness_sides_equal_the_evaluator(coco128_dataset):
     assert r.below.value == ev.evaluate(object_range=("object_redness", -np.inf, t),
                                         metrics=metrics).stats[0]
     assert not r.too_small and r.ci95[0] <= r.difference <= r.ci95[1]
+
+
+# ---- what the widget shows: columns, reference values, default threshold ------------------------
+def test_reference_values_and_default_threshold_are_the_tests_own(tmp_path):
+    coco, results, ann_u, pred_u = synthetic_coco(60, seed=4)
+    crowd = np.arange(len(ann_u)) % 7 == 0
+    for ann, is_crowd in zip(coco["annotations"], crowd):
+        ann["iscrowd"] = int(is_crowd)
+    dataset = qw.Dataset.from_coco(None, *write_coco(tmp_path, coco, results))
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["my_score"] = np.random.default_rng(1).random(len(metrics.images))
+    metrics.objects["gt_only"] = 1.0                  # no value per prediction: cannot split
+    tested = dict(hyp.testable_metrics(metrics))
+    assert tested["difficulty"] == "object" and tested["my_score"] == "image"
+    assert "gt_only" not in tested
+    # crowd annotations are not reference values (hand oracle: the median of the others)
+    np.testing.assert_array_equal(np.sort(hyp.reference_values(metrics, "difficulty")),
+                                  np.sort(ann_u[~crowd]))
+    assert hyp.default_threshold(metrics, "difficulty") == float(np.median(ann_u[~crowd]))
+    for metric in ("difficulty", "my_score"):
+        r = hyp.test_hypothesis(dataset, metrics, metric=metric, resamples=0)
+        assert hyp.default_threshold(metrics, metric) == r.threshold
+    assert hyp.dataset_and_metrics(metrics) == (dataset, metrics)
+    with pytest.raises(TypeError, match="Dataset"):
+        hyp.dataset_and_metrics("not a dataset", metrics)

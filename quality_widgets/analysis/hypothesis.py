@@ -621,3 +621,57 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int = 20
     frame.attrs["skipped"] = skipped
     frame.attrs["measure"] = measure
     return frame
+
+
+# ---- for displays: what to split on, where the default threshold comes from -----------------
+def dataset_and_metrics(dataset, metrics=None, needed=None):
+    """``(Dataset, MetricFrames)`` from what a user passes to :func:`test_hypothesis`: a
+    Dataset and its MetricFrames, MetricFrames alone (their ``dataset``), or a Dataset alone
+    (its ``needed`` metrics computed, all when None). Raises TypeError for anything else."""
+    return _dataset_and_metrics(dataset, metrics, needed)
+
+
+def testable_metrics(metrics: MetricFrames) -> list[tuple[str, str]]:
+    """``(column, level)`` of every column :func:`test_hypothesis` can split on, image columns
+    first: the numeric image columns, then the numeric object columns that predictions have
+    too (see :func:`metric_level`; an annotation-only column cannot split false positives)."""
+    out = []
+    for column in [*numeric_metric_columns(metrics.images),
+                   *numeric_metric_columns(metrics.objects)]:
+        if any(c == column for c, _ in out):
+            continue
+        try:
+            out.append((column, metric_level(metrics, column)))
+        except (KeyError, ValueError):
+            continue
+    return out
+
+
+def reference_values(metrics: MetricFrames, metric: str, dataset=None) -> np.ndarray:
+    """The finite values of ``metric`` whose median is :func:`test_hypothesis`'s default
+    threshold (and whose quantiles are :func:`performance_curve`'s bin edges): the images'
+    values for an image metric, the non-crowd annotations' values for an object metric
+    (crowd flags from ``metrics.objects["iscrowd"]``, else from ``dataset.annotations``)."""
+    if metric_level(metrics, metric) == "image":
+        values = metrics.images[metric]
+    else:
+        objects = metrics.objects
+        values = objects[metric]
+        crowd = None
+        if "iscrowd" in objects:
+            crowd = objects["iscrowd"]
+        elif dataset is not None and "iscrowd" in dataset.annotations:
+            crowd = dataset.annotations["iscrowd"].reindex(objects.index)
+        if crowd is not None:
+            values = values[~crowd.fillna(False).astype(bool).to_numpy()]
+    values = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return values[np.isfinite(values)]
+
+
+def default_threshold(metrics: MetricFrames, metric: str, dataset=None) -> float:
+    """The median of :func:`reference_values`: the threshold :func:`test_hypothesis` splits at
+    when none is given. Raises ValueError when ``metric`` has no finite value."""
+    values = reference_values(metrics, metric, dataset)
+    if len(values) == 0:
+        raise ValueError(f"{metric!r} has no finite value to split at")
+    return float(np.median(values))

@@ -398,3 +398,28 @@ def group_counts(groups, mask=None, max_groups: int | None = None) -> pd.DataFra
     first (merged into ``"(other)"`` beyond ``max_groups`` when given)."""
     codes, names = group_codes(groups, max_groups)
     return count_by_group(codes, names, mask)
+
+
+# ---- a threshold on a histogram ------------------------------------------------------------------
+def threshold_split(hist: Histogram, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """``(below, above)``: the heights of ``hist``'s bins drawn on each side of ``threshold``.
+
+    A bin goes to ``above`` when its centre is ``>= threshold`` and to ``below`` otherwise (the
+    hypothesis test's sides are ``value < T`` and ``value >= T``, here at bin resolution), so
+    every bin is on exactly one side and ``below + above == hist.heights``.
+    """
+    above = hist.centers >= float(threshold)
+    return np.where(above, 0.0, hist.heights), np.where(above, hist.heights, 0.0)
+
+
+def interval_medians(values, lows, highs) -> np.ndarray:
+    """Median of the finite ``values`` in each interval ``[lows[i], highs[i])`` (a high of +inf
+    closes it at the top); the interval's low where no value falls in it. Places a bin's point
+    on a curve at its typical value rather than at an edge."""
+    values = as_float(values)
+    values = values[np.isfinite(values)]
+    out = np.empty(len(lows), dtype=np.float64)
+    for i, (lo, hi) in enumerate(zip(lows, highs)):
+        inside = values[(values >= lo) & (values < hi)]
+        out[i] = float(np.median(inside)) if inside.size else float(lo)
+    return out

@@ -1,8 +1,11 @@
 """Hypothesis-test widgets: does a metric affect the model's performance?
 
 Display and controls only: the split, measures, bootstrap and permutations are
-:func:`quality_widgets.hypothesis.test_hypothesis`, :func:`~quality_widgets.hypothesis.
-performance_curve` and :func:`~quality_widgets.hypothesis.rank_metrics`.
+:func:`quality_widgets.analysis.hypothesis.test_hypothesis`, ``performance_curve`` and
+``rank_metrics``; the columns offered, the reference values and the default threshold are
+``testable_metrics``, ``reference_values`` and ``default_threshold`` of the same module; the
+bins and their sides are :func:`quality_widgets.analysis.selection.histogram` and
+``threshold_split``.
 """
 from __future__ import annotations
 
@@ -14,21 +17,20 @@ import numpy as np
 import traitlets
 
 from ..analysis import hypothesis as hyp
+from ..analysis import selection as sel
 from ..evaluation import Evaluator
-from ..frames import numeric_metric_columns
 
 BELOW_COLOR = "#1f77b4"
 ABOVE_COLOR = "#ff7f0e"
 
 
+HISTOGRAM_BINS = 30
+
+
 def metric_options(metrics) -> list:
-    """(label, column) for every column a test can split on: numeric image columns, and
-    numeric object columns that predictions have too (see :func:`hypothesis.metric_level`)."""
-    out = [(f"{c} (image)", c) for c in numeric_metric_columns(metrics.images)]
-    pred_cols = set(metrics.predictions.columns)
-    out += [(f"{c} (object)", c) for c in numeric_metric_columns(metrics.objects)
-            if c not in metrics.images.columns and (c in pred_cols or not len(metrics.predictions))]
-    return out
+    """(label, column) for the dropdown: every column a test can split on
+    (:func:`~quality_widgets.analysis.hypothesis.testable_metrics`)."""
+    return [(f"{c} ({level})", c) for c, level in hyp.testable_metrics(metrics)]
 
 
 def result_html(result) -> str:
@@ -51,6 +53,7 @@ def result_html(result) -> str:
 
 ALL_CATEGORIES = -1
 
+
 class HypothesisTest(widgets.VBox):
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
@@ -71,7 +74,7 @@ class HypothesisTest(widgets.VBox):
     def __init__(self, dataset, metrics=None, metric: str = "object_redness", threshold=None,
                  measure: str = "AP", resamples: int = 1000, seed: int = 0,
                  curve_bins: int = 5, curve_resamples: int = 200, **kwargs):
-        dataset, metrics = hyp._dataset_and_metrics(dataset, metrics)
+        dataset, metrics = hyp.dataset_and_metrics(dataset, metrics)
         self.dataset, self.metrics = dataset, metrics
         self.resamples, self.seed = resamples, seed
         self.curve_bins, self.curve_resamples = curve_bins, curve_resamples
@@ -153,36 +156,27 @@ class HypothesisTest(widgets.VBox):
 
     # ---- state -> view ---------------------------------------------------------------------
     def reference_values(self) -> np.ndarray:
-        """Values whose median is the default threshold (images, or non-crowd annotations)."""
-        if self.metric in self.metrics.images.columns:
-            v = self.metrics.images[self.metric]
-        else:
-            objects = self.metrics.objects
-            v = objects[self.metric]
-            if "iscrowd" in objects:
-                v = v[~objects["iscrowd"].astype(bool)]
-        v = np.asarray(v, dtype=float)
-        return v[np.isfinite(v)]
+        """Values whose median is the default threshold (images, or non-crowd annotations):
+        :func:`~quality_widgets.analysis.hypothesis.reference_values`."""
+        return hyp.reference_values(self.metrics, self.metric, self.dataset)
 
     def _on_metric(self, change=None):
         values = self.reference_values()
         self._values = values
         self.hist_axis.label = self.metric
         self.curve_x_axis.label = f"{self.metric} (bin median)"
-        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
-        if hi <= lo:
-            hi = lo + 1.0
         # The histogram first: moving the slider's bounds below may clamp its value, which
         # redraws the two sides.
-        counts, edges = np.histogram(values, bins=30, range=(lo, hi))
-        self._edges, self._counts = edges, counts
+        self._hist = sel.histogram(values, bins=HISTOGRAM_BINS)
+        lo, hi = float(self._hist.edges[0]), float(self._hist.edges[-1])
         with self.bars.hold_sync():
-            self.bars.x = (edges[:-1] + edges[1:]) / 2
+            self.bars.x = self._hist.centers
         slider = self.threshold_slider
         slider.min, slider.max = -np.inf, np.inf            # no clamping while both move
         slider.min, slider.max = lo, hi
         slider.step = (hi - lo) / 200
-        median = float(np.median(values)) if len(values) else lo
+        median = hyp.default_threshold(self.metrics, self.metric, self.dataset) \
+            if len(values) else lo
         if self.threshold == median:
             self._on_threshold()
         self.threshold = median
@@ -195,10 +189,7 @@ class HypothesisTest(widgets.VBox):
         if self.threshold_slider.value != t:
             self.threshold_slider.value = min(max(t, self.threshold_slider.min),
                                               self.threshold_slider.max)
-        centers = (self._edges[:-1] + self._edges[1:]) / 2
-        above = centers >= t
-        self.bars.y = np.vstack([np.where(above, 0, self._counts),
-                                 np.where(above, self._counts, 0)])
+        self.bars.y = np.vstack(sel.threshold_split(self._hist, t))
         self.threshold_line.x = [t, t]
 
     def _on_progress(self, done, total):
@@ -232,12 +223,7 @@ class HypothesisTest(widgets.VBox):
         return result
 
     def _draw_curve(self, curve):
-        values = self._values
-        x = []
-        for lo, hi in zip(curve["low"], curve["high"]):
-            inside = values[(values >= lo) & (values < hi)]
-            x.append(float(np.median(inside)) if len(inside) else float(lo))
-        x = np.asarray(x)
+        x = sel.interval_medians(self._values, curve["low"], curve["high"])
         y = curve["value"].to_numpy(dtype=float)
         with self.curve_figure.hold_sync():
             self.curve_points.x, self.curve_points.y = x, y
@@ -276,7 +262,7 @@ class MetricRanking(widgets.VBox):
 
     def __init__(self, dataset, metrics=None, measure: str = "AP", resamples: int = 200,
                  seed: int = 0, run: bool = True, **kwargs):
-        self.dataset, self.metrics = hyp._dataset_and_metrics(dataset, metrics)
+        self.dataset, self.metrics = hyp.dataset_and_metrics(dataset, metrics)
         self.resamples, self.seed = resamples, seed
         self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
                                                  description="measure")
