@@ -31,6 +31,7 @@ _LAZY = {
     "DriftView": ("quality_widgets.widgets.drift", "DriftView"),
     "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
     "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),
+    "show_images": ("quality_widgets.widgets.static", "show_images"),
 }
 
 

@@ -24,6 +24,7 @@ from .gallery import Gallery
 from .group_bars import GroupBars
 from .histogram import MetricHistogram
 from .scatter import MetricScatter
+from .static import show_images
 from .thumbnails import ThumbnailCache
 from .traits import Ids, Quiet
 
@@ -473,6 +474,17 @@ class Explorer(Quiet, widgets.VBox):
         self._update_group_table()
         # Last, so that its observers see the summary, gallery and group table of this update.
         self.set_trait("selection", self.frame.index[mask])
+
+    # ---- a static grid ---------------------------------------------------------------------
+    def show_selection(self, n: int = 24, group_by: str | None = None) -> None:
+        """Draw the first ``n`` selected rows (per tab with ``group_by``, e.g. "category") as a
+        static ipyplot grid, in the gallery's order (by the current metric, in its direction)
+        and with its thumbnails: :func:`~quality_widgets.widgets.static.show_images`. Unlike
+        the widget, the grid stays in the saved notebook (GitHub, nbviewer, HTML export)."""
+        show_images(self.frames, self.selection, level=self.level,
+                    sort_by=self.metric if self.metric in self.frame else None,
+                    ascending=self.gallery.ascending, n=n, group_by=group_by,
+                    mode=self.gallery.mode, thumbnails=self.thumbnails)
 
     # ---- test cases ------------------------------------------------------------------------
     def selected_ranges(self) -> list:

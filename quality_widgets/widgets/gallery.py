@@ -52,6 +52,62 @@ def grid_html(tiles, size: int = 160) -> str:
             f'repeat(auto-fill,minmax({size + 10}px,1fr))">' + "".join(tiles) + "</div>")
 
 
+def thumbnail_requests(rows: pd.DataFrame, mode: str = "box"):
+    """``(requests, borders)`` for the rows of a frame: a :class:`ThumbnailRequest` per row (the
+    whole image, or with ``mode`` "box" / "crop" its box when the rows have box columns,
+    outlined in the colour of its ``outcome``), and the tile border colour (None, or the
+    outcome's colour for predictions)."""
+    has_box = all(c in rows.columns for c in BOX_COLUMNS)
+    n = len(rows)
+    paths = rows["path"].tolist() if "path" in rows else [None] * n
+    widths = rows["width"].tolist() if "width" in rows else [None] * n
+    heights = rows["height"].tolist() if "height" in rows else [None] * n
+    outcomes = rows["outcome"].tolist() if "outcome" in rows else [None] * n
+    boxes = rows[BOX_COLUMNS].to_numpy(dtype=float) if has_box else None
+    requests, borders = [], []
+    for i, path in enumerate(paths):
+        w, h = widths[i], heights[i]
+        size = (int(w), int(h)) if _text(w) and _text(h) else None
+        color = OUTCOME_COLORS.get(outcomes[i], BOX_COLOR) if outcomes[i] else BOX_COLOR
+        path = path if isinstance(path, str) else None
+        if has_box:
+            requests.append(ThumbnailRequest(path, mode=mode, box=tuple(boxes[i]), color=color,
+                                             image_size=size))
+        else:
+            requests.append(ThumbnailRequest(path, image_size=size))
+        borders.append(OUTCOME_COLORS.get(outcomes[i]) if outcomes[i] else None)
+    return requests, borders
+
+
+def caption_lines(rows: pd.DataFrame, metric: str = "", values=None,
+                  with_id: bool = True) -> list[list[str]]:
+    """Plain-text caption lines per row (the caller escapes them): ``metric = value`` (when
+    ``metric``; ``values`` is that column as floats, if the caller has it), ``image_id 42``
+    (when ``with_id``), the category (with the score and outcome of a prediction), the file
+    name."""
+    index_name = rows.index.name or "id"
+    cols = {c: rows[c].tolist() for c in ("file_name", "category", "outcome", "score")
+            if c in rows.columns}
+    if metric and values is None:
+        values = sel.as_float(rows[metric])
+    out = []
+    for i, row_id in enumerate(rows.index.tolist()):
+        lines = [f"{metric} = {sel.format_value(values[i])}"] if metric else []
+        if with_id:
+            lines.append(f"{index_name} {row_id}")
+        if "category" in cols and _text(cols["category"][i]):
+            line = _text(cols["category"][i])
+            if "score" in cols and _text(cols["score"][i]) and index_name == "prediction_id":
+                line += f" ({sel.format_value(cols['score'][i])})"
+            if "outcome" in cols and _text(cols["outcome"][i]):
+                line += f" {cols['outcome'][i]}"
+            lines.append(line)
+        if "file_name" in cols:
+            lines.append(_text(cols["file_name"][i]))
+        out.append(lines)
+    return out
+
+
 class Gallery(Quiet, widgets.VBox):
     """One page of the rows of ``frame`` in ``mask``, sorted by ``metric``.
 
@@ -140,48 +196,6 @@ class Gallery(Quiet, widgets.VBox):
             self.render()
 
     # ---- rendering -----------------------------------------------------------------------
-    def _requests(self, rows: pd.DataFrame):
-        has_box = all(c in rows.columns for c in BOX_COLUMNS)
-        paths = rows["path"].tolist() if "path" in rows else [None] * len(rows)
-        widths = rows["width"].tolist() if "width" in rows else [None] * len(rows)
-        heights = rows["height"].tolist() if "height" in rows else [None] * len(rows)
-        outcomes = rows["outcome"].tolist() if "outcome" in rows else [None] * len(rows)
-        boxes = rows[BOX_COLUMNS].to_numpy(dtype=float) if has_box else None
-        requests, borders = [], []
-        for i, path in enumerate(paths):
-            w, h = widths[i], heights[i]
-            size = (int(w), int(h)) if _text(w) and _text(h) else None
-            color = OUTCOME_COLORS.get(outcomes[i], BOX_COLOR) if outcomes[i] else BOX_COLOR
-            if has_box:
-                requests.append(ThumbnailRequest(path if isinstance(path, str) else None,
-                                                 mode=self.mode, box=tuple(boxes[i]),
-                                                 color=color, image_size=size))
-            else:
-                requests.append(ThumbnailRequest(path if isinstance(path, str) else None,
-                                                 image_size=size))
-            borders.append(OUTCOME_COLORS.get(outcomes[i]) if outcomes[i] else None)
-        return requests, borders
-
-    def _captions(self, page: sel.Page, rows: pd.DataFrame):
-        index_name = rows.index.name or "id"
-        cols = {c: rows[c].tolist() for c in ("file_name", "category", "outcome", "score")
-                if c in rows.columns}
-        out = []
-        for i, row_id in enumerate(page.ids):
-            lines = [f"{self.metric} = {sel.format_value(page.values[i])}",
-                     f"{index_name} {row_id}"]
-            if "category" in cols and _text(cols["category"][i]):
-                line = _text(cols["category"][i])
-                if "score" in cols and _text(cols["score"][i]) and index_name == "prediction_id":
-                    line += f" ({sel.format_value(cols['score'][i])})"
-                if "outcome" in cols and _text(cols["outcome"][i]):
-                    line += f" {cols['outcome'][i]}"
-                lines.append(line)
-            if "file_name" in cols:
-                lines.append(_text(cols["file_name"][i]))
-            out.append(lines)
-        return out
-
     def render(self) -> None:
         """Compute the page and redraw the grid."""
         frame = self._frame
@@ -200,9 +214,9 @@ class Gallery(Quiet, widgets.VBox):
         display = None if has_box else "none"
         if self.mode_control.layout.display != display:
             self.mode_control.layout.display = display
-        requests, borders = self._requests(rows)
+        requests, borders = thumbnail_requests(rows, self.mode)
         jpegs = self.thumbnails.get_many(requests)
-        captions = self._captions(page, rows)
+        captions = caption_lines(rows, self.metric, page.values)
         tiles = []
         for i, row_id in enumerate(page.ids):
             jpeg = jpegs[i]
