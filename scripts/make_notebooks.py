@@ -47,6 +47,15 @@ save("quickstart.ipynb", [
                   "print(explorer.summary)\n"
                   "metrics.images.loc[explorer.selection, ['file_name', 'brightness']]"
                   ".sort_values('brightness')"),
+    new_markdown_cell(
+        "## Keep what you found\n\nThe widgets need a running kernel; a static grid does not. "
+        "`explorer.show_selection()` draws the selected images (in the gallery's order) with "
+        "ipyplot, as plain HTML that stays in the saved notebook and shows on GitHub, nbviewer "
+        "or an HTML export. `qw.show_images` draws any rows; `group_by='category'` makes one "
+        "tab per category."),
+    new_code_cell("explorer.show_selection(n=12)"),
+    new_code_cell("qw.show_images(metrics, level='object', sort_by='object_brightness', n=6, "
+                  "group_by='category')"),
     new_markdown_cell("## Export the selection\n\nAs a COCO file for relabelling (it loads in "
                       "pycocotools), or YOLO, CSV / Parquet, or plain image copies."),
     new_code_cell("out = qw.export(metrics, explorer.selection, format='coco', "
