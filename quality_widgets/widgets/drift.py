@@ -20,7 +20,7 @@ from .gallery import Gallery
 from .group_bars import GroupBars
 from .histogram import MetricHistogram
 from .thumbnails import ThumbnailCache
-from .traits import Ids, Quiet
+from .traits import Ids, Quiet, ids_in
 
 SIDES = ("A", "B")
 
@@ -115,9 +115,7 @@ class DriftView(Quiet, widgets.VBox):
         is brushed). ``selection_of(view.side)`` equals the ``selection`` trait."""
         if side not in SIDES:
             raise ValueError(f"side must be 'A' or 'B', got {side!r}")
-        frame = self.frame(side)
-        mask = self._masks[side]
-        return frame.index if mask is None else frame.index[mask]
+        return ids_in(self.frame(side).index, self._masks[side])
 
     # ---- showing ---------------------------------------------------------------------------
     def _on_control(self, change):

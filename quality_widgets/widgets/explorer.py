@@ -26,7 +26,7 @@ from .histogram import MetricHistogram
 from .scatter import MetricScatter
 from .static import show_images
 from .thumbnails import ThumbnailCache
-from .traits import Ids, Quiet
+from .traits import Ids, Quiet, ids_in
 
 LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictions"}
 ALL = "(all)"
@@ -473,7 +473,7 @@ class Explorer(Quiet, widgets.VBox):
             self.gallery.show(self.frame, "", None)
         self._update_group_table()
         # Last, so that its observers see the summary, gallery and group table of this update.
-        self.set_trait("selection", self.frame.index[mask])
+        self.set_trait("selection", ids_in(self.frame.index, mask))
 
     # ---- a static grid ---------------------------------------------------------------------
     def show_selection(self, n: int = 24, group_by: str | None = None) -> None:
