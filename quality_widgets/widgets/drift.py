@@ -1,8 +1,8 @@
 """DriftView: two datasets' histograms of one metric overlaid, brushable, with the drift table.
 
-Display and link only: the table is :func:`quality_widgets.drift.compare`, the shared bins and
-normalised heights :func:`quality_widgets.selection.grouped_histogram`, the brushed rows
-:func:`quality_widgets.selection.range_mask`.
+Display and link only: the table is :func:`quality_widgets.analysis.drift.compare`, the shared
+bins and normalised heights :func:`quality_widgets.analysis.selection.grouped_histogram`, the
+brushed rows :func:`quality_widgets.analysis.selection.range_mask`.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The Explorer: brushable metric histograms and a scatter linked to an image gallery, with
 filters, tags and export, in one widget.
 
-Only display and linking live here; masks, bins, sorting and export are the plain functions of
-:mod:`quality_widgets.selection` and :mod:`quality_widgets.export`.
+Only display and linking live here; masks, bins, sorting, test cases and export are the plain
+functions of :mod:`quality_widgets.analysis.selection`, :mod:`quality_widgets.analysis.testcases`
+and :mod:`quality_widgets.export`.
 """
 from __future__ import annotations
 
