@@ -21,7 +21,6 @@ Safety rules, for every format:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -62,12 +61,27 @@ def level_frame(data, level: str) -> pd.DataFrame:
 
 
 def dataset_of(data) -> Dataset:
-    """The Dataset of ``data``; for MetricFrames without one (read back from Parquet files),
-    a Dataset rebuilt from the frames' own columns (boxes, categories; no segmentation)."""
+    """The Dataset of ``data``. For MetricFrames read back from a metrics folder: the dataset
+    reloaded from the files its ``dataset.json`` names (:func:`reload_dataset`: segmentation,
+    licences, URLs and every category kept); when that is impossible, a Dataset rebuilt from
+    the frames' own columns (boxes and the categories rows use; no segmentation), with a
+    :class:`~quality_widgets.DataWarning` saying what is lost."""
     if isinstance(data, Dataset):
         return data
     if getattr(data, "dataset", None) is not None:
         return data.dataset
+    reloaded, why = reload_dataset(data)
+    if reloaded is not None:
+        data.dataset = reloaded
+        return reloaded
+    import warnings
+    from .errors import DataWarning
+    warnings.warn(
+        f"{data.cache_dir or 'metrics'}: exporting labels rebuilt from the metric frames "
+        f"({why}): segmentation, the images' license/flickr_url/coco_url, supercategories and "
+        "categories no row uses are not in the frames and are left out; pass the dataset "
+        "(--images with --annotations or --yolo-labels) to keep them", DataWarning,
+        stacklevel=2)
     images = data.images
     img = pd.DataFrame({c: images[c] if c in images else None
                         for c in ("file_name", "path", "width", "height")}, index=images.index)
@@ -103,6 +117,37 @@ def dataset_of(data) -> Dataset:
     if preds is not None:
         ds = replace(ds, predictions=preds)
     return ds
+
+
+def reload_dataset(frames) -> tuple[Dataset | None, str]:
+    """(dataset, "") reloaded from the files a metrics folder's ``dataset.json`` names
+    (``frames.sources``), checked to hold every row of the frames; else (None, why not)."""
+    import warnings
+    from .errors import DataWarning, DatasetError
+    sources = getattr(frames, "sources", None) or {}
+    loader = sources.get("loader")
+    if loader not in ("coco", "yolo", "folder"):
+        return None, "the folder does not say which files it was computed from"
+    try:
+        with warnings.catch_warnings():      # the rows' warnings were shown by `metrics`
+            warnings.simplefilter("ignore", DataWarning)
+            if loader == "coco":
+                ds = Dataset.from_coco(sources.get("images_dir"), sources.get("annotations"),
+                                       sources.get("predictions"), max_unusable=1.0)
+            elif loader == "yolo":
+                ds = Dataset.from_yolo(sources["images_dir"], sources.get("labels"),
+                                       sources.get("classes"), sources.get("predictions"),
+                                       max_unusable=1.0)
+            else:
+                ds = Dataset.from_folder(sources["images_dir"])
+    except (DatasetError, OSError, KeyError, TypeError) as e:
+        return None, f"its dataset files cannot be read again: {e}"
+    for level in LEVELS:
+        frame = frames.frame(level)
+        if len(frame) and len(frame.index.difference(level_frame(ds, level).index)):
+            return None, (f"its dataset files changed since: {FRAME_OF_LEVEL[level]} of the "
+                          "frames are missing from them")
+    return ds, ""
 
 
 def selected_ids(frame: pd.DataFrame, selection) -> pd.Index:
@@ -226,7 +271,7 @@ def atomic_target(out, overwrite: bool = False):
 
 
 def _write_marker(folder: Path, **info) -> None:
-    (folder / MARKER).write_text(json.dumps(info, indent=1, default=str) + "\n")
+    (folder / MARKER).write_text(dumps(info, indent=1) + "\n")
 
 
 # ---- formats -----------------------------------------------------------------------------------
@@ -333,6 +378,17 @@ def _copy_images(folder: Path, images: pd.DataFrame) -> dict:
     return names
 
 
+def _write_data_yaml(path: Path, names: list) -> None:
+    """The dataset file YOLO trainers (Ultralytics) read: ``train``/``val`` relative to the
+    file's folder (no ``path`` key, so the folder can be moved), ``nc``, ``names``."""
+    import yaml
+    text = ("# written by quality-widgets export; train and val are the same exported images\n"
+            + yaml.safe_dump({"train": "images", "val": "images", "nc": len(names),
+                              "names": {i: n for i, n in enumerate(names)}},
+                             sort_keys=False, allow_unicode=True))
+    path.write_text(text, encoding="utf-8")
+
+
 def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
     images = ds.images.loc[image_ids]
     labels = _labels_for(ds, level, ids, image_ids)
@@ -346,8 +402,9 @@ def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
     class_index = {c: i for i, c in enumerate(cat_ids)}
     folder.mkdir()
     names = _copy_images(folder / "images", images)
-    (folder / "classes.txt").write_text(
-        "".join(f"{ds.categories.loc[c, 'name']}\n" for c in cat_ids))
+    names = [str(ds.categories.loc[c, "name"]) for c in cat_ids]
+    (folder / "classes.txt").write_text("".join(f"{n}\n" for n in names))
+    _write_data_yaml(folder / "data.yaml", names)
     by_image = {k: g for k, g in labels.groupby("image_id")}
     n_labels = 0
     for image_id, rel in names.items():
@@ -388,8 +445,9 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
     ``"yolo"`` (a folder)
         ``images/`` (copies), ``labels/<name>.txt`` (``class cx cy w h`` normalised, plus the
         score for predictions; one file per image, empty when it has no labels; crowd regions
-        left out) and ``classes.txt``; the class index is the position of the category id among
-        the sorted category ids.
+        left out), ``classes.txt`` and ``data.yaml`` (``train``/``val``: ``images``, ``nc``,
+        ``names``, as Ultralytics reads it); the class index is the position of the category id
+        among the sorted category ids.
     ``"csv"``, ``"parquet"`` (one file)
         the selected rows of the level's frame (metric values included for MetricFrames), the
         id as the first column, non-scalar cells as JSON text.

@@ -6,13 +6,16 @@ one column per metric, then ``error`` (None, or "what failed: why").
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
-from .data._io import write_parquet_atomic
+from .data._io import write_parquet_atomic, write_text_atomic
 from .errors import DatasetError
+from .jsonsafe import dumps
 
 LEVELS = ("image", "object", "prediction")
 FRAME_OF_LEVEL = {"image": "images", "object": "objects", "prediction": "predictions"}
@@ -23,6 +26,51 @@ ID_COLUMNS = frozenset({
     "image_id", "annotation_id", "prediction_id", "category_id", "license", "duplicate_group",
     "phash", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "iscrowd", "size_mismatch",
 })
+
+
+def closest_names(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``candidates`` closest to ``name`` (``difflib`` ratio >= 0.6, ignoring case;
+    a candidate that contains ``name`` or is contained in it counts too), best first."""
+    candidates = [str(c) for c in dict.fromkeys(candidates)]
+    lower = {c.lower(): c for c in candidates}
+    key = str(name).lower()
+    found = [lower[c] for c in difflib.get_close_matches(key, list(lower), n=n, cutoff=0.6)]
+    if len(found) < n and len(key) >= 3:
+        found += [c for c in candidates if c not in found and (key in c.lower() or (
+            len(c) >= 3 and c.lower() in key))][:n - len(found)]
+    return found
+
+
+def resolve_name(name, candidates: Iterable, what: str = "name", hint: str | None = None,
+                 show: int = 40):
+    """``name`` if it is one of ``candidates``, else :class:`KeyError` with a message that says
+    what was asked, the closest valid names ("did you mean ...?") and the valid names (the
+    first ``show``). The one answer to "is this name known?" for every entry point: metric
+    columns (``hypothesis --metric``, ``Explorer(metric=...)``, test-case ranges, ``--where``),
+    categories (``--category``), measures. Matching is exact (no silent correction)."""
+    candidates = list(dict.fromkeys(candidates))
+    if name in candidates:
+        return name
+    raise KeyError(unknown_name_message(name, candidates, what, hint, show))
+
+
+def unknown_name_message(name, candidates, what: str = "name", hint: str | None = None,
+                         show: int = 40) -> str:
+    """The message of :func:`resolve_name` (for callers that raise their own error type)."""
+    candidates = [str(c) for c in dict.fromkeys(candidates)]
+    close = [repr(c) for c in closest_names(str(name), candidates)]
+    parts = [f"unknown {what} {name!r}"]
+    if close:
+        alternatives = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+        parts[0] += f" (did you mean {alternatives}?)"
+    if not candidates:
+        parts.append(f"there is no {what} to choose from")
+    else:
+        listed = ", ".join(sorted(candidates)[:show])
+        more = f" and {len(candidates) - show} more" if len(candidates) > show else ""
+        parts.append(f"valid: {listed}{more}")
+    message = "; ".join(parts)
+    return f"{message}. {hint}" if hint else message
 
 
 def numeric_metric_columns(frame: pd.DataFrame) -> list[str]:
@@ -49,6 +97,8 @@ class MetricFrames:
     metrics: dict = field(default_factory=dict)  # column name -> Metric (description, version)
     cache_dir: object = None
     stats: dict = field(default_factory=dict)    # computed / from cache / errors counts
+    sources: dict = field(default_factory=dict)  # read back from a folder: how to reload the
+    #                                              dataset (``dataset.json``, see write_metrics)
 
     def frame(self, level: str) -> pd.DataFrame:
         """The frame of ``level``: "image"/"images", "object"/"objects", "prediction"/..."""
@@ -65,8 +115,11 @@ class MetricFrames:
         for level in LEVELS:
             if column in self.frame(level).columns:
                 return level
-        known = sorted(set().union(*(self.metric_columns(lv) for lv in LEVELS)))
-        raise KeyError(f"no metric column {column!r}; known: {', '.join(known)}")
+        resolve_name(column, self.all_metric_columns(), "metric column")
+
+    def all_metric_columns(self) -> list[str]:
+        """The numeric metric columns of every level, each once (image level first)."""
+        return list(dict.fromkeys(c for lv in LEVELS for c in self.metric_columns(lv)))
 
     def errors(self) -> pd.DataFrame:
         """All rows with an error, across levels: level, id, file_name, error."""
@@ -94,7 +147,10 @@ class MetricFrames:
 # ---- the metrics folder: the one reader and writer ---------------------------------------------
 def write_metrics(frames: MetricFrames, out) -> dict:
     """Write ``images.parquet``, ``objects.parquet`` and ``predictions.parquet`` into the folder
-    ``out`` (created), each atomically; returns ``{level: path}``."""
+    ``out`` (created), each atomically; returns ``{level: path}``. With the dataset's sources
+    known (a Dataset loaded from files), also ``dataset.json``: the loader and the files, so
+    that an export from the folder reloads the labels whole (segmentation, licences, URLs,
+    every category), which the Parquet frames do not hold."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(out, "--out must be a folder, and this is an existing file")
@@ -103,7 +159,28 @@ def write_metrics(frames: MetricFrames, out) -> dict:
     for level, name in FRAME_OF_LEVEL.items():
         paths[level] = out / f"{name}.parquet"
         write_parquet_atomic(frames.frame(level), paths[level])
+    sources = dataset_sources(frames.dataset) or frames.sources
+    if sources:
+        paths["dataset"] = out / DATASET_FILE
+        write_text_atomic(dumps(sources, indent=1) + "\n", paths["dataset"])
+    else:
+        (out / DATASET_FILE).unlink(missing_ok=True)   # an older run's sources would be wrong
     return paths
+
+
+DATASET_FILE = "dataset.json"
+
+
+def dataset_sources(dataset) -> dict:
+    """How to reload ``dataset``: ``{"loader": "coco"|"yolo"|"folder", "images_dir", and the
+    files it read}``; {} for a Dataset built in memory."""
+    sources = dict(getattr(dataset, "sources", None) or {})
+    loader = sources.get("loader")
+    if loader not in ("coco", "yolo", "folder"):
+        return {}
+    images_dir = getattr(dataset, "images_dir", None)
+    return {"loader": loader, "images_dir": str(images_dir) if images_dir else None,
+            **{k: v for k, v in sources.items() if k != "loader" and isinstance(v, str)}}
 
 
 def read_metrics(folder) -> MetricFrames:
@@ -130,7 +207,14 @@ def read_metrics(folder) -> MetricFrames:
         else:
             frame = pd.DataFrame(index=pd.Index([], dtype="int64", name=index))
         frames[name] = frame
-    return MetricFrames(**frames, cache_dir=folder)
+    sources = {}
+    if (folder / DATASET_FILE).is_file():
+        import json
+        try:
+            sources = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DatasetError(folder / DATASET_FILE, f"not readable JSON ({e})") from None
+    return MetricFrames(**frames, cache_dir=folder, sources=sources)
 
 
 def as_metric_frames(data) -> MetricFrames:

@@ -449,12 +449,34 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
     CI and the two-sided permutation p-value (see the module doc for what is resampled).
     """
     dataset, metrics = _dataset_and_metrics(dataset, metrics, [metric])
+    _require_inputs(dataset, metrics, metric, threshold)
     problem = _Problem(dataset, metrics, metric, measure, category, score_threshold, evaluator)
     return _test(problem, threshold, resamples, permutations, seed, progress, ci_method,
                  workers)
 
 
 test_hypothesis.__test__ = False     # not a pytest test, whatever module imports it
+
+
+def _require_inputs(dataset, metrics, metric, threshold) -> None:
+    """Refuse, before any work, what would make a number out of nothing: no labels, no
+    predictions (DatasetError), a threshold outside the metric's values, which leaves a side
+    empty (ValueError)."""
+    from ..data.checks import require_labels, require_predictions
+    require_labels(dataset, "the hypothesis test")
+    require_predictions(dataset, "the hypothesis test")
+    if threshold is None:
+        return
+    level = metric_level(metrics, metric)
+    frame = metrics.images if level == "image" else metrics.objects
+    values = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) and not values.min() < float(threshold) <= values.max():
+        raise ValueError(
+            f"threshold {threshold:g} is outside the values of {metric} ({values.min():.4g} to "
+            f"{values.max():.4g} over the {'images' if level == 'image' else 'annotations'}): "
+            f"one side would be empty; choose a threshold above the smallest value and at most "
+            f"the largest (default: the median)")
 
 
 def _test(problem: _Problem, threshold, resamples, permutations, seed, progress, ci_method,

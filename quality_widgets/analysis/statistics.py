@@ -64,11 +64,14 @@ def permutation_p_value(observed: float, permuted) -> float:
     ``N`` is the number of finite permuted statistics (undefined ones are dropped, see
     :func:`finite`). Counting the observed statistic in numerator and denominator makes the
     test exact (P(p <= a) <= a under the null) and the p-value never 0. ``>=`` is taken with a
-    relative tolerance of :data:`TIE_TOLERANCE`. NaN when ``observed`` is not finite.
+    relative tolerance of :data:`TIE_TOLERANCE`. NaN when ``observed`` is not finite or there
+    is no finite permuted statistic (no permutation, no p-value: not 1).
     """
     if not np.isfinite(observed):
         return float("nan")
     values, _ = finite(permuted)
+    if len(values) == 0:
+        return float("nan")
     threshold = abs(observed) * (1 - TIE_TOLERANCE)
     extreme = int(np.sum(np.abs(values) >= threshold))
     return (1 + extreme) / (1 + len(values))

@@ -83,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
-from ..frames import LEVELS, MetricFrames
+from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
 from .statistics import bootstrap_ci
 
@@ -315,8 +315,14 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
                 found = (lv, values)
                 break
         if found is None:
-            raise TestCaseError(f"no column {col!r} at level(s) {', '.join(levels)} (compute "
-                                f"the metric first, or check the name)", file, name, field)
+            known = [c for lv in levels for frame in (
+                metrics.frame(lv) if metrics is not None else None,
+                {"image": dataset.images, "object": dataset.annotations,
+                 "prediction": dataset.predictions}[lv]) if frame is not None
+                for c in numeric_metric_columns(frame)]
+            raise TestCaseError(unknown_name_message(
+                col, known, f"column at level(s) {', '.join(levels)}",
+                "Compute the metric first, or check the name."), file, name, field)
         lv, values = found
         closed = _closure(lo_inc, hi_inc)
         inside = range_mask(values, lo, hi, closed)
@@ -336,8 +342,8 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
         known = set(dataset.categories["name"].astype(str))
         unknown = [c for c in case["categories"] if c not in known]
         if unknown:
-            raise TestCaseError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
-                                f"{', '.join(map(repr, unknown))}", file, name, "categories")
+            raise TestCaseError(unknown_name_message(unknown[0], sorted(known), "category"),
+                                file, name, "categories")
         ann &= dataset.annotations["category"].astype(str).isin(case["categories"]).to_numpy()
         pred &= dataset.predictions["category"].astype(str).isin(case["categories"]).to_numpy()
     for tag in case["tags"]:

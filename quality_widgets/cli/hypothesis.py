@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from ._shared import add_dataset_arguments, error, load_dataset, print_json
+from ._shared import (add_dataset_arguments, error, load_dataset, metrics_to_compute,
+                      print_json)
 
 JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
              "p_value", "summary")
@@ -27,10 +28,14 @@ def add_parser(subparsers):
         "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
         description="Split the data at a threshold of a metric (images for an image metric, "
                     "objects for an object metric) and compare a COCO measure on the two "
-                    "sides, with a 95%% bootstrap confidence interval of the difference and a "
-                    "permutation-test p-value.")
+                    "sides, with a 95% bootstrap confidence interval of the difference and a "
+                    "permutation-test p-value. Needs labels and predictions. Exit code 0, or 2 "
+                    "for unusable input (an unknown name, no predictions, a threshold outside "
+                    "the metric's values...).")
     add_dataset_arguments(parser, images_required=False)
-    parser.add_argument("--metric", required=True, help="metric column, e.g. object_redness")
+    parser.add_argument("--metric", required=True,
+                        help="metric column, e.g. object_redness (an image metric splits "
+                             "images, an object metric splits boxes)")
     parser.add_argument("--threshold", type=float,
                         help="split value T: sides are < T and >= T (default: the median)")
     parser.add_argument("--measure", default="AP", choices=MEASURES,
@@ -39,7 +44,7 @@ def add_parser(subparsers):
     parser.add_argument("--score-threshold", type=float, default=0.5,
                         help="score threshold of --measure precision / recall (default 0.5)")
     parser.add_argument("--resamples", type=int, default=1000,
-                        help="bootstrap resamples and permutations (default 1000)")
+                        help="bootstrap resamples and permutations, at least 1 (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the resampling (default 1)")
@@ -64,16 +69,22 @@ def run(args) -> int:
     if args.annotations is None and args.yolo_labels is None:
         return error("hypothesis", "--annotations (or --yolo-labels) is needed: the test "
                                    "compares the model's performance against ground truth")
+    if args.predictions is None and args.yolo_predictions is None:
+        return error("hypothesis", "--predictions (or --yolo-predictions) is needed: the test "
+                                   "measures the model's predictions on the two sides")
+    if args.resamples < 1:
+        return error("hypothesis", f"--resamples {args.resamples}: the confidence interval and "
+                                   "the p-value need resamples and permutations (at least 1; "
+                                   "default 1000)")
     try:
         with warnings.catch_warnings():
             if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
                 warnings.simplefilter("default")
             dataset = load_dataset(args)
-            metrics = compute_metrics(dataset, metrics=[args.metric],
+            needed = metrics_to_compute([args.metric], "metric column")
+            metrics = compute_metrics(dataset, metrics=needed,
                                       progress=not (args.quiet or args.json))
-        category = args.category
-        if category is not None and category.lstrip("-").isdigit():
-            category = int(category)
+        category = _category(args.category, dataset)
         result = test_hypothesis(dataset, metrics, metric=args.metric,
                                  threshold=args.threshold, measure=args.measure,
                                  resamples=args.resamples, seed=args.seed, category=category,
@@ -97,3 +108,15 @@ def run(args) -> int:
               f"without a value of {result.metric} are in neither side")
     print(f"\n{result.summary}")
     return 0
+
+
+def _category(category, dataset):
+    """``--category`` as a category id (digits) or a name of the dataset; an unknown one raises
+    KeyError with the closest names."""
+    from ..frames import resolve_name
+    if category is None:
+        return None
+    if category.lstrip("-").isdigit():
+        resolve_name(int(category), dataset.categories.index.tolist(), "category id")
+        return int(category)
+    return resolve_name(category, dataset.categories["name"].astype(str).tolist(), "category")

@@ -7,13 +7,19 @@ fails, 2 for bad input (unreadable files, a schema error naming the file, case a
 """
 from __future__ import annotations
 
-from ._shared import add_dataset_arguments, error, load_dataset, print_json
+from ._shared import (EXIT_FAILED, EXIT_OK, add_dataset_arguments, check_images_usable, error,
+                      load_dataset, print_json)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "test-cases", help="run model test cases (slices with a requirement on AP, recall...): "
-                           "exit 0 all pass, 1 some fail, 2 bad input")
+                           "exit 0 all pass, 1 some fail, 2 bad input",
+        description="Run the model test cases of FILE (YAML or JSON: a list of cases with "
+                    "'name', 'where', 'measure', 'min'/'max') on a dataset with labels and "
+                    "predictions, computing the metrics the slices use. Exit code 0 when every "
+                    "case passes, 1 when one fails, 2 for bad input or nothing usable "
+                    "(unreadable files, an unknown column, image files not found...).")
     p.add_argument("file", help="test cases, .yaml/.yml or .json")
     add_dataset_arguments(p, images_required=False)
     p.add_argument("--resamples", type=int, default=200,
@@ -52,6 +58,8 @@ def run(args) -> int:
                                      "--predictions", field="--predictions")
         dataset = load_dataset(args) if args.images is not None else _labels_only(args)
         metrics = _metrics_for(cases, dataset, args)
+        if metrics is not None:
+            check_images_usable(metrics, args)
         results = run_test_cases(dataset, metrics, cases, resamples=args.resamples,
                                  seed=args.seed)
     except (TestCaseError, DatasetError, FileNotFoundError) as e:
@@ -63,7 +71,7 @@ def run(args) -> int:
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         n_failed = int((~results["passed"]).sum())
         print(f"\n{len(results) - n_failed} passed, {n_failed} failed")
-    return 0 if bool(results["passed"].all()) else 1
+    return EXIT_OK if bool(results["passed"].all()) else EXIT_FAILED
 
 
 def _labels_only(args):
@@ -73,4 +81,5 @@ def _labels_only(args):
     from ..errors import DatasetError
     if args.annotations is None:
         raise DatasetError(None, "YOLO labels need --images", field="--images")
-    return Dataset.from_coco(None, args.annotations, args.predictions)
+    return Dataset.from_coco(None, args.annotations, args.predictions,
+                             max_unusable=args.max_unusable)

@@ -206,8 +206,9 @@ def resolve_metrics(metrics=None) -> list[Metric]:
         elif isinstance(item, str):
             found = [m for m in registered_metrics() if m.name == item]
             if not found:
-                known = sorted({m.name for m in registered_metrics()})
-                raise KeyError(f"unknown metric {item!r}; known metrics: {', '.join(known)}")
+                from ..frames import resolve_name
+                resolve_name(item, sorted({m.name for m in registered_metrics()
+                                           if not m.name.startswith("_")}), "metric")
             out.extend(found)
         else:
             raise TypeError(f"cannot use {item!r} as a metric")

@@ -16,6 +16,8 @@ from ..errors import DatasetError, warn_rows
 from ..jsonsafe import json_safe
 from ._io import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
                       to_int)
+from .checks import (IDS_FROM_ANNOTATIONS, MAX_UNUSABLE, check_image_files,
+                     check_prediction_ids, folder_image_ids, require_usable)
 
 ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"}
 
@@ -87,7 +89,7 @@ def _read_section(data, file, key: str, required: tuple) -> tuple[pd.DataFrame, 
                                      f"'{col}'", field=f"{key}.{col}")
     ids, ok = to_int(frame["id"].tolist())
     frame = drop_bad(frame.assign(id=ids), ~ok, file, "a missing or non-integer id", key,
-                     len(rows))
+                     len(rows), values=frame["id"], field="id")
     frame = drop_bad(frame, frame["id"].duplicated().to_numpy(), file,
                      "a duplicate id (first kept)", key, len(rows))
     return frame, len(rows)
@@ -138,13 +140,14 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
     img_ids, ok = to_int(anns["image_id"].tolist())
     ok &= np.isin(img_ids, images.index.to_numpy())
     anns = drop_bad(anns.assign(image_id=img_ids), ~ok, file, "an unknown image_id",
-                    "annotations", total)
+                    "annotations", total, values=anns["image_id"], field="image_id")
     cat_ids, ok = to_int(anns["category_id"].tolist())
     ok &= np.isin(cat_ids, cats.index.to_numpy())
     anns = drop_bad(anns.assign(category_id=cat_ids), ~ok, file, "an unknown category_id",
-                    "annotations", total)
+                    "annotations", total, values=anns["category_id"], field="category_id")
     boxes, ok = boxes_from(anns["bbox"].tolist(), file, "annotations")
-    anns = drop_bad(anns, ~ok, file, "a bbox that is not 4 finite numbers", "annotations", total)
+    anns = drop_bad(anns, ~ok, file, "a bbox that is not 4 finite numbers", "annotations", total,
+                    values=anns["bbox"], field="bbox")
     boxes = boxes[ok]
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     anns = drop_bad(anns, ~ok, file, "a zero or negative box width/height", "annotations", total)
@@ -204,11 +207,13 @@ def _warn_outside(frame: pd.DataFrame, images: pd.DataFrame, file) -> None:
                   len(frame), action="kept")
 
 
-def read_predictions(source, dataset) -> pd.DataFrame:
+def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame:
     """Predictions from a COCO results file (a JSON list) or an in-memory list of dicts.
 
     ``prediction_id`` is the 1-based position in the list, as pycocotools' ``loadRes`` gives,
-    also for rows that are skipped, so ids stay aligned with other COCO tools.
+    also for rows that are skipped, so ids stay aligned with other COCO tools. Ids that
+    disagree with the dataset (past ``max_unusable``, or category ids systematically off) are
+    refused by :func:`.checks.check_prediction_ids`.
     """
     if isinstance(source, (str, Path)):
         file = Path(source)
@@ -227,22 +232,26 @@ def read_predictions(source, dataset) -> pd.DataFrame:
         return empty_predictions()
     preds = _columns(data, file, "predictions", ("image_id", "category_id", "bbox", "score",
                                                  "scores"))
+    check_prediction_ids(preds.get("image_id", [None] * len(preds)),
+                         preds.get("category_id", [None] * len(preds)), dataset, file,
+                         preds.get("bbox"), max_unusable)
     img_ids, ok = to_int(preds["image_id"].tolist())
     ok &= np.isin(img_ids, dataset.images.index.to_numpy())
     preds = drop_bad(preds.assign(image_id=img_ids), ~ok, file,
-                     "an image_id not in the dataset", "predictions", total)
+                     "an image_id not in the dataset", "predictions", total,
+                     values=preds["image_id"], field="image_id")
     cat_ids, ok = to_int(preds["category_id"].tolist())
     if len(dataset.categories):
         ok &= np.isin(cat_ids, dataset.categories.index.to_numpy())
     preds = drop_bad(preds.assign(category_id=cat_ids), ~ok, file, "an unknown category_id",
-                     "predictions", total)
+                     "predictions", total, values=preds["category_id"], field="category_id")
     scores = to_float(preds["score"].tolist())
     ok = np.isfinite(scores) & (scores >= 0)
     preds = drop_bad(preds.assign(score=scores), ~ok, file, "a missing, NaN or negative score",
-                     "predictions", total)
+                     "predictions", total, values=preds["score"], field="score")
     boxes, ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
     preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
-                     total)
+                     total, values=preds["bbox"], field="bbox")
     boxes = boxes[ok]
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     preds = drop_bad(preds, ~ok, file, "a zero or negative box width/height", "predictions",
@@ -258,12 +267,15 @@ def read_predictions(source, dataset) -> pd.DataFrame:
     }, index=pd.Index(preds["_pos"].to_numpy(dtype="int64") + 1, name="prediction_id"))
     if "scores" in preds:  # optional per-class probability vectors (acquisition metrics)
         frame["scores"] = preds["scores"].to_numpy()
+    require_usable(total - len(frame), total, file, "predictions", max_unusable)
     return frame
 
 
-def load(images_dir, annotations, name=None) -> dict:
+def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a COCO instances file (or, without one,
-    of the images folder); predictions are added by ``Dataset.with_predictions``."""
+    of the images folder, ids by :func:`.checks.folder_image_ids`); predictions are added by
+    ``Dataset.with_predictions``. Past ``max_unusable`` missing image files or bad annotation
+    rows, :class:`DatasetError` (see :mod:`.checks`)."""
     images_dir = Path(images_dir).absolute() if images_dir is not None else None
     if images_dir is not None and not images_dir.is_dir():
         raise DatasetError(images_dir, "images folder not found or not a folder")
@@ -280,13 +292,17 @@ def load(images_dir, annotations, name=None) -> dict:
         cats = _read_categories(data, file)
         images = _read_images(data, file, images_dir)
         anns = _read_annotations(data, file, images, cats)
+        n_rows = len(data["annotations"]) if isinstance(data.get("annotations"), list) else 0
+        require_usable(n_rows - len(anns), n_rows, file, "annotations", max_unusable)
+        check_image_files(images, images_dir, file, max_unusable)
         has_annotations = True
-        sources["annotations"] = str(file)
+        sources.update(annotations=str(file), image_ids=IDS_FROM_ANNOTATIONS)
     else:
         if images_dir is None:
             raise DatasetError(None, "need an images folder or an annotations file")
         names = list_images(images_dir)
-        images = images_frame(images_dir, names)
+        ids, sources["image_ids"] = folder_image_ids(names)
+        images = images_frame(images_dir, names, ids)
         cats, anns, has_annotations = empty_categories(), empty_annotations(), False
     return dict(images=images, annotations=anns, categories=cats, images_dir=images_dir,
                 has_annotations=has_annotations,

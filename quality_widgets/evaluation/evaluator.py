@@ -273,7 +273,13 @@ class Evaluator:
 
 def evaluate(dataset, iou_type: str = "bbox", image_ids=None, object_range=None,
              metrics=None) -> EvaluationResult:
-    """COCO detection evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact."""
+    """COCO detection evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact.
+    A dataset without labels or without predictions is a :class:`DatasetError` (pycocotools'
+    -1 for "nothing to measure" is not a result)."""
+    from ..data.checks import require_labels, require_predictions
+    require_labels(dataset, "COCO evaluation")
+    if not getattr(dataset, "has_predictions", False):
+        require_predictions(dataset, "COCO evaluation")
     return Evaluator(dataset, iou_type=iou_type).evaluate(image_ids=image_ids,
                                                           object_range=object_range,
                                                           metrics=metrics)

@@ -18,7 +18,8 @@ from ..analysis import selection as sel
 from ..export import FORMATS, export
 from ..compute.engine import compute_metrics
 from ..data.dataset import Dataset
-from ..frames import LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns
+from ..frames import (LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns,
+                      resolve_name)
 from ..analysis.tags import TAG_COLUMN, TagStore, check_tag, split_tags
 from ..analysis.testcases import test_case_from_ranges
 from .gallery import Gallery
@@ -153,6 +154,9 @@ class Explorer(Quiet, widgets.VBox):
         if start not in levels:
             raise ValueError(f"level {start!r} has no rows to explore; levels with rows: "
                              f"{', '.join(levels)}")
+        if metric:                      # a typo is an error, not silently another metric
+            resolve_name(metric, numeric_metric_columns(self.frames.frame(start)),
+                         f"metric column at level {start!r}")
         if start == self.level:
             self._load_level(metric)
         else:
