@@ -402,9 +402,9 @@ def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
     class_index = {c: i for i, c in enumerate(cat_ids)}
     folder.mkdir()
     names = _copy_images(folder / "images", images)
-    names = [str(ds.categories.loc[c, "name"]) for c in cat_ids]
-    (folder / "classes.txt").write_text("".join(f"{n}\n" for n in names))
-    _write_data_yaml(folder / "data.yaml", names)
+    class_names = [str(ds.categories.loc[c, "name"]) for c in cat_ids]
+    (folder / "classes.txt").write_text("".join(f"{n}\n" for n in class_names))
+    _write_data_yaml(folder / "data.yaml", class_names)
     by_image = {k: g for k, g in labels.groupby("image_id")}
     n_labels = 0
     for image_id, rel in names.items():

@@ -58,8 +58,9 @@ save("quickstart.ipynb", [
                   "group_by='category')"),
     new_markdown_cell("## Export the selection\n\nAs a COCO file for relabelling (it loads in "
                       "pycocotools), or YOLO, CSV / Parquet, or plain image copies."),
-    new_code_cell("out = qw.export(metrics, explorer.selection, format='coco', "
-                  "out='dark_images.json', overwrite=True)\n"
+    new_code_cell("import tempfile\nfrom pathlib import Path\n\n"   # not into notebooks/
+                  "out = qw.export(metrics, explorer.selection, format='coco', "
+                  "out=Path(tempfile.mkdtemp()) / 'dark_images.json')\n"
                   "print(out)\nqw.Dataset.from_coco(ds.images_dir, out)"),
 ])
 save("custom_metric.ipynb", [

@@ -36,7 +36,14 @@ def _metrics_for(cases, dataset, args):
     from ..compute.engine import compute_metrics
     from ..compute.registry import registered_metrics
     from ..analysis.testcases import referenced_columns
+    from ._shared import metric_choices
+    from ..frames import resolve_name
     wanted = set(referenced_columns(cases))
+    own = {c for f in (dataset.images, dataset.annotations, dataset.predictions) for c in f}
+    choices = metric_choices()
+    for column in sorted(wanted - own - set(choices)):   # a typo: say so before any work
+        resolve_name(column, sorted(own | set(choices)), "column in the test cases",
+                     hint=f"({args.file})")
     names = sorted({m.name for m in registered_metrics()
                     if wanted & set(m.output_columns)})
     if not names:

@@ -188,16 +188,20 @@ def check_image_files(images: pd.DataFrame, images_dir, source=None,
         return
     missing_names = [names[i] for i in missing]
     found = where_are_the_files(images_dir, missing_names)
-    counted = (f"{_fraction_text(len(missing), len(checked))} image files"
-               + ("" if step == 1 else f" checked (every {step}th)"))
     named = f" named in {source}" if source else ""
+    sampled = "" if step == 1 else f" (every {step}th checked)"
+    if len(missing) == len(checked):
+        counted = f"none of the {len(checked)} image files{named}{sampled} is in this folder"
+    else:
+        counted = (f"{len(missing)} of {len(checked)} image files{named}{sampled} are not in "
+                   f"this folder, more than the accepted {max_unusable:.0%} (raise the limit "
+                   "with max_unusable= or --max-unusable)")
     if found is not None:
         fix = f"they are in {found}: pass that folder as the images folder (--images {found})"
     else:
         fix = ("check the images folder (--images): file names in the annotations are relative "
                "to it")
-    raise DatasetError(images_dir, f"{counted}{named} are not in this folder (first: "
-                                   f"{missing_names[0]!r}); {fix}")
+    raise DatasetError(images_dir, f"{counted} (first: {missing_names[0]!r}); {fix}")
 
 
 # ---- prediction ids ----------------------------------------------------------------------------
@@ -206,8 +210,15 @@ def _to_int(values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _first_bad(raw, bad: np.ndarray, show: int = 3) -> str:
-    values = [raw[i] for i in np.flatnonzero(bad)[:show]]
-    return ", ".join(repr(v) for v in values)
+    """The first ``show`` distinct bad values, as text."""
+    values = []
+    for i in np.flatnonzero(bad)[:1000]:
+        text = repr(raw[i])
+        if text not in values:
+            values.append(text)
+        if len(values) == show:
+            break
+    return ", ".join(values)
 
 
 def _id_range(ids) -> str:
@@ -239,9 +250,6 @@ def check_prediction_ids(image_ids, category_ids, dataset, file, boxes=None,
         if texts:
             cause = ("image_id must be the integer id of an entry of 'images', not a file name "
                      "or text (map file names to ids with the annotations' 'images' list)")
-        elif ok[bad].any() and np.isin(img[bad & ok] + 1, known).mean() > 0.9:
-            cause = ("the ids look 0-based (each is 1 below an image id of the dataset): "
-                     "add 1 to every image_id")
         else:
             cause = (f"the dataset's image ids are {_id_range(known)}; are these predictions "
                      f"for another annotation file?")
