@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from ._shared import (add_dataset_arguments, error, load_dataset, metrics_to_compute,
-                      print_json)
+                      print_json, yolo_labels_of)
 
 JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
              "p_value", "summary")
@@ -66,7 +66,7 @@ def run(args) -> int:
     from ..compute.engine import compute_metrics
     from ..errors import DatasetError
     from ..analysis.hypothesis import test_hypothesis
-    if args.annotations is None and args.yolo_labels is None:
+    if args.annotations is None and yolo_labels_of(args) is None:
         return error("hypothesis", "--annotations (or --yolo-labels) is needed: the test "
                                    "compares the model's performance against ground truth")
     if args.predictions is None and args.yolo_predictions is None:

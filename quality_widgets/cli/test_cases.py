@@ -8,7 +8,7 @@ fails, 2 for bad input (unreadable files, a schema error naming the file, case a
 from __future__ import annotations
 
 from ._shared import (EXIT_FAILED, EXIT_OK, add_dataset_arguments, check_images_usable, error,
-                      load_dataset, print_json)
+                      load_dataset, print_json, yolo_labels_of)
 
 
 def add_parser(subparsers) -> None:
@@ -57,7 +57,7 @@ def run(args) -> int:
     from ..analysis.testcases import TestCaseError, read_test_cases, run_test_cases
     try:
         cases = read_test_cases(args.file)
-        if args.annotations is None and not getattr(args, "yolo_labels", None):
+        if args.annotations is None and yolo_labels_of(args) is None:
             raise DatasetError(None, "test cases need labels: pass --annotations (or "
                                      "--yolo-labels)", field="--annotations")
         if args.predictions is None and not getattr(args, "yolo_predictions", None):

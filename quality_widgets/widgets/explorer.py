@@ -155,8 +155,11 @@ class Explorer(Quiet, widgets.VBox):
             raise ValueError(f"level {start!r} has no rows to explore; levels with rows: "
                              f"{', '.join(levels)}")
         if metric:                      # a typo is an error, not silently another metric
+            elsewhere = [lv for lv in levels if metric in self.frames.frame(lv).columns]
             resolve_name(metric, numeric_metric_columns(self.frames.frame(start)),
-                         f"metric column at level {start!r}")
+                         f"metric column at level {start!r}",
+                         f"It is a column at level {elsewhere[0]!r}: pass level="
+                         f"{elsewhere[0]!r}." if elsewhere else None)
         if start == self.level:
             self._load_level(metric)
         else:
