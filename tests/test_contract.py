@@ -350,6 +350,9 @@ def test_category_typo_lists_the_closest(tmp_path, capsys):
                        p["predictions"], "--metric", "box_area", "--category", "red thng",
                        "--quiet")
     assert code == 2 and "unknown category 'red thng' (did you mean 'red thing'?)" in err
+    ds = qw.Dataset.from_coco(None, p["annotations"], p["predictions"])
+    with pytest.raises(KeyError, match=r"did you mean 'red thing'\?\); valid: other, red thing"):
+        qw.test_hypothesis(ds, metric="box_area", category="red thng", resamples=1)
 
 
 def test_test_case_column_typo_suggests(tmp_path, capsys):
@@ -370,6 +373,10 @@ def test_drift_metric_typo_suggests(tmp_path, capsys):
     code, _, err = run(capsys, "drift", "--a", tmp_path / "a", "--b", tmp_path / "a",
                        "--metrics", "brigtness")
     assert code == 2 and "did you mean 'brightness'?" in err
+    # nothing to compare (no predictions in either folder) is not an empty success
+    code, out, err = run(capsys, "drift", "--a", tmp_path / "a", "--b", tmp_path / "a",
+                         "--level", "prediction", "--json")
+    assert code == 2 and out == "" and "no metric has finite values" in err
 
 
 # ---- 6. likely id mistakes ----------------------------------------------------------------------

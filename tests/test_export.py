@@ -319,6 +319,9 @@ def test_cli_export_from_coco_files_and_bad_where(data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown column in --where 'widht' (did you mean 'width'?)" in err
     assert "Traceback" not in err and not (tmp_path / "x.json").exists()
+    assert cli.main(["export", "--images", str(data.dataset.images_dir), "--annotations",
+                     str(ann), "--where", "width >", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--where 'width >' is not a valid query" in capsys.readouterr().err
 
 
 def test_coco128_object_export_round_trips(coco128_dataset, tmp_path):

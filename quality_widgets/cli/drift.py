@@ -8,7 +8,7 @@ its rows. Exit code 0 (drift is a report, not a failure; guard a model with ``te
 """
 from __future__ import annotations
 
-from ._shared import EXIT_OK, positive_int, print_json
+from ._shared import EXIT_OK, error, positive_int, print_json
 
 
 def add_parser(subparsers) -> None:
@@ -43,13 +43,14 @@ def run(args) -> int:
     table = compare(args.a, args.b, levels=tuple(args.level or ("image", "object",
                                                                  "prediction")),
                     metrics=metrics, permutations=args.permutations, seed=args.seed)
+    if table.empty:                              # a drift table of nothing is not a result
+        return error("drift", f"no metric has finite values in both {args.a} and {args.b} "
+                              "(were they written by `quality-widgets metrics` on images that "
+                              "could be read?)")
     if args.top is not None:
         table = table.head(args.top)
     if args.json:
         print_json(table.to_dict("records"))
-        return EXIT_OK
-    if table.empty:
-        print("no metric with finite values on both sides")
         return EXIT_OK
     shown = table.drop(columns=["p_method", "median_a", "median_b"])
     print(f"drift from {args.a} (A) to {args.b} (B), largest KS statistic first; p_holm: Holm-"

@@ -81,7 +81,10 @@ def run(args) -> int:
     else:
         data = dataset
     frame = level_frame(data, args.level)
-    selection = select(frame, args.where) if args.where else None
+    try:
+        selection = select(frame, args.where) if args.where else None
+    except ValueError as e:
+        return error("export", e)
     out = export(data, selection, format=args.format, out=args.out, level=args.level,
                  overwrite=args.overwrite)
     n = len(frame) if selection is None else len(selection)

@@ -230,14 +230,15 @@ class Evaluator:
     def category_index(self, category) -> int:
         """Position in ``inputs.category_ids`` of a category id, or of a category name."""
         ids = self.inputs.category_ids
+        from ..frames import unknown_name_message
         if isinstance(category, str) and category not in [str(c) for c in ids]:
             if category not in self.category_names:
-                raise KeyError(f"unknown category {category!r}")
+                raise KeyError(unknown_name_message(category, self.category_names, "category"))
             return self.category_names.index(category)
         cid = int(category)
         k = int(np.searchsorted(ids, cid))
         if k >= len(ids) or ids[k] != cid:
-            raise KeyError(f"unknown category id {cid}")
+            raise KeyError(unknown_name_message(cid, [int(i) for i in ids], "category id"))
         return k
 
     def _unit(self, weights):
