@@ -42,7 +42,7 @@ def closest_names(name: str, candidates: Iterable[str], n: int = 3) -> list[str]
 
 
 def resolve_name(name, candidates: Iterable, what: str = "name", hint: str | None = None,
-                 show: int = 40):
+                 show: int = 60):
     """``name`` if it is one of ``candidates``, else :class:`KeyError` with a message that says
     what was asked, the closest valid names ("did you mean ...?") and the valid names (the
     first ``show``). The one answer to "is this name known?" for every entry point: metric
@@ -55,7 +55,7 @@ def resolve_name(name, candidates: Iterable, what: str = "name", hint: str | Non
 
 
 def unknown_name_message(name, candidates, what: str = "name", hint: str | None = None,
-                         show: int = 40) -> str:
+                         show: int = 60) -> str:
     """The message of :func:`resolve_name` (for callers that raise their own error type)."""
     candidates = [str(c) for c in dict.fromkeys(candidates)]
     close = [repr(c) for c in closest_names(str(name), candidates)]

@@ -322,6 +322,7 @@ def test_hypothesis_metric_typo_suggests_and_hides_internals(tmp_path, capsys):
     assert code == 2
     assert "unknown metric column 'object_rednes' (did you mean 'object_redness'" in err
     assert "_mean_rgb" not in err and "phash" not in err and "margin" in err
+    assert "class_probabilities" not in err        # a function, not a column to split by
 
 
 def test_metric_column_names_map_to_the_metric_computing_them():

@@ -125,25 +125,26 @@ def note(args, message: str) -> None:
 
 
 # ---- metric names ------------------------------------------------------------------------------
-def metric_choices() -> dict:
+def metric_choices(columns_only: bool = False) -> dict:
     """Names a user may ask for -> the registered metric (function) computing them: every
-    metric's name and every column it writes, except internal ones (``_``-prefixed) and
-    identifying columns (``phash``...)."""
+    column a metric writes and (unless ``columns_only``) every metric's name, except internal
+    ones (``_``-prefixed) and identifying columns (``phash``...)."""
     from ..compute.registry import registered_metrics
     from ..frames import ID_COLUMNS
     out = {}
     for m in registered_metrics():
-        for name in (m.name, *m.output_columns):
+        for name in (m.output_columns if columns_only else (m.name, *m.output_columns)):
             if not name.startswith("_") and name not in ID_COLUMNS:
                 out.setdefault(name, m.name)
     return out
 
 
-def metrics_to_compute(names, what: str = "metric") -> list:
+def metrics_to_compute(names, what: str = "metric", columns_only: bool = False) -> list:
     """The metric functions (names) and files computing ``names`` (metric or column names,
-    or ``.py`` files); an unknown name raises KeyError with the closest valid ones."""
+    or ``.py`` files; only column names with ``columns_only``); an unknown name raises
+    KeyError with the closest valid ones."""
     from ..frames import resolve_name
-    choices = metric_choices()
+    choices = metric_choices(columns_only)
     out = []
     for name in names:
         if str(name).endswith(".py"):

@@ -81,7 +81,7 @@ def run(args) -> int:
             if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
                 warnings.simplefilter("default")
             dataset = load_dataset(args)
-            needed = metrics_to_compute([args.metric], "metric column")
+            needed = metrics_to_compute([args.metric], "metric column", columns_only=True)
             metrics = compute_metrics(dataset, metrics=needed,
                                       progress=not (args.quiet or args.json))
         category = _category(args.category, dataset)
