@@ -127,7 +127,48 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
     for extra in ("license", "flickr_url", "coco_url"):
         if extra in imgs:
             frame[extra] = imgs[extra].to_numpy()
+    if "video_id" in imgs:
+        _add_video_columns(frame, imgs, data, file, n_rows)
     return frame
+
+
+def _add_video_columns(frame: pd.DataFrame, imgs: pd.DataFrame, data: dict, file,
+                       n_rows: int) -> None:
+    """COCO-video (as TAO): images with ``video_id`` and ``frame_index`` (or ``frame_id``)
+    and a top-level ``videos`` list. Adds ``video`` (the video's ``name``, else its id as text;
+    None for images without a video) and ``frame_index`` (0-based frame number in the video:
+    ``frame_index`` as written, else ``frame_id``, taken as 1-based as MOT-to-COCO
+    converters write it unless some frame_id of the file is 0)."""
+    names = {}
+    videos = data.get("videos")
+    if isinstance(videos, list):
+        for v in videos:
+            if isinstance(v, dict) and "id" in v:
+                label = v.get("name") or v.get("file_name")
+                names[v["id"]] = str(label) if label else str(v["id"])
+    video_ids = imgs["video_id"].tolist()
+    frame["video"] = pd.Series([None if v is None or (isinstance(v, float) and np.isnan(v))
+                                else names.get(v, str(v)) for v in video_ids],
+                               index=frame.index, dtype=object)
+    if "frame_index" in imgs:
+        index = to_float(imgs["frame_index"].tolist())
+    elif "frame_id" in imgs:
+        index = to_float(imgs["frame_id"].tolist())
+        finite = index[np.isfinite(index)]
+        if len(finite) and finite.min() >= 1:
+            index = index - 1
+    else:
+        index = np.full(len(imgs), np.nan)
+    has_video = frame["video"].notna().to_numpy()
+    bad = has_video & ~(np.isfinite(index) & (index >= 0) & (index == np.round(index)))
+    if bad.any():
+        warn_rows(file, "a video_id but no valid frame_index / frame_id (taken as no video)",
+                  [f"images[{p}]" for p in imgs["_pos"].to_numpy()[bad]], n_rows,
+                  action="repaired")
+        frame.loc[bad, "video"] = None
+    index = np.where(frame["video"].notna().to_numpy() & np.isfinite(index), index, np.nan)
+    frame["frame_index"] = pd.array([None if np.isnan(v) else int(v) for v in index],
+                                    dtype="Int64")
 
 
 def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> pd.DataFrame:
@@ -172,6 +213,12 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
         values = anns[col]
         if values.map(lambda v: v is None or isinstance(v, (str, int, float, bool))).all():
             frame[col] = values.to_numpy()
+    if "track_id" not in frame and "instance_id" in frame:   # BDD100K / OVIS spelling
+        frame = frame.rename(columns={"instance_id": "track_id"})
+    if "track_id" in frame:
+        ids, ok = to_int(frame["track_id"].tolist())
+        frame["track_id"] = pd.array([int(i) if k else None for i, k in zip(ids, ok)],
+                                     dtype="Int64")
     _warn_outside(frame, images, file)
     return frame
 
@@ -261,7 +308,7 @@ def read_predictions(source, dataset) -> pd.DataFrame:
     return frame
 
 
-def load(images_dir, annotations, name=None) -> dict:
+def load(images_dir, annotations, name=None, file=None) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a COCO instances file (or, without one,
     of the images folder); predictions are added by ``Dataset.with_predictions``."""
     images_dir = Path(images_dir).absolute() if images_dir is not None else None
@@ -269,7 +316,8 @@ def load(images_dir, annotations, name=None) -> dict:
         raise DatasetError(images_dir, "images folder not found or not a folder")
     sources = {}
     if annotations is not None:
-        file = Path(annotations) if isinstance(annotations, (str, Path)) else "<annotations>"
+        file = Path(annotations) if isinstance(annotations, (str, Path)) else (
+            file or "<annotations>")
         data = read_json(file, "annotations") if isinstance(annotations, (str, Path)) \
             else annotations
         if not isinstance(data, dict):
