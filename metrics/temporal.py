@@ -55,7 +55,6 @@ Image level:
 * ``n_tracks``: the number of distinct tracks annotated in the frame (crowd regions excluded).
 """
 import sys
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +72,6 @@ GRID_COLUMNS = tuple(f"_luma_grid_{k:02d}" for k in range(GRID_PARTS))
 
 
 # ---- the per-frame luma grid -------------------------------------------------------------------
-_last_grid: list = [None, None]    # (weak reference to the image, its packed grid)
 
 
 def luma_grid(image) -> np.ndarray:
@@ -83,15 +81,10 @@ def luma_grid(image) -> np.ndarray:
 
 
 def _packed(image) -> np.ndarray:
-    ref, grid = _last_grid
-    if ref is not None and ref() is image:
-        return grid
-    grid = luma_grid(image).ravel().view(">i8").astype(np.int64)
-    try:
-        _last_grid[:] = [weakref.ref(image), grid]
-    except TypeError:
-        pass
-    return grid
+    """The grid as GRID_PARTS int64, computed once per (read-only) image for all its parts
+    (pixelstats' per-array memo, which the built-in pixel metrics share)."""
+    return px._memo(image, f"luma_grid{GRID}_packed",
+                    lambda a: luma_grid(a).ravel().view(">i8").astype(np.int64))
 
 
 def _grid_part(k: int):
