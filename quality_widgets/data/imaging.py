@@ -16,12 +16,12 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from . import video
+from .video import FRAME_MARK
+
 # Refuse images above this many pixels before decoding anything: a 50,000 x 50,000 header would
 # otherwise make Pillow allocate 7.5 GB. 120 megapixels covers every camera and most scans.
 MAX_PIXELS = 120_000_000
-
-#: Separates a video file's path from the frame index in a frame reference.
-FRAME_MARK = "#frame="
 
 
 class ImageDecodeError(Exception):
@@ -61,10 +61,12 @@ def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None
     A frame reference (see the module doc) is decoded from its video; ``draft`` is ignored.
     """
     if isinstance(path, str) and FRAME_MARK in path:
-        from . import video
         reference = video.parse_frame_reference(path)
         if reference is not None:
-            return video.decode_frame(*reference, max_pixels=max_pixels)
+            try:
+                return video.decode_frame(*reference, max_pixels=max_pixels)
+            except video.VideoDecodeError as e:
+                raise ImageDecodeError(str(e)) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: we check below

@@ -30,11 +30,20 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError, warn_rows
-from .imaging import FRAME_MARK, MAX_PIXELS, ImageDecodeError
 from .schema import empty_annotations, empty_categories, empty_predictions
+
+#: Separates a video file's path from the frame index in a frame reference.
+FRAME_MARK = "#frame="
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts",
                     ".wmv", ".flv")
+
+
+class VideoDecodeError(Exception):
+    """A video frame could not be decoded (``imaging.decode_rgb`` raises it as an
+    ``ImageDecodeError`` with the same message)."""
+
+
 _REFERENCE = re.compile(r"^(?P<video>.+)" + re.escape(FRAME_MARK) + r"(?P<index>\d+)$")
 # Readers kept open per process (a worker decodes frames of few videos at a time).
 MAX_OPEN_READERS = 4
@@ -71,12 +80,12 @@ def _open(av, path: str):
     try:
         container = av.open(path)
     except FileNotFoundError:
-        raise ImageDecodeError(f"video file not found: {path}") from None
+        raise VideoDecodeError(f"video file not found: {path}") from None
     except Exception as e:  # PyAV raises its own error classes (InvalidDataError...)
-        raise ImageDecodeError(f"cannot open video {path}: {e}") from None
+        raise VideoDecodeError(f"cannot open video {path}: {e}") from None
     if not container.streams.video:
         container.close()
-        raise ImageDecodeError(f"no video stream in {path}")
+        raise VideoDecodeError(f"no video stream in {path}")
     return container
 
 
@@ -98,7 +107,7 @@ def probe(path) -> dict:
     path = str(Path(path).absolute())
     try:
         container = _open(av, path)
-    except ImageDecodeError as e:
+    except VideoDecodeError as e:
         raise DatasetError(path, str(e)) from None
     try:
         stream = container.streams.video[0]
@@ -143,7 +152,7 @@ class _Reader:
 
     def frame(self, index: int, max_pixels: int) -> np.ndarray:
         if not 0 <= index < len(self.timestamps):
-            raise ImageDecodeError(f"frame {index} is past the end of the video "
+            raise VideoDecodeError(f"frame {index} is past the end of the video "
                                    f"({len(self.timestamps)} frames)")
         if self.last is not None and self.last[0] == index:
             return self.last[1]
@@ -159,16 +168,17 @@ class _Reader:
                 continue
             self.valid_from = pts + 1
             if pts > target:
-                raise ImageDecodeError(f"frame {index} (timestamp {target}) could not be "
+                raise VideoDecodeError(f"frame {index} (timestamp {target}) could not be "
                                        f"decoded (the decoder went on to timestamp {pts})")
             if frame.width * frame.height > max_pixels:
-                raise ImageDecodeError(f"video frame too large: {frame.width} x "
+                raise VideoDecodeError(f"video frame too large: {frame.width} x "
                                        f"{frame.height} exceeds {max_pixels / 1e6:.0f} MP")
             pixels = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            pixels.setflags(write=False)
             self.last = (index, pixels)
             return pixels
         self.frames = self.valid_from = None
-        raise ImageDecodeError(f"frame {index} (timestamp {target}) not found: the video "
+        raise VideoDecodeError(f"frame {index} (timestamp {target}) not found: the video "
                                f"ended first")
 
     def close(self) -> None:
@@ -186,7 +196,7 @@ def _reader(path: str) -> _Reader:
     try:
         st = os.stat(path)
     except OSError:
-        raise ImageDecodeError(f"video file not found: {path}") from None
+        raise VideoDecodeError(f"video file not found: {path}") from None
     key = (path, st.st_size, st.st_mtime_ns)
     with _READERS_LOCK:
         reader = _READERS.get(key)
@@ -202,25 +212,26 @@ def _reader(path: str) -> _Reader:
     return reader
 
 
-def decode_frame(video, index: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_frame(video, index: int, max_pixels: int = 120_000_000) -> np.ndarray:
     """Frame ``index`` (0-based, numbered by timestamp) of ``video`` as an ``(H, W, 3)`` uint8
-    RGB array. Raises :class:`ImageDecodeError` with the reason."""
+    RGB array (read-only: the reader keeps it for a repeated request). Raises
+    :class:`VideoDecodeError` with the reason."""
     try:
         reader = _reader(str(video))
-    except ImageDecodeError:
+    except VideoDecodeError:
         raise
     except ImportError as e:
-        raise ImageDecodeError(str(e)) from None
+        raise VideoDecodeError(str(e)) from None
     except Exception as e:
-        raise ImageDecodeError(f"cannot open video: {e}") from None
+        raise VideoDecodeError(f"cannot open video: {e}") from None
     with reader.lock:
         try:
             return reader.frame(int(index), max_pixels)
-        except ImageDecodeError:
+        except VideoDecodeError:
             raise
         except Exception as e:   # a damaged stream: start over from a seek next time
             reader.frames = reader.valid_from = None
-            raise ImageDecodeError(f"cannot decode video frame {index}: {e}") from None
+            raise VideoDecodeError(f"cannot decode video frame {index}: {e}") from None
 
 
 def close_readers() -> None:
