@@ -334,3 +334,12 @@ def test_video_frames_are_cached_by_their_video_file_and_decoded_by_workers(clip
     pixels = decode_rgb(ds.images["path"].iloc[3]).astype(float)
     assert again.images["brightness"].iloc[3] == pytest.approx(
         (pixels @ [0.299, 0.587, 0.114]).mean() / 255)
+
+
+def test_coco_export_of_a_video_dataset_keeps_videos_frames_and_tracks(clip, datasets):
+    from quality_widgets.data.coco import to_coco_dict
+    mot = datasets["mot"]
+    again = qw.Dataset.from_coco(None, to_coco_dict(mot))
+    assert again.images["video"].tolist() == mot.images["video"].tolist()
+    assert again.images["frame_index"].tolist() == mot.images["frame_index"].tolist()
+    assert _labels(again) == _labels(mot)

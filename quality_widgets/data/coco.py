@@ -347,6 +347,10 @@ def load(images_dir, annotations, name=None, file=None) -> dict:
 def to_coco_dict(dataset, image_ids=None) -> dict:
     """The COCO instances dict of ``dataset`` (optionally restricted to ``image_ids``)."""
     ds = dataset.subset(image_ids) if image_ids is not None else dataset
+    video_ids = {}
+    if "video" in ds.images and "frame_index" in ds.images:
+        for name in ds.images["video"].dropna().unique():
+            video_ids[name] = len(video_ids) + 1
     images = []
     for image_id, row in ds.images.iterrows():
         entry = {"id": int(image_id), "file_name": row["file_name"],
@@ -354,6 +358,9 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
         for extra in ("license", "flickr_url", "coco_url"):
             if extra in ds.images.columns and json_safe(row[extra]) is not None:
                 entry[extra] = json_safe(row[extra])
+        if video_ids and json_safe(row.get("video")) is not None:   # COCO-video, as TAO
+            entry["video_id"] = video_ids[row["video"]]
+            entry["frame_index"] = int(row["frame_index"])
         images.append(entry)
     anns = []
     a = ds.annotations
@@ -365,12 +372,17 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
                  "iscrowd": int(bool(row["iscrowd"]))}
         if row["segmentation"] is not None:
             entry["segmentation"] = row["segmentation"]
+        if "track_id" in a.columns and json_safe(row["track_id"]) is not None:
+            entry["track_id"] = int(row["track_id"])
         anns.append(entry)
     cats = [{"id": int(cid), "name": row["name"],
              **({"supercategory": row["supercategory"]} if row["supercategory"] is not None
                 else {})}
             for cid, row in dataset.categories.iterrows()]
-    return {"images": images, "annotations": anns, "categories": cats}
+    out = {"images": images, "annotations": anns, "categories": cats}
+    if video_ids:
+        out["videos"] = [{"id": i, "name": str(name)} for name, i in video_ids.items()]
+    return out
 
 
 def to_results_list(predictions: pd.DataFrame) -> list:
