@@ -11,9 +11,10 @@ presentation timestamps sorted; frame ``i`` is the frame whose timestamp is the 
 (0-based). Decoding is sequential: a reader kept open per process continues forward from the
 last frame it decoded when the next requested frame lies ahead (the engine asks for frames in
 order), and seeks to the keyframe before the target only when going back or far ahead, then
-decodes forward to the frame with the target timestamp. So a whole video costs one decode
-however many workers share it (each worker decodes its own runs of frames), and a random frame
-costs at most one group of pictures.
+decodes forward to the frame with the target timestamp. A random frame costs at most one group
+of pictures from its keyframe; a whole video in order costs one decode per process that reads
+it (a worker whose next chunk of frames lies ahead decodes through the frames between, so with
+n workers a video is decoded up to n times: ``bench/video_decode.py`` measures it).
 
 Pixels are converted by FFmpeg to 8-bit RGB (``rgb24``) at the coded size; container rotation
 metadata is not applied. PyAV is an optional dependency (``pip install quality-widgets[video]``).
