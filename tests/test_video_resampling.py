@@ -160,3 +160,17 @@ def test_drift_permutes_whole_videos_and_says_so():
     plain.images = plain.images.drop(columns="video")
     table = qw.compare_drift(plain, plain, levels="image", metrics=["m"])
     assert table.loc[0, "p_method"] == "ks"
+
+
+def test_test_case_bootstrap_draws_videos_and_says_so():
+    rows = []
+    for k in (1, 3):
+        dataset, metrics = _replicated_video_dataset(k)
+        rows.append(qw.run_test_cases(dataset, metrics, [{"name": "all", "measure": "AP50",
+                                                          "min": 0.1}], resamples=100).iloc[0])
+    assert rows[1]["note"] == "bootstrap over whole videos"
+    assert rows[0]["note"] == ""                       # one frame per video: frames are videos
+    assert rows[0]["value"] == rows[1]["value"]
+    # three copies of each frame are still one video: the same interval
+    assert (rows[0]["ci_low"], rows[0]["ci_high"]) == pytest.approx(
+        (rows[1]["ci_low"], rows[1]["ci_high"]), abs=1e-12)
