@@ -219,6 +219,10 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
                 stream = container.add_stream("libx264", rate=10)
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 stream.options = {"crf": "12", "preset": "veryfast"}
+                # one encoder thread: PyAV routes FFmpeg's log messages into Python, and codec
+                # threads calling back while the encoder waits for them can deadlock (a cell
+                # hung for 600 s once in a loaded CI run; PyAV issues 751, 909)
+                stream.thread_count = 1
                 for frame in frames:
                     for packet in stream.encode(av.VideoFrame.from_ndarray(frame,
                                                                            format="rgb24")):

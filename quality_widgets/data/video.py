@@ -138,6 +138,10 @@ class _Reader:
         self.path = path
         self.container = _open(av, path)
         self.stream = self.container.streams.video[0]
+        # One decoding thread: the engine's workers are the parallelism, and FFmpeg's codec
+        # threads calling PyAV's Python log callback can deadlock with the GIL (PyAV issues
+        # 751, 909).
+        self.stream.thread_count = 1
         self.timestamps = _timestamps(self.container, self.stream)
         self.lock = threading.Lock()
         self.frames = None
