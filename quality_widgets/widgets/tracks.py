@@ -21,6 +21,7 @@ from ..analysis import selection as sel
 from ..analysis.tracks import track_rows
 from ..data.imaging import ImageDecodeError, decode_rgb
 from ..frames import MetricFrames, as_metric_frames, numeric_metric_columns
+from .traits import Quiet
 
 BOX_COLOR = "#ff7f0e"
 POLYGON_COLOR = "#17becf"
@@ -60,7 +61,7 @@ def _uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-class TrackView(widgets.VBox):
+class TrackView(Quiet, widgets.VBox):
     """One track: current frame with box / polygon, a strip of neighbours, a frame slider and a
     metric plotted along the track (current frame marked).
 
@@ -113,11 +114,10 @@ class TrackView(widgets.VBox):
             widgets.HBox([self.slider, self.frame_label]),
             self.strip], **kwargs)
         self.add_class("qw-trackview")
-        self._loading = True
-        self.video = None if video is None else str(video)
-        self.track_id = int(track_id)
-        self._load(metric)
-        self._loading = False
+        with self._quiet():
+            self.video = None if video is None else str(video)
+            self.track_id = int(track_id)
+            self._load(metric)
         widgets.link((self.slider, "value"), (self, "position"))
         widgets.link((self.metric_control, "value"), (self, "metric"),
                      transform=(lambda v: v or "", lambda v: v or None))
@@ -152,24 +152,21 @@ class TrackView(widgets.VBox):
 
     @traitlets.observe("track_id", "video")
     def _on_track(self, change):
-        if not self._loading:   # a new id alone: look for it in every video
+        if not self._quieted:   # a new id alone: look for it in every video
             self.show(self.track_id, self.video if change["name"] == "video" else None)
 
     @traitlets.observe("metric", "position")
     def _on_change(self, change):
-        if not self._loading:
+        if not self._quieted:
             self._show()
 
     def show(self, track_id: int, video=None) -> None:
         """Switch to another track (``video`` when the id occurs in several videos)."""
-        self._loading = True
-        try:
+        with self._quiet():
             self.video = None if video is None else str(video)
             self.track_id = int(track_id)
             self.position = 0
             self._load(self.metric if self.metric else None)
-        finally:
-            self._loading = False
         self._show()
 
     # ---- drawing -------------------------------------------------------------------------
