@@ -14,6 +14,7 @@ from .compute.engine import compute_metrics
 from .compute.registry import Metric, load_metric_file, metric, registered_metrics
 from .data.dataset import Dataset
 from .data.sample import load_sample, sample_paths
+from .data.sample_video import write_sample_video
 from .errors import DataWarning, DatasetError, ExportError
 from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
@@ -32,6 +33,7 @@ _LAZY = {
     "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
     "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),
     "show_images": ("quality_widgets.widgets.static", "show_images"),
+    "TrackView": ("quality_widgets.widgets.tracks", "TrackView"),
 }
 
 
@@ -48,5 +50,6 @@ def __getattr__(name):
 __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
            "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
            "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths", "export",
+           "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            *_LAZY]

@@ -25,6 +25,7 @@ INDEX_OF_LEVEL = {"image": "image_id", "object": "annotation_id", "prediction": 
 ID_COLUMNS = frozenset({
     "image_id", "annotation_id", "prediction_id", "category_id", "license", "duplicate_group",
     "phash", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "iscrowd", "size_mismatch",
+    "track_id", "frame_index", "timestamp",
 })
 
 

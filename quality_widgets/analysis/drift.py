@@ -15,7 +15,10 @@ production images) and, for every numeric metric present in both at a level, mea
   the image-permutation p-value of the same D: whole images are reassigned at random between A
   and B (``permutations`` = 999 times, keeping the number of images per side), and
   p = (1 + #{D_perm >= D}) / (1 + permutations), valid whatever the dependence within an image
-  (its smallest value is 1 / (1 + permutations)). ``p_method`` says which one a row uses;
+  (its smallest value is 1 / (1 + permutations)). In a video dataset (a ``video`` column in
+  the images frame) whole videos are the units, at every level including images, since frames of
+  one video are not independent either: ``p_method`` then says "video permutation". ``p_method``
+  says which one a row uses;
 * ``p_holm``: the ``p_value`` column adjusted with Holm's step-down method across all the rows of the
   table (family-wise error control: many metrics are tested at once);
 * ``wasserstein``: the earth mover's distance between the two distributions, in the metric's own
@@ -180,6 +183,24 @@ def compare_values(a, b, images_a=None, images_b=None, permutations: int = PERMU
             "median_a": float(np.median(a)), "median_b": float(np.median(b))}
 
 
+def _units(frames, frame: pd.DataFrame, level: str):
+    """(unit of each row for the permutation, or None for independent rows; whether some units
+    are videos): the row's video when its image is a video frame, else its image (objects and
+    predictions) or None (images outside videos)."""
+    ids = frame.index.to_numpy() if level == "image" else (
+        frame["image_id"].to_numpy() if "image_id" in frame else None)
+    if ids is None:
+        return None, False
+    images = frames.images
+    video = (images["video"].reindex(ids).to_numpy(dtype=object) if "video" in images
+             else np.full(len(ids), None, dtype=object))
+    in_video = pd.notna(video)
+    if not in_video.any():
+        return (None if level == "image" else ids), False
+    return np.array([f"video {v}" if ok else f"image {i}"
+                     for v, i, ok in zip(video, ids, in_video)], dtype=object), True
+
+
 def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
             permutations: int = PERMUTATIONS, seed: int = 0) -> pd.DataFrame:
     """Drift of every metric from dataset A (the reference) to dataset B (see the module doc).
@@ -215,11 +236,13 @@ def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
             a, b = as_float(frame_a[column]), as_float(frame_b[column])
             if not np.isfinite(a).any() or not np.isfinite(b).any():
                 continue
-            clustered = level != "image" and "image_id" in frame_a and "image_id" in frame_b
-            images_a = frame_a["image_id"].to_numpy() if clustered else None
-            images_b = frame_b["image_id"].to_numpy() if clustered else None
-            rows.append({"metric": column, "level": level,
-                         **compare_values(a, b, images_a, images_b, permutations, seed)})
+            images_a, videos_a = _units(fa, frame_a, level)
+            images_b, videos_b = _units(fb, frame_b, level)
+            row = compare_values(a, b, images_a if images_b is not None else None,
+                                 images_b if images_a is not None else None, permutations, seed)
+            if (videos_a or videos_b) and images_a is not None and images_b is not None:
+                row["p_method"] = row["p_method"].replace("image", "video")
+            rows.append({"metric": column, "level": level, **row})
     if metrics is not None:
         found = {r["metric"] for r in rows}
         missing = [m for m in metrics if m not in found]

@@ -7,7 +7,10 @@ Plain functions on arrays of replicates (they do not know what was resampled):
 - :func:`permutation_p_value`: two-sided p-value from a permutation distribution, counting the
   observed statistic as one of the permutations;
 - :func:`holm`: Holm's step-down adjustment of several p-values (family-wise error control);
-- :func:`finite`: the replicates that are defined, and how many were not.
+- :func:`finite`: the replicates that are defined, and how many were not;
+- :func:`cluster_labels`, :func:`cluster_bootstrap_weights`, :func:`cluster_permutation`:
+  resampling whole clusters (the videos of a video dataset) instead of single items, because
+  frames of one video are not independent.
 """
 from __future__ import annotations
 
@@ -93,4 +96,73 @@ def holm(p_values) -> np.ndarray:
     order = ok[np.argsort(p[ok], kind="stable")]
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+# ---- clustered resampling: whole videos, not frames ---------------------------------------------
+def cluster_labels(images, ids=None) -> np.ndarray:
+    """Cluster code per image (0..C-1): images of one video share a code; an image outside
+    videos (no ``video`` column, or None) is a cluster of its own.
+
+    ``images``: a frame with the dataset's ``video`` column, indexed by image id; ``ids``: the
+    image ids to label, in the order the caller resamples them (default: the frame's order).
+    Codes number the clusters in order of first appearance.
+    """
+    ids = images.index.to_numpy() if ids is None else np.asarray(ids)
+    if "video" in images:
+        video = images["video"].reindex(ids).to_numpy(dtype=object)
+    else:
+        video = np.full(len(ids), None, dtype=object)
+    keys = [("v", str(v)) if v is not None and v == v else ("i", i)
+            for v, i in zip(video, range(len(ids)))]
+    codes: dict = {}
+    return np.asarray([codes.setdefault(k, len(codes)) for k in keys], dtype=np.int64)
+
+
+def cluster_bootstrap_weights(clusters, n: int, rng) -> np.ndarray:
+    """``[n, items]`` int64 bootstrap multiplicities that resample whole clusters.
+
+    Each replicate draws the C clusters C times with replacement (multinomial counts
+    ``c_1..c_C``); an item's weight is the count of its cluster, so a video drawn twice counts
+    all its frames twice. With every item its own cluster this is the ordinary bootstrap
+    (``rng.multinomial(N, [1/N] * N)``, the same draws for the same ``rng``).
+    """
+    clusters = np.asarray(clusters, dtype=np.int64)
+    n_clusters = int(clusters.max()) + 1 if len(clusters) else 0
+    if n == 0 or n_clusters == 0:
+        return np.zeros((n, len(clusters)), dtype=np.int64)
+    counts = np.stack([rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters))
+                       for _ in range(n)])
+    return counts[:, clusters]
+
+
+def cluster_permutation(values, clusters, rng) -> np.ndarray:
+    """``values`` (one per item) shuffled between clusters as blocks.
+
+    The clusters are permuted (pi = ``rng.permutation(C)``) and the items of cluster i receive
+    the values of cluster pi(i), in their order; when the two clusters differ in size, item j
+    of the n_i items takes value floor(j n_pi(i) / n_i) of the n_pi(i) (the sequence stretched
+    or shrunk to fit). Values constant within clusters (a video-level property) are then
+    exactly a permutation of the cluster labels, whatever the clusters' sizes. Items keep
+    their order within a cluster (the order of ``values``). With every item its own cluster
+    this is ``values[rng.permutation(N)]``.
+    """
+    values = np.asarray(values)
+    clusters = np.asarray(clusters, dtype=np.int64)
+    if len(values) != len(clusters):
+        raise ValueError(f"one cluster per value needed: {len(values)} values, "
+                         f"{len(clusters)} clusters")
+    if len(values) == 0:
+        return values.copy()
+    n_clusters = int(clusters.max()) + 1
+    order = np.argsort(clusters, kind="stable")
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    present = np.flatnonzero(sizes)             # codes that label no item are skipped
+    pi = present[rng.permutation(len(present))]
+    out = np.empty_like(values)
+    for i, src in zip(present, pi):
+        n_i = sizes[i]
+        take = starts[src] + (np.arange(n_i) * sizes[src]) // n_i
+        out[order[starts[i]:starts[i] + n_i]] = values[order[take]]
     return out

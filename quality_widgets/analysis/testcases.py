@@ -85,7 +85,7 @@ import pandas as pd
 from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
 from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
-from .statistics import bootstrap_ci
+from .statistics import bootstrap_ci, cluster_bootstrap_weights, cluster_labels
 
 SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
 MEASURES = tuple(MEASURE_SPECS)
@@ -370,13 +370,18 @@ def _passes(value, case) -> bool:
         (case["max"] is None or value <= case["max"])
 
 
-def _bootstrap_weights(in_slice: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+def _bootstrap_weights(in_slice: np.ndarray, resamples: int, seed: int, clusters=None
+                       ) -> np.ndarray:
     """[resamples, n_images] image multiplicities: each row draws as many of the slice's images
-    as it has, with replacement (no copies of the data: the evaluator takes multiplicities)."""
+    as it has, with replacement (no copies of the data: the evaluator takes multiplicities).
+    ``clusters`` (one code per image of the slice, :func:`statistics.cluster_labels`): draw
+    whole clusters (the videos of a video dataset) instead of images."""
     rng = np.random.default_rng(seed)
     positions = np.flatnonzero(in_slice)
     weights = np.zeros((int(resamples), len(in_slice)), dtype=np.int64)
-    if len(positions):
+    if len(positions) and clusters is not None:
+        weights[:, positions] = cluster_bootstrap_weights(clusters, int(resamples), rng)
+    elif len(positions):
         weights[:, positions] = rng.multinomial(len(positions),
                                                 np.full(len(positions), 1.0 / len(positions)),
                                                 size=int(resamples))
@@ -410,7 +415,12 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
         notes.append("no annotation in the slice")
     ci_low = ci_high = float("nan")
     if resamples and np.isfinite(value):
-        values = measure(_bootstrap_weights(img, resamples, seed))
+        clusters = cluster_labels(dataset.images, dataset.images.index[np.flatnonzero(img)])
+        if len(np.unique(clusters)) < len(clusters):
+            notes.append("bootstrap over whole videos")
+        else:
+            clusters = None
+        values = measure(_bootstrap_weights(img, resamples, seed, clusters))
         ci_low, ci_high = bootstrap_ci(value, values, level=confidence)   # percentile
     return {"name": case["name"], "measure": case["measure"], "value": value,
             "ci_low": ci_low, "ci_high": ci_high, "requirement": requirement_text(case),

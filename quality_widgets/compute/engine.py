@@ -28,7 +28,7 @@ from .cache import MetricCache, default_cache_dir
 from ..data.dataset import Dataset
 from ..data.schema import BOX_COLUMNS
 from ..frames import MetricFrames
-from ..data.imaging import ImageDecodeError, crop, decode_rgb
+from ..data.imaging import ImageDecodeError, crop, decode_rgb, source_file
 from .registry import Metric, resolve_metrics
 
 # Finished images are written to the cache at least this often, so an interrupted run loses at
@@ -298,7 +298,7 @@ def image_keys(images: pd.DataFrame) -> list[str]:
             keys.append(f"<no file>|{image_id}|{size}")
             continue
         try:
-            st = os.stat(path)
+            st = os.stat(source_file(path))   # a video frame: its video file
             keys.append(f"{path}|{st.st_size}|{st.st_mtime_ns}|{size}")
         except OSError:
             keys.append(f"<missing>|{path}|{size}")
@@ -570,7 +570,8 @@ def _fill(target: np.ndarray, index: pd.MultiIndex, source: pd.Series) -> None:
 def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors):
     images = dataset.images
     base = {
-        "image": images[[c for c in ("file_name", "path", "width", "height") if c in images]]
+        "image": images[[c for c in ("file_name", "path", "width", "height", "video",
+                                     "frame_index") if c in images]]
         .copy(),
     }
     name_of = images["file_name"]

@@ -129,7 +129,48 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
     for extra in ("license", "flickr_url", "coco_url"):
         if extra in imgs:
             frame[extra] = imgs[extra].to_numpy()
+    if "video_id" in imgs:
+        _add_video_columns(frame, imgs, data, file, n_rows)
     return frame
+
+
+def _add_video_columns(frame: pd.DataFrame, imgs: pd.DataFrame, data: dict, file,
+                       n_rows: int) -> None:
+    """COCO-video (as TAO): images with ``video_id`` and ``frame_index`` (or ``frame_id``)
+    and a top-level ``videos`` list. Adds ``video`` (the video's ``name``, else its id as text;
+    None for images without a video) and ``frame_index`` (0-based frame number in the video:
+    ``frame_index`` as written, else ``frame_id``, taken as 1-based as MOT-to-COCO
+    converters write it unless some frame_id of the file is 0)."""
+    names = {}
+    videos = data.get("videos")
+    if isinstance(videos, list):
+        for v in videos:
+            if isinstance(v, dict) and "id" in v:
+                label = v.get("name") or v.get("file_name")
+                names[v["id"]] = str(label) if label else str(v["id"])
+    video_ids = imgs["video_id"].tolist()
+    frame["video"] = pd.Series([None if v is None or (isinstance(v, float) and np.isnan(v))
+                                else names.get(v, str(v)) for v in video_ids],
+                               index=frame.index, dtype=object)
+    if "frame_index" in imgs:
+        index = to_float(imgs["frame_index"].tolist())
+    elif "frame_id" in imgs:
+        index = to_float(imgs["frame_id"].tolist())
+        finite = index[np.isfinite(index)]
+        if len(finite) and finite.min() >= 1:
+            index = index - 1
+    else:
+        index = np.full(len(imgs), np.nan)
+    has_video = frame["video"].notna().to_numpy()
+    bad = has_video & ~(np.isfinite(index) & (index >= 0) & (index == np.round(index)))
+    if bad.any():
+        warn_rows(file, "a video_id but no valid frame_index / frame_id (taken as no video)",
+                  [f"images[{p}]" for p in imgs["_pos"].to_numpy()[bad]], n_rows,
+                  action="repaired")
+        frame.loc[bad, "video"] = None
+    index = np.where(frame["video"].notna().to_numpy() & np.isfinite(index), index, np.nan)
+    frame["frame_index"] = pd.array([None if np.isnan(v) else int(v) for v in index],
+                                    dtype="Int64")
 
 
 def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +216,12 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
         values = anns[col]
         if values.map(lambda v: v is None or isinstance(v, (str, int, float, bool))).all():
             frame[col] = values.to_numpy()
+    if "track_id" not in frame and "instance_id" in frame:   # BDD100K / OVIS spelling
+        frame = frame.rename(columns={"instance_id": "track_id"})
+    if "track_id" in frame:
+        ids, ok = to_int(frame["track_id"].tolist())
+        frame["track_id"] = pd.array([int(i) if k else None for i, k in zip(ids, ok)],
+                                     dtype="Int64")
     _warn_outside(frame, images, file)
     return frame
 
@@ -271,17 +318,19 @@ def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame
     return frame
 
 
-def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE) -> dict:
+def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE, file=None) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a COCO instances file (or, without one,
     of the images folder, ids by :func:`.checks.folder_image_ids`); predictions are added by
     ``Dataset.with_predictions``. Past ``max_unusable`` missing image files or bad annotation
-    rows, :class:`DatasetError` (see :mod:`.checks`)."""
+    rows, :class:`DatasetError` (see :mod:`.checks`). ``file``: the name to report for an
+    in-memory ``annotations`` dict (a video's side file)."""
     images_dir = Path(images_dir).absolute() if images_dir is not None else None
     if images_dir is not None and not images_dir.is_dir():
         raise DatasetError(images_dir, "images folder not found or not a folder")
     sources = {}
     if annotations is not None:
-        file = Path(annotations) if isinstance(annotations, (str, Path)) else "<annotations>"
+        file = Path(annotations) if isinstance(annotations, (str, Path)) else (
+            file or "<annotations>")
         data = read_json(file, "annotations") if isinstance(annotations, (str, Path)) \
             else annotations
         if not isinstance(data, dict):
@@ -315,6 +364,10 @@ def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE) -> dict:
 def to_coco_dict(dataset, image_ids=None) -> dict:
     """The COCO instances dict of ``dataset`` (optionally restricted to ``image_ids``)."""
     ds = dataset.subset(image_ids) if image_ids is not None else dataset
+    video_ids = {}
+    if "video" in ds.images and "frame_index" in ds.images:
+        for name in ds.images["video"].dropna().unique():
+            video_ids[name] = len(video_ids) + 1
     images = []
     for image_id, row in ds.images.iterrows():
         entry = {"id": int(image_id), "file_name": row["file_name"],
@@ -322,6 +375,9 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
         for extra in ("license", "flickr_url", "coco_url"):
             if extra in ds.images.columns and json_safe(row[extra]) is not None:
                 entry[extra] = json_safe(row[extra])
+        if video_ids and json_safe(row.get("video")) is not None:   # COCO-video, as TAO
+            entry["video_id"] = video_ids[row["video"]]
+            entry["frame_index"] = int(row["frame_index"])
         images.append(entry)
     anns = []
     a = ds.annotations
@@ -333,12 +389,17 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
                  "iscrowd": int(bool(row["iscrowd"]))}
         if row["segmentation"] is not None:
             entry["segmentation"] = row["segmentation"]
+        if "track_id" in a.columns and json_safe(row["track_id"]) is not None:
+            entry["track_id"] = int(row["track_id"])
         anns.append(entry)
     cats = [{"id": int(cid), "name": row["name"],
              **({"supercategory": row["supercategory"]} if row["supercategory"] is not None
                 else {})}
             for cid, row in dataset.categories.iterrows()]
-    return {"images": images, "annotations": anns, "categories": cats}
+    out = {"images": images, "annotations": anns, "categories": cats}
+    if video_ids:
+        out["videos"] = [{"id": i, "name": str(name)} for name, i in video_ids.items()]
+    return out
 
 
 def to_results_list(predictions: pd.DataFrame) -> list:

@@ -15,6 +15,12 @@ pycocotools' ``loadRes`` numbers them)
     ``image_id``, ``category_id``, ``category``, ``bbox_x``..``bbox_h``, ``score``.
 ``categories`` (index ``category_id``)
     ``name``, ``supercategory``.
+
+Video datasets (:meth:`Dataset.from_mot`, :meth:`~Dataset.from_youtube_vis`,
+:meth:`~Dataset.from_video`, COCO-video files in :meth:`~Dataset.from_coco`): every frame is an
+image, with ``video`` (the video's name) and ``frame_index`` (0-based frame number within the
+video; frames of a video sort by it) in ``images``, and ``track_id`` in ``annotations`` (a track
+is identified by ``video`` and ``track_id`` together).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from . import coco, folder, yolo
+from . import coco, folder, mot, video, youtube_vis, yolo
 from .checks import MAX_UNUSABLE, check_prediction_images
 from .schema import empty_annotations, empty_categories, empty_images, empty_predictions
 
@@ -96,7 +102,38 @@ class Dataset:
         dataset.sources["loader"] = "folder"
         return dataset
 
+    @classmethod
+    def from_mot(cls, sequence_dir, predictions=True, name: str | None = None) -> "Dataset":
+        """Load a MOTChallenge sequence: ``seqinfo.ini``, ``img1/``, ``gt/gt.txt`` (rows with
+        consider flag 0 are ignore regions: ``iscrowd`` True) and, when ``predictions`` is True
+        and it exists, ``det/det.txt`` as predictions (or ``predictions=`` another file in the
+        same format, such as a tracker's results). See :mod:`quality_widgets.data.mot`."""
+        return cls(**mot.load(sequence_dir, predictions=predictions, name=name))
+
+    @classmethod
+    def from_youtube_vis(cls, annotations, frames_dir=None, name: str | None = None
+                         ) -> "Dataset":
+        """Load a YouTube-VIS file: one annotation per track with per-frame ``bboxes`` and
+        ``segmentations`` (None where absent); frame paths relative to ``frames_dir``.
+        See :mod:`quality_widgets.data.youtube_vis`."""
+        return cls(**youtube_vis.load(annotations, frames_dir, name=name))
+
+    @classmethod
+    def from_video(cls, path, annotations=None, every: int = 1, name: str | None = None
+                   ) -> "Dataset":
+        """The frames of a video file (PyAV, ``pip install quality-widgets[video]``), kept as
+        references ``"<video>#frame=<i>"`` that the metric workers decode; nothing is written to
+        disk. ``every``: keep every n-th frame. ``annotations``: a COCO-video or YouTube-VIS
+        JSON or a MOT ``gt.txt``, matched by frame index. See :mod:`quality_widgets.data.video`.
+        """
+        return cls(**video.load(path, annotations=annotations, every=every, name=name))
+
     # ---- views ---------------------------------------------------------------------------
+    @property
+    def has_videos(self) -> bool:
+        """True when some images are frames of a video (a ``video`` column with values)."""
+        return "video" in self.images and bool(self.images["video"].notna().any())
+
     def subset(self, image_ids: Iterable[int]) -> "Dataset":
         """The dataset restricted to ``image_ids`` (annotations and predictions follow)."""
         ids = pd.Index(pd.unique(np.asarray(list(image_ids), dtype="int64")))

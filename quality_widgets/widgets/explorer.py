@@ -120,15 +120,22 @@ class Explorer(Quiet, widgets.VBox):
                                                  layout=widgets.Layout(width="100px"))
         self.export_button = widgets.Button(description="export selection", icon="download")
         self.status = widgets.HTML()
+        # video datasets: the track of the first selected object (TrackView, widgets/tracks.py)
+        self.track_button = widgets.Button(description="show track", icon="film",
+                                           tooltip="the track of the first selected object, "
+                                                   "frame by frame")
+        self.track_box = widgets.VBox()
+        self.track_view = None
         super().__init__(children=[
             widgets.HBox([self.level_control, self.metric_control, self.group_control]),
             self.histogram,
             widgets.HBox([self.pin_button, self.clear_button, self.category_control,
-                          self.tag_filter_control]),
+                          self.tag_filter_control, self.track_button]),
             self.summary_html,
             self.group_table,
             self.scatter,
             self.gallery,
+            self.track_box,
             widgets.HBox([self.tag_name, self.tag_button, self.export_format,
                           self.export_path, self.export_overwrite, self.export_button]),
             self.status], **kwargs)
@@ -149,6 +156,7 @@ class Explorer(Quiet, widgets.VBox):
         self.clear_button.on_click(lambda _: self._guard(self.clear))
         self.tag_button.on_click(lambda _: self._guard(lambda: self.tag(self.tag_name.value)))
         self.export_button.on_click(lambda _: self._guard(self._export_clicked))
+        self.track_button.on_click(lambda _: self._guard(self.show_track))
 
         start = (level if level is not None else levels[0]).rstrip("s")
         if start not in levels:
@@ -227,6 +235,7 @@ class Explorer(Quiet, widgets.VBox):
                 self.scatter.x_metric, self.scatter.y_metric = preferred[0], preferred[1]
             self._show_metric()
             self._show_scatter()
+        self.track_button.layout.display = None if "track_id" in frame else "none"
         self._rebuild_base_mask()
 
     @traitlets.observe("metric")
@@ -556,6 +565,32 @@ class Explorer(Quiet, widgets.VBox):
                           overwrite=self.export_overwrite.value)
         self.status.value = html.escape(f"exported {self.n_selected} "
                                         f"{LEVEL_LABELS[self.level]} to {out}")
+
+    # ---- tracks (video datasets) ----------------------------------------------------------
+    def show_track(self, track_id=None, video=None):
+        """Open a :class:`~quality_widgets.widgets.tracks.TrackView` below the gallery: of
+        ``track_id`` (in ``video``), or of the first selected row's track. Returns the view."""
+        from ..analysis.tracks import tracks_of
+        from .tracks import TrackView
+        first = None
+        if track_id is None:
+            found = tracks_of(self.frames, self.selection, self.level)
+            if not found:
+                raise ValueError("select objects with a track_id first (video datasets)")
+            video, track_id = found[0]
+            first = self.selection[self.frame.loc[self.selection, "track_id"].notna()
+                                   .to_numpy(dtype=bool)][0]
+        metric = self.metric if self.metric in ("shape_similarity", "box_jump", "area_change",
+                                                "id_switch_iou", "gap_after") else None
+        if self.track_view is None or self.track_view.level != self.level:
+            self.track_view = TrackView(self.frames, track_id, video=video, metric=metric,
+                                        level=self.level)
+            self.track_box.children = [self.track_view]
+        else:
+            self.track_view.show(track_id, video)
+        if first is not None and first in self.track_view.rows.index:   # at the selected row
+            self.track_view.position = int(self.track_view.rows.index.get_loc(first))
+        return self.track_view
 
     def _guard(self, action) -> None:
         """Run a button action; show a refusal in the status line instead of a traceback."""
