@@ -7,7 +7,9 @@ statistics, hypothesis, drift, test cases) -> ``widgets``; ``export`` and ``cli`
 Widgets are imported lazily, so worker processes and scripts that only compute never load
 ipywidgets or bqplot.
 """
+from .analysis.annotators import annotator_report
 from .analysis.drift import compare as compare_drift
+from .analysis.label_errors import add_label_scores, apply_fixes, find_label_errors
 from .analysis.testcases import TestCaseError, run_test_cases
 from .compute import similarity
 from .compute.engine import compute_metrics
@@ -34,6 +36,8 @@ _LAZY = {
     "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),
     "show_images": ("quality_widgets.widgets.static", "show_images"),
     "TrackView": ("quality_widgets.widgets.tracks", "TrackView"),
+    "LabelErrors": ("quality_widgets.widgets.label_errors", "LabelErrors"),
+    "AnnotatorView": ("quality_widgets.widgets.annotators", "AnnotatorView"),
 }
 
 
@@ -52,4 +56,5 @@ __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportE
            "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths", "export",
            "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
+           "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
            *_LAZY]

@@ -47,6 +47,7 @@ CANDIDATE_COLUMNS = ["kind", "score", "image_id", "annotation_id", "prediction_i
 ANNOTATOR_FIELDS = ("annotator", "created_by", "annotator_id")
 
 ALIGNED = (0.3, 0.6)      # A(IoU): 0 below 0.3, 1 from 0.6
+CROSS_CLASS_ALIGNED = (0.4, 0.7)  # a label of another class covers a prediction
 NEAR = 0.05               # N(IoU): 1 from IoU 0.05
 MISALIGNED = 0.5          # B(IoU) = 1 - IoU / 0.5
 PRESENT = (0.1, 0.4)      # T: any prediction within IoU 0.1..0.4 says "something is there"
@@ -72,14 +73,15 @@ def _misaligned(iou):
 
 # ---- calibration ------------------------------------------------------------------------------
 def calibrate_scores(scores, categories, correct, use=None, per_class: bool = True,
-                     prior_sd: float = 1.0) -> np.ndarray:
+                     prior_sd: float = 0.5) -> np.ndarray:
     """Calibrated precision ``q`` in (0, 1) of each detection: P(correct | score, category).
 
     ``correct`` (bool per detection) is the outcome the scores are calibrated against (here: a
     label of the detection's class at IoU >= 0.5); ``use`` masks the detections to fit on.
     ``g(s)`` is the isotonic (non-decreasing) regression of ``correct`` on the score over all
     categories, each block's rate shrunk as (hits + 0.5) / (n + 1) so it never reaches 0 or 1,
-    interpolated linearly between block mean scores. Then ``q = sigmoid(logit g(s) + d_c)``
+    interpolated linearly between block mean scores (and pooled again where the shrinkage
+    broke the order). Then ``q = sigmoid(logit g(s) + d_c)``
     with one offset ``d_c`` per category, the maximum a posteriori estimate under a
     N(0, ``prior_sd``^2) prior (10 Newton steps): a category with few detections stays near the
     pooled curve.
@@ -96,13 +98,13 @@ def calibrate_scores(scores, categories, correct, use=None, per_class: bool = Tr
     hits = np.bincount(inverse, weights=ft)
     counts = np.bincount(inverse).astype(float)
     fit = isotonic_regression(hits / counts, weights=counts, increasing=True)
-    starts = np.r_[fit.blocks[:-1]] if len(fit.blocks) > 1 else np.array([0])
-    ends = np.r_[fit.blocks[1:]] if len(fit.blocks) > 1 else np.array([len(values)])
+    starts = np.asarray(fit.blocks[:-1])
     block_n = np.add.reduceat(counts, starts)
     block_hits = np.add.reduceat(hits, starts)
     block_s = np.add.reduceat(values * counts, starts) / block_n
     rate = (block_hits + 0.5) / (block_n + 1.0)
-    del ends
+    rate = isotonic_regression(rate, weights=block_n, increasing=True).x   # shrinking can
+    # undo the order between a small block and a large one: pool them again
     g = np.interp(s, block_s, rate)
     z = np.log(g) - np.log1p(-g)
     if not per_class:
@@ -116,7 +118,12 @@ def calibrate_scores(scores, categories, correct, use=None, per_class: bool = Tr
         grad = np.bincount(ci, weights=ti - p, minlength=len(codes)) - precision * delta
         hess = np.bincount(ci, weights=p * (1 - p), minlength=len(codes)) + precision
         delta += grad / hess
-    return 1.0 / (1.0 + np.exp(-(z + delta[cat_index])))
+    # Leave-one-out: a detection's own outcome does not move its class's offset (one Newton
+    # step without it), so a rare class's only unmatched detection is not judged by itself.
+    p = 1.0 / (1.0 + np.exp(-(z + delta[cat_index])))
+    hess = np.bincount(ci, weights=p[use] * (1 - p[use]), minlength=len(codes)) + precision
+    loo = delta[cat_index] - np.where(use, (t - p) / hess[cat_index], 0.0)
+    return 1.0 / (1.0 + np.exp(-(z + loo)))
 
 
 # ---- pairs ------------------------------------------------------------------------------------
@@ -168,7 +175,7 @@ class _Scores:
 
 
 def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_cat, pred_box,
-                 pred_score, per_class: bool = True) -> _Scores:
+                 pred_score, per_class: bool = True, prior_sd: float = 0.5) -> _Scores:
     """The scores of every label and prediction; a "unit" is an image (or an image seen by one
     annotator). Labels and predictions interact only within a unit. Returns an object with, per
     label: ``swap``, ``swap_pred``, ``location``, ``location_pred``, ``spurious``,
@@ -198,7 +205,8 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     correct = _max_at(n_p, pj[real & same], iou[real & same]) >= 0.5
     in_crowd = _max_at(n_p, pj[crowd_pair & same], ioa[crowd_pair & same]) >= CROWD_IOA
     ignored = in_crowd & ~correct
-    q = calibrate_scores(pred_score, pred_cat, correct, use=~ignored, per_class=per_class) \
+    q = calibrate_scores(pred_score, pred_cat, correct, use=~ignored, per_class=per_class,
+                         prior_sd=prior_sd) \
         if n_p else np.zeros(0)
     out.q, out.ignored = q, ignored
 
@@ -235,8 +243,7 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
 
     # Swapped: another class's confident, aligned, unexplained prediction; none of its own.
     other = ~same
-    swap_ev = qp * a * (1 - np.where(other, _cls_explained(li, pj, pred_cat, label_cat,
-                                                           explained_same_class), 0))
+    swap_ev = qp * a * (1 - np.where(other, explained_same_class, 0.0))
     swap_best, swap_pred = _argmax_at(n_l, li[other], swap_ev[other], pj[other])
     out.swap = (1 - support) * swap_best
     out.swap_pred = np.where(out.swap > 0, swap_pred, -1)
@@ -260,7 +267,23 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     out.spurious = np.where(label_crowd, 0.0, recall * (1 - present) * (1 - loc_best))
 
     # Overlooked: a confident prediction no label covers and no badly placed label claims.
-    covered, covered_label = _argmax_at(n_p, pj, a, li)
+    # A label of another class covers a prediction only when the boxes nearly coincide (a
+    # person on a bench overlaps it at IoU 0.5 and is not the bench's label).
+    cover = np.where(same, a, _ramp(iou, *CROSS_CLASS_ALIGNED))
+    # ... and a label already taken by a better aligned prediction that is not a duplicate of
+    # this one (IoU between the two predictions under 0.3) belongs to that other object:
+    # neighbours in a herd overlap at IoU 0.3-0.6 without covering each other.
+    best = support_pred[li]
+    has_best = (best >= 0) & (best != pj) & same
+    taken = np.zeros(len(li))
+    if has_best.any():
+        hb = np.flatnonzero(has_best)
+        best_iou_label = _box_iou(pred_box[best[hb]], label_box[li[hb]])
+        between = _box_iou(pred_box[best[hb]], pred_box[pj[hb]])
+        taken[hb] = np.where(best_iou_label > iou[hb], q[best[hb]] * aligned(best_iou_label)
+                             * (1 - aligned(between)), 0.0)
+    cover = cover * (1 - taken)
+    covered, covered_label = _argmax_at(n_p, pj, cover, li)
     claim = np.where(same, _near(iou) * _misaligned(iou) * size * (1 - support[li]), 0.0)
     claimed = _max_at(n_p, pj, claim)
     raw = np.where(ignored, 0.0, q * (1 - covered) * (1 - claimed))
@@ -271,11 +294,6 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     for name in ("swap", "location", "spurious"):
         setattr(out, name, np.where(label_crowd, 0.0, getattr(out, name)))
     return out
-
-
-def _cls_explained(li, pj, pred_cat, label_cat, explained_same_class):
-    """For swap evidence: how well a label of the prediction's own class explains it."""
-    return explained_same_class
 
 
 def _expected_recall(present, label_cat, label_box, label_crowd, pseudo: float = 5.0):
@@ -516,10 +534,18 @@ def find_label_errors(ds, metrics=None, *, embeddings=None, k: int = 10,
     anns = anns_all
     label_img = anns["image_id"].to_numpy(dtype=np.int64)
     if groups is not None:
-        group_codes, group_names = pd.factorize(groups, sort=True)
+        # images an annotator saw (an image-level field) are theirs even without any label
+        field = separate_by if separate_by in ds.images.columns else annotator_column(ds)
+        seen = ds.images[field].dropna().astype(str) if field in ds.images.columns else \
+            pd.Series(dtype=object)
+        group_names = pd.Index(sorted(set(groups) | set(seen)))
+        group_codes = group_names.get_indexer(groups)
         n_groups = max(len(group_names), 1)
         label_unit = label_img * n_groups + group_codes
-        units = pd.DataFrame({"image_id": label_img, "code": group_codes}).drop_duplicates()
+        units = pd.concat([
+            pd.DataFrame({"image_id": label_img, "code": group_codes}),
+            pd.DataFrame({"image_id": seen.index.to_numpy(dtype=np.int64),
+                          "code": group_names.get_indexer(seen)})]).drop_duplicates()
         # each prediction is seen once per group that labelled its image
         pairs = units.merge(pd.DataFrame({"image_id": preds["image_id"].to_numpy(),
                                           "row": np.arange(len(preds))}), on="image_id")

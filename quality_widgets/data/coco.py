@@ -19,6 +19,8 @@ from ._io import (boxes_from, drop_bad, images_frame, list_images, read_json, to
 from .checks import (IDS_FROM_ANNOTATIONS, MAX_UNUSABLE, check_image_files,
                      check_prediction_ids, folder_image_ids, require_usable)
 
+# Image fields kept beside the file name and size: licence and source, and who labelled it.
+IMAGE_EXTRAS = ("license", "flickr_url", "coco_url", "annotator", "created_by", "annotator_id")
 ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"}
 
 
@@ -126,7 +128,7 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
             sizes[col] = None
     frame = images_frame(images_dir, imgs["file_name"].tolist(), imgs["id"].to_numpy(),
                          sizes["width"], sizes["height"])
-    for extra in ("license", "flickr_url", "coco_url"):
+    for extra in IMAGE_EXTRAS:
         if extra in imgs:
             frame[extra] = imgs[extra].to_numpy()
     if "video_id" in imgs:
@@ -372,7 +374,7 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
     for image_id, row in ds.images.iterrows():
         entry = {"id": int(image_id), "file_name": row["file_name"],
                  "width": json_safe(row["width"]), "height": json_safe(row["height"])}
-        for extra in ("license", "flickr_url", "coco_url"):
+        for extra in IMAGE_EXTRAS:
             if extra in ds.images.columns and json_safe(row[extra]) is not None:
                 entry[extra] = json_safe(row[extra])
         if video_ids and json_safe(row.get("video")) is not None:   # COCO-video, as TAO
