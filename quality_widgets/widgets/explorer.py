@@ -66,6 +66,8 @@ class Explorer(Quiet, widgets.VBox):
     categories = traitlets.List(traitlets.Unicode())
     tag_filter = traitlets.Unicode("")
     group_by = traitlets.Unicode("").tag(doc="categorical column splitting the histogram")
+    where = traitlets.Dict().tag(doc="{column: [values]}: keep rows whose column (or, for an "
+                                     "object or image column, whose image's) is one of values")
     n_selected = traitlets.Int(0)
     summary = traitlets.Unicode("")
     selection = Ids(read_only=True).tag(doc="ids (frame index) of the selected rows")
@@ -392,17 +394,18 @@ class Explorer(Quiet, widgets.VBox):
         self.pinned = [p for p in self.pinned if p[0] != metric]
 
     def clear(self) -> None:
-        """Clear the brush, pinned ranges, scatter rectangle, category and tag filters."""
+        """Clear the brush, pinned ranges, scatter rectangle, category, tag and ``where``
+        filters."""
         with self._quiet():
             with self.hold_trait_notifications():
-                self.pinned, self.categories, self.tag_filter = [], [], ""
+                self.pinned, self.categories, self.tag_filter, self.where = [], [], "", {}
             self.histogram.interval = None
             self.scatter.rect = None
             self.category_control.value = ()
             self.tag_filter_control.value = ALL
         self._rebuild_base_mask()
 
-    @traitlets.observe("pinned", "categories", "tag_filter")
+    @traitlets.observe("pinned", "categories", "tag_filter", "where")
     def _on_filters(self, change):
         if not self._quieted:
             self._rebuild_base_mask()
@@ -432,12 +435,31 @@ class Explorer(Quiet, widgets.VBox):
             return rows
         return sel.images_with_mask(self.frame.index, source["image_id"], rows)
 
+    def _where_mask(self, column: str, values) -> np.ndarray:
+        """Rows whose ``column`` is one of ``values`` (compared as text); a column of another
+        level's frame (or of the dataset's annotations or images) selects through the images."""
+        values = [str(v) for v in values]
+        frame = self.frame
+        if column in frame.columns:
+            return sel.isin_mask(frame[column].astype(str), values)
+        ds = self.frames.dataset
+        image_ids = frame.index if self.level == "image" else frame["image_id"]
+        for source in (self.frames.objects, getattr(ds, "annotations", None),
+                       getattr(ds, "images", None)):
+            if source is not None and column in source.columns:
+                rows = sel.isin_mask(source[column].astype(str), values)
+                ids = source.index if "image_id" not in source.columns else source["image_id"]
+                return sel.images_with_mask(image_ids, ids, rows)
+        raise KeyError(f"where: no column {column!r} at level {self.level!r}, on the objects "
+                       f"or on the images")
+
     def _rebuild_base_mask(self) -> None:
         """AND of the filters that do not change on a brush: computed once per filter change,
         so that a brush update is one range mask and one AND."""
         n = len(self.frame)
         masks = [self._pinned_mask(*p) for p in self.pinned]
         masks.append(self._category_mask())
+        masks.extend(self._where_mask(column, values) for column, values in self.where.items())
         if self.tag_filter and TAG_COLUMN in self.frame:
             masks.append(sel.tag_mask(self.frame[TAG_COLUMN].tolist(), self.tag_filter))
         rect = self.scatter.rect
@@ -455,6 +477,8 @@ class Explorer(Quiet, widgets.VBox):
             texts.append("category: " + ", ".join(self.categories))
         if self.tag_filter:
             texts.append(f"tag: {self.tag_filter}")
+        texts.extend(f"{column}: {', '.join(map(str, values))}"
+                     for column, values in self.where.items())
         if self.scatter.rect is not None:
             (x0, x1), (y0, y1) = self.scatter.rect
             texts.append(f"scatter {self.scatter.x_metric} in [{sel.format_value(x0)}, "
