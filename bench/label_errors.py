@@ -38,9 +38,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import quality_widgets as qw  # noqa: E402
-from quality_widgets.analysis.label_errors import find_label_errors  # noqa: E402
-from quality_widgets.evaluation.matching import box_iou  # noqa: E402
+import quality_widgets as qw
+from quality_widgets.analysis.label_errors import find_label_errors
+from quality_widgets.evaluation.matching import box_iou
 
 SHARED = Path(os.environ.get("QW_SHARED_DIR", ROOT.parent / "shared")) / "coco128"
 BOX = ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]
@@ -58,7 +58,7 @@ def plant_noise(ds, seed=0, rate=0.05):
     rng = np.random.default_rng(seed)
     anns = ds.annotations.copy()
     real = anns.index[~anns["iscrowd"].to_numpy(bool)]
-    n = int(round(rate * len(real)))
+    n = round(rate * len(real))
     pick = rng.permutation(real.to_numpy())
     swap_ids, removed_ids, shift_ids = pick[:n], pick[n:2 * n], pick[2 * n:3 * n]
     cat_ids = ds.categories.index.to_numpy()

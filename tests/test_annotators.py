@@ -3,13 +3,12 @@ import warnings
 
 import numpy as np
 import pytest
+from label_data import make_label_dataset
 
 import quality_widgets as qw
 from quality_widgets.analysis.annotators import bootstrap_ratio, match_count, pairwise_agreement
 from quality_widgets.errors import DataWarning
 from quality_widgets.frames import MetricFrames
-
-from label_data import PLACES, make_label_dataset
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +92,7 @@ def test_annotator_field_on_the_image_is_used(made, tmp_path):
 
 
 def test_no_annotator_field_gives_a_warning_and_an_empty_report(made):
-    _, data, folder = made
+    _, data, _folder = made
     instances = dict(data["instances"])
     instances["annotations"] = [{k: v for k, v in a.items() if k != "annotator"}
                                 for a in instances["annotations"]]
@@ -105,7 +104,7 @@ def test_no_annotator_field_gives_a_warning_and_an_empty_report(made):
 
 
 def test_report_without_predictions_still_counts_labels_and_agreement(made):
-    _, data, folder = made
+    _, _data, folder = made
     ds = qw.Dataset.from_coco(None, folder / "instances.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)

@@ -6,14 +6,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from label_data import make_label_dataset
 
 import quality_widgets as qw
-from quality_widgets.analysis.label_errors import (calibrate_scores, cosine_knn,
-                                                   find_label_errors, label_agreement)
+from quality_widgets.analysis.label_errors import (
+    calibrate_scores,
+    cosine_knn,
+    find_label_errors,
+    label_agreement,
+)
 from quality_widgets.errors import DataWarning, ExportError
 from quality_widgets.frames import MetricFrames
-
-from label_data import PLACES, make_label_dataset
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def frames_of(ds):
 
 
 def test_every_item_gets_one_row_per_kind_with_scores_in_unit_interval(made):
-    ds, data, _ = made
+    ds, _data, _ = made
     cand = find_label_errors(ds)
     real = int((~ds.annotations["iscrowd"]).sum())
     counts = cand["kind"].value_counts()
@@ -96,7 +99,7 @@ def test_scores_join_the_frames_as_metric_columns(made):
 
 
 def test_no_predictions_gives_a_warning_and_an_empty_well_formed_frame(made):
-    ds, _, folder = made
+    _ds, _, folder = made
     labels_only = qw.Dataset.from_coco(None, folder / "instances.json")
     with pytest.warns(DataWarning, match="no predictions"):
         cand = find_label_errors(labels_only)
@@ -107,7 +110,7 @@ def test_no_predictions_gives_a_warning_and_an_empty_well_formed_frame(made):
 
 
 def test_image_without_labels_and_dataset_without_any_labels(made):
-    ds, _, folder = made
+    ds, _, _folder = made
     cand = find_label_errors(ds)
     dog = cand[(cand["image_id"] == 41) & (cand["kind"] == "overlooked")]
     assert len(dog) == 1 and dog["score"].iloc[0] > 0.5
@@ -155,7 +158,7 @@ def test_label_agreement_flags_a_label_among_neighbours_of_another_class(made):
         true_cat[anns.index.get_loc(aid)] = cat
     centres = rng.normal(size=(4, 16)) * 5
     emb = centres[true_cat] + rng.normal(size=(len(anns), 16))
-    agreement, majority, share = label_agreement(emb, anns["category_id"].to_numpy(), k=5)
+    agreement, majority, _share = label_agreement(emb, anns["category_id"].to_numpy(), k=5)
     swapped_pos = [anns.index.get_loc(a) for a in data["truth"]["swapped"]]
     assert (agreement[swapped_pos] <= 0.2).all()
     assert (majority[swapped_pos] == true_cat[swapped_pos]).all()

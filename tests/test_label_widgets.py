@@ -1,14 +1,12 @@
 """LabelErrors (review gallery, decisions as tags, accepted rows to apply_fixes) and AnnotatorView
 (bars with intervals; selecting an annotator filters the Explorer), kernel-side."""
 import numpy as np
-import pandas as pd
 import pytest
+from label_data import make_label_dataset
 
 import quality_widgets as qw
 from quality_widgets.analysis.tags import TagStore
 from quality_widgets.frames import MetricFrames
-
-from label_data import make_label_dataset
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +19,7 @@ def made(tmp_path_factory):
 
 
 def test_review_gallery_draws_tiles_and_stores_decisions_as_tags(made, tmp_path):
-    ds, data, folder = made
+    ds, _data, _folder = made
     cand = qw.find_label_errors(ds)
     review = qw.LabelErrors(ds, cand, kind="swapped", per_page=4,
                             tags_path=tmp_path / "tags.parquet")
@@ -97,7 +95,7 @@ def test_annotator_view_bars_intervals_and_explorer_filter(made):
 
 
 def test_annotator_view_without_annotators_shows_a_message(made):
-    ds, data, _ = made
+    _ds, data, _ = made
     instances = dict(data["instances"])
     instances["annotations"] = [{k: v for k, v in a.items() if k != "annotator"}
                                 for a in instances["annotations"]]

@@ -19,8 +19,14 @@ import pandas as pd
 from ..data.schema import BOX_COLUMNS
 from ..errors import DataWarning
 from ..evaluation.matching import box_iou
-from .label_errors import (ANNOTATOR_FIELDS, KINDS, SCORE_COLUMNS, annotator_column,
-                           annotators_of, find_label_errors)
+from .label_errors import (
+    ANNOTATOR_FIELDS,
+    KINDS,
+    SCORE_COLUMNS,
+    annotator_column,
+    annotators_of,
+    find_label_errors,
+)
 
 AGREEMENT_IOU = 0.5
 

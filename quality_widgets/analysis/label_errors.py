@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.schema import BOX_COLUMNS
-from ..errors import DataWarning, DatasetError, ExportError
+from ..errors import DatasetError, DataWarning, ExportError
 from ..evaluation.matching import box_iou
 
 KINDS = ("overlooked", "swapped", "badly_located", "spurious")
@@ -699,7 +699,7 @@ def _swap_reasons(sc, real, ev_scores, cats, sug_names, emb_part, label_box, p_b
                          f"{_fmt(iou)}) and no confident {cats[n]} (support "
                          f"{_fmt(sc.support[i])})")
         if emb_part is not None:
-            emb, agree, maj = emb_part
+            emb, agree, _maj = emb_part
             if emb[n] > 0:
                 parts.append(f"only {100 * agree[n]:.0f}% of its nearest neighbours by "
                              f"embedding are {cats[n]}")

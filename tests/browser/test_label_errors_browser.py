@@ -4,9 +4,8 @@ annotator's bar filters the Explorer to that annotator's labels."""
 import re
 
 import pytest
-from playwright.sync_api import expect
-
 from lab_page import open_notebook, run_all, wait_for_all_cells
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
