@@ -147,6 +147,11 @@ def test_cosine_knn_is_exact_against_a_brute_force_oracle():
     np.fill_diagonal(sim, -np.inf)
     oracle = np.argsort(-sim, axis=1)[:, :5]
     assert (nn == oracle).all()
+    small = x[:40]                          # fewer 64-column chunks than k: the other path
+    unit = small / np.linalg.norm(small, axis=1, keepdims=True)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    assert (cosine_knn(small, k=3) == np.argsort(-sim, axis=1)[:, :3]).all()
 
 
 def test_label_agreement_flags_a_label_among_neighbours_of_another_class(made):
