@@ -27,6 +27,7 @@ from .label_errors import (
     annotators_of,
     find_label_errors,
 )
+from .statistics import bootstrap_ci
 
 AGREEMENT_IOU = 0.5
 
@@ -82,11 +83,10 @@ def bootstrap_ratio(numerator, denominator, resamples: int = 1000, seed: int = 0
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(num), np.full(len(num), 1.0 / len(num)), size=resamples)
     d = weights @ den
-    ok = d > 0
-    ratios = (weights @ num)[ok] / d[ok]
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha]) if len(ratios) else (np.nan, np.nan)
-    return float(value), float(lo), float(hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(d > 0, (weights @ num) / d, np.nan)    # NaN replicates are dropped
+    lo, hi = bootstrap_ci(value, ratios, level, method="percentile")
+    return float(value), lo, hi
 
 
 def match_count(boxes_a, cats_a, boxes_b, cats_b, iou_threshold: float = AGREEMENT_IOU) -> int:
