@@ -23,6 +23,7 @@ from ..analysis.label_errors import KINDS
 from ..analysis.tags import TagStore, split_tags
 from ..data.imaging import ImageDecodeError, decode_rgb
 from .thumbnails import data_uri
+from .traits import Quiet
 
 LABEL_COLOR = "#d62728"
 EVIDENCE_COLOR = "#2ca02c"
@@ -77,7 +78,7 @@ def render_review(path, label_box=None, evidence_box=None, size: int = 220,
     return buf.getvalue()
 
 
-class LabelErrors(widgets.VBox):
+class LabelErrors(Quiet, widgets.VBox):
     """A review gallery of candidate label errors (rows of ``qw.find_label_errors``).
 
     ``LabelErrors(ds, candidates)``: pages of ``per_page`` candidates, most likely first, of
@@ -132,10 +133,9 @@ class LabelErrors(widgets.VBox):
                          f"red</b>: the label, <b style='color:{EVIDENCE_COLOR}'>green</b>: the "
                          f"evidence (prediction or suggested box)</span>"),
             self.grid, self.status], **kwargs)
-        self._held = True
-        self.per_page = per_page
-        self.kind = self.kind_control.value
-        self._held = False
+        with self._quiet():
+            self.per_page = per_page
+            self.kind = self.kind_control.value
         widgets.link((self.kind_control, "value"), (self, "kind"))
         self.prev_button.on_click(lambda _: setattr(self, "page", max(self.page - 1, 0)))
         self.next_button.on_click(lambda _: setattr(self, "page",
@@ -219,15 +219,14 @@ class LabelErrors(widgets.VBox):
     # ---- rendering -------------------------------------------------------------------------
     @traitlets.observe("kind", "per_page")
     def _on_kind(self, change):
-        if not self._held:
-            self._held = True
-            self.page = 0
-            self._held = False
+        if not self._quieted:
+            with self._quiet():
+                self.page = 0
             self.render()
 
     @traitlets.observe("page")
     def _on_page(self, change):
-        if not self._held:
+        if not self._quieted:
             self.render()
 
     def _boxes(self, row):
@@ -300,10 +299,9 @@ class LabelErrors(widgets.VBox):
     def render(self) -> None:
         rows = self.shown_rows
         n_pages = max(1, -(-len(rows) // self.per_page))
-        self._held = True
-        self.n_pages = n_pages
-        self.page = min(self.page, n_pages - 1)
-        self._held = False
+        with self._quiet():
+            self.n_pages = n_pages
+            self.page = min(self.page, n_pages - 1)
         page_rows = rows.iloc[self.page * self.per_page:(self.page + 1) * self.per_page]
         self.ids = [int(i) for i in page_rows.index]
         self.grid.children = [self._tile(i, r) for i, r in page_rows.iterrows()]
