@@ -343,7 +343,8 @@ def cosine_knn(embeddings, k: int = 10, block: int = 512) -> np.ndarray:
     above a lower bound of its k-th largest (the k-th largest of the maxima of 64-column
     chunks), faster than a partition of the whole row. Time grows as n^2: 20,000 objects of
     512 dimensions took 27 s on the 2-core development machine while it was shared (load 15),
-    so 100,000 take minutes, in about 200 MB of working memory. Rows of zeros have no
+    so 100,000 take minutes. Memory: two float32 copies of the embeddings and ``block`` x n
+    similarities (200 MB at 100,000). Rows of zeros have no
     direction: their neighbours are arbitrary.
     """
     x = np.asarray(embeddings, dtype=np.float32)
