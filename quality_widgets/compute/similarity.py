@@ -210,31 +210,74 @@ def _hash_uniqueness_brute(hashes, flat=None, colors=None, threshold: float = 0.
     return nearest, groups
 
 
-def nearest_distance(embeddings, metric: str = "cosine", block: int = 1024) -> np.ndarray:
+def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> np.ndarray:
     """Distance of each row of ``embeddings`` (n, d) to its nearest other row: cosine distance
-    (1 - cos, in [0, 2]) or Euclidean."""
-    x = np.asarray(embeddings, dtype=np.float64)
+    (1 - cos, in [0, 2]) or Euclidean; NaN for fewer than 2 rows.
+
+    Computed in float64 like the definition, fast: the candidates come from float32 products
+    of blocks of rows (each pair once), keeping for each row every column within the float32
+    error bound of its best (2 (d + 4) eps32 times the squared norms), and only those are
+    measured in float64. 100,000 x 512 takes about 30 s on 2 cores."""
+    x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {x.shape}")
-    n = len(x)
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    n, dim = x.shape
     out = np.full(n, np.nan)
     if n < 2:
         return out
+    x64 = x.astype(np.float64)
     if metric == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        x = x / np.where(norms == 0, 1, norms)
-    elif metric != "euclidean":
-        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
-    sq = (x * x).sum(1)
-    for start in range(0, n, block):
-        part = x[start:start + block]
-        if metric == "cosine":
-            d = 1.0 - part @ x.T
+        norms = np.linalg.norm(x64, axis=1, keepdims=True)
+        x64 = x64 / np.where(norms == 0, 1, norms)
+    sq = (x64 * x64).sum(1)
+    x32 = x64.astype(np.float32)
+    sq32 = sq.astype(np.float32)
+    eps = float(np.finfo(np.float32).eps)
+    tol = (2 * (dim + 4) * eps * (sq + sq.max())).astype(np.float32)
+    best = np.full(n, np.inf, dtype=np.float32)
+    found_i, found_j = [], []
+
+    def keep(d, rows, cols, axis):
+        """Candidates of ``rows`` (along ``axis`` of tile d) within tolerance of their best."""
+        m = d.min(axis=axis)
+        np.minimum(best[rows], m, out=m)
+        best[rows] = m
+        limit = m + tol[rows]
+        hit = d <= (limit[:, None] if axis == 1 else limit[None, :])
+        a, b = np.nonzero(hit)
+        if axis == 1:
+            found_i.append(rows.start + a)
+            found_j.append(cols.start + b)
         else:
-            d = np.sqrt(np.maximum(sq[start:start + block, None] + sq[None, :]
-                                   - 2 * part @ x.T, 0))
-        d[np.arange(len(part)), np.arange(start, start + len(part))] = np.inf
-        out[start:start + len(part)] = d.min(1)
+            found_i.append(rows.start + b)
+            found_j.append(cols.start + a)
+
+    for r0 in range(0, n, block):
+        rows = slice(r0, min(r0 + block, n))
+        for c0 in range(r0, n, block):
+            cols = slice(c0, min(c0 + block, n))
+            g = x32[rows] @ x32[cols].T
+            if metric == "cosine":
+                d = np.negative(g, out=g)                     # smallest -cos = nearest
+            else:
+                d = sq32[rows, None] + sq32[None, cols] - 2 * g
+            if r0 == c0:
+                np.fill_diagonal(d, np.inf)
+            keep(d, rows, cols, axis=1)
+            if c0 != r0:
+                keep(d, cols, rows, axis=0)
+    i = np.concatenate(found_i)
+    j = np.concatenate(found_j)
+    dots = np.einsum("ij,ij->i", x64[i], x64[j])
+    if metric == "cosine":
+        dist = 1.0 - dots
+    else:
+        dist = np.sqrt(np.maximum(sq[i] + sq[j] - 2 * dots, 0))
+    order = np.lexsort((dist, i))
+    first = np.r_[True, i[order][1:] != i[order][:-1]]
+    out[i[order][first]] = dist[order][first]
     return out
 
 
