@@ -256,6 +256,116 @@ def _warn_outside(frame: pd.DataFrame, images: pd.DataFrame, file) -> None:
                   len(frame), action="kept")
 
 
+# ---- columnar reading of large results files ---------------------------------------------------
+_RESULT_FIELDS = ("image_id", "category_id", "bbox", "score")
+
+
+def _object_lines(raw, out):
+    """Copy the JSON text ``raw`` (uint8) into ``out`` as one top-level object per line: the
+    enclosing [ ] and the commas between the objects become blanks / newlines, and line breaks
+    inside the objects blanks (a JSON string cannot hold a raw line break). Returns the number
+    of objects, or -1 when the text is not an array of objects (the caller then parses it
+    the ordinary way)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    objects = 0
+    closed = False
+    for k in range(len(raw)):
+        ch = raw[k]
+        out[k] = ch
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == 92:                       # backslash
+                escaped = True
+            elif ch == 34:                       # quote
+                in_string = False
+            continue
+        if ch == 34:
+            in_string = True
+            if depth < 2:
+                return -1
+        elif ch == 123 or ch == 91:              # { [
+            if depth == 0:
+                if ch != 91 or closed:
+                    return -1
+                out[k] = 32
+            elif depth == 1:
+                if ch != 123:
+                    return -1
+                objects += 1
+            depth += 1
+        elif ch == 125 or ch == 93:              # } ]
+            depth -= 1
+            if depth < 0:
+                return -1
+            if depth == 0:
+                out[k] = 32
+                closed = True
+        elif ch == 44:                           # comma
+            if depth == 1:
+                out[k] = 10
+            elif depth == 0:
+                return -1
+        elif ch == 10 or ch == 13:
+            out[k] = 32
+        elif ch != 32 and ch != 9 and depth < 2:
+            return -1
+    if depth != 0 or in_string or not closed:
+        return -1
+    return objects
+
+
+try:  # numba is a dependency; without it results files are parsed the ordinary way
+    from numba import njit
+    _object_lines = njit(cache=True, nogil=True)(_object_lines)
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    _HAVE_NUMBA = False
+
+
+def _results_columns(file: Path):
+    """(columns frame, boxes (n, 4)) of a COCO results file read column-wise by pyarrow (no
+    Python object per detection), or None whenever the file is not the plain case -- a field
+    missing or of another type, a bbox that is not 4 numbers, NaN, a non-array: the ordinary
+    parser then reads it and reports each bad row as usual."""
+    if not _HAVE_NUMBA:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.json as pj
+        raw = np.fromfile(file, dtype=np.uint8)
+    except (ImportError, OSError, ValueError):
+        return None
+    lines = np.empty_like(raw)
+    n = _object_lines(raw, lines)
+    if n <= 0:
+        return None
+    schema = pa.schema([("image_id", pa.int64()), ("category_id", pa.int64()),
+                        ("bbox", pa.list_(pa.float64())), ("score", pa.float64())])
+    try:
+        table = pj.read_json(pa.py_buffer(lines),
+                             read_options=pj.ReadOptions(block_size=1 << 24),
+                             parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                           unexpected_field_behavior="infer"))
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
+    if table.num_rows != n or any(table.column(c).null_count for c in _RESULT_FIELDS):
+        return None
+    bbox = table.column("bbox").combine_chunks()
+    if bbox.values.null_count or (np.diff(bbox.offsets.to_numpy()) != 4).any():
+        return None
+    first = bbox.offsets[0].as_py()
+    boxes = bbox.values.to_numpy()[first:first + 4 * n].reshape(n, 4)
+    frame = pd.DataFrame({name: table.column(name).to_numpy()
+                          for name in ("image_id", "category_id", "score")})
+    if "scores" in table.column_names:
+        frame["scores"] = pd.Series(table.column("scores").to_pylist(), dtype=object)
+    frame["_pos"] = np.arange(n, dtype=np.int64)
+    return frame, boxes
+
+
 def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame:
     """Predictions from a COCO results file (a JSON list) or an in-memory list of dicts.
 
@@ -264,11 +374,15 @@ def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame
     disagree with the dataset (past ``max_unusable``, or category ids systematically off) are
     refused by :func:`.checks.check_prediction_ids`.
     """
+    columnar = None
     if isinstance(source, (str, Path)):
         file = Path(source)
-        data = read_json(file, "predictions")
+        columnar = _results_columns(file)
+        data = read_json(file, "predictions") if columnar is None else []
     else:
         file, data = "<predictions>", source
+    if columnar is not None:
+        return _checked_predictions(*columnar, file, dataset, max_unusable)
     if isinstance(data, dict):
         raise DatasetError(file, "expected a list of predictions (COCO results format: "
                                  "[{image_id, category_id, bbox, score}, ...]), got a JSON object"
@@ -281,27 +395,48 @@ def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame
         return empty_predictions()
     preds = _columns(data, file, "predictions", ("image_id", "category_id", "bbox", "score",
                                                  "scores"))
-    check_prediction_ids(preds.get("image_id", [None] * len(preds)),
-                         preds.get("category_id", [None] * len(preds)), dataset, file,
-                         preds.get("bbox"), max_unusable)
-    img_ids, ok = to_int(preds["image_id"].tolist())
+    return _checked_predictions(preds, None, file, dataset, max_unusable)
+
+
+def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFrame:
+    """The predictions frame from the file's columns (``boxes``: the bboxes as an (n, 4)
+    array when read column-wise, else None and the raw ``bbox`` column), bad rows dropped
+    with a warning each."""
+    total = len(preds)
+
+    def raw(name):      # the values as read: arrays when column-wise, lists otherwise
+        col = preds[name]
+        return col.to_numpy() if col.dtype.kind in "iuf" else col.tolist()
+
+    missing = [None] * total
+    check_prediction_ids(raw("image_id") if "image_id" in preds else missing,
+                         raw("category_id") if "category_id" in preds else missing, dataset,
+                         file, boxes if boxes is not None else preds.get("bbox"), max_unusable)
+    if boxes is None:
+        boxes, box_ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
+        box_values = preds["bbox"]
+    else:
+        box_ok, box_values = np.ones(total, dtype=bool), None     # checked when read
+    preds = preds.assign(_box=np.arange(total))
+    img_ids, ok = to_int(raw("image_id"))
     ok &= np.isin(img_ids, dataset.images.index.to_numpy())
     preds = drop_bad(preds.assign(image_id=img_ids), ~ok, file,
                      "an image_id not in the dataset", "predictions", total,
                      values=preds["image_id"], field="image_id")
-    cat_ids, ok = to_int(preds["category_id"].tolist())
+    cat_ids, ok = to_int(raw("category_id"))
     if len(dataset.categories):
         ok &= np.isin(cat_ids, dataset.categories.index.to_numpy())
     preds = drop_bad(preds.assign(category_id=cat_ids), ~ok, file, "an unknown category_id",
                      "predictions", total, values=preds["category_id"], field="category_id")
-    scores = to_float(preds["score"].tolist())
+    scores = to_float(raw("score"))
     ok = np.isfinite(scores) & (scores >= 0)
     preds = drop_bad(preds.assign(score=scores), ~ok, file, "a missing, NaN or negative score",
                      "predictions", total, values=preds["score"], field="score")
-    boxes, ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
+    ok = box_ok[preds["_box"].to_numpy()]
     preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
-                     total, values=preds["bbox"], field="bbox")
-    boxes = boxes[ok]
+                     total, values=None if box_values is None else box_values.loc[preds.index],
+                     field="bbox")
+    boxes = boxes[preds["_box"].to_numpy()]
     ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     preds = drop_bad(preds, ~ok, file, "a zero or negative box width/height", "predictions",
                      total)
