@@ -408,10 +408,11 @@ def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFr
         col = preds[name]
         return col.to_numpy() if col.dtype.kind in "iuf" else col.tolist()
 
-    missing = [None] * total
-    check_prediction_ids(raw("image_id") if "image_id" in preds else missing,
-                         raw("category_id") if "category_id" in preds else missing, dataset,
-                         file, boxes if boxes is not None else preds.get("bbox"), max_unusable)
+    def as_list(name):  # plain Python values: what the id checks iterate over fastest
+        return preds[name].tolist() if name in preds else [None] * total
+
+    check_prediction_ids(as_list("image_id"), as_list("category_id"), dataset, file,
+                         boxes if boxes is not None else preds.get("bbox"), max_unusable)
     if boxes is None:
         boxes, box_ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
         box_values = preds["bbox"]
