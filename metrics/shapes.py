@@ -247,10 +247,52 @@ def polygon_moments(parts) -> np.ndarray:
     return _Polygons([[np.asarray(p, dtype=float).ravel().tolist() for p in parts]]).moments()[0]
 
 
+def mask_moments(mask) -> np.ndarray:
+    """The 10 raw moments (order :data:`MOMENTS`) of the pixels of a binary mask, about their
+    mean (pixel (row i, column j) at x = j, y = i)."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return np.zeros(10)
+    x = xs - xs.mean()
+    y = ys - ys.mean()
+    return np.array([xs.size, x.sum(), y.sum(), (x * x).sum(), (x * y).sum(), (y * y).sum(),
+                     (x ** 3).sum(), (x * x * y).sum(), (x * y * y).sum(), (y ** 3).sum()])
+
+
+def rasterize(parts, size: int = 128) -> np.ndarray:
+    """Filled mask (bool, about size x size) of the polygon parts, scaled so the longer side of
+    their bounding box spans ``size`` pixels (what shape_outlier version 1 measured; kept for
+    metrics that still compare pixel moments)."""
+    from PIL import Image, ImageDraw
+    points = np.vstack(parts)
+    lo = points.min(axis=0)
+    extent = float((points.max(axis=0) - lo).max())
+    scale = (size - 1) / extent if extent > 0 else 1.0
+    canvas = Image.new("L", (size + 2, size + 2), 0)
+    draw = ImageDraw.Draw(canvas)
+    for part in parts:
+        draw.polygon(((part - lo) * scale + 1.0).ravel().tolist(), fill=1, outline=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _skip_reason(segmentation, parts) -> str | None:
+    """Why a segmentation has no polygon to measure (None when it has one)."""
+    if isinstance(segmentation, dict):
+        return "RLE mask, not a polygon"
+    if not parts:
+        return "no polygon segmentation"
+    if sum(shoelace_area(p) for p in parts) <= 0:
+        return "polygon of zero area"
+    return None
+
+
 def hu_moments(moments) -> np.ndarray:
     """The 7 Hu (1962) invariants from raw moments (..., 10) (order :data:`MOMENTS`, about any
     origin), via the normalised central moments eta_pq = mu_pq / m00^(1 + (p + q) / 2)
-    (h_1 = eta_20 + eta_02, ...); NaN where m00 <= 0."""
+    (h_1 = eta_20 + eta_02, ...); NaN where m00 <= 0. A 2-D boolean mask is also accepted
+    (its pixel moments, :func:`mask_moments`)."""
+    if isinstance(moments, np.ndarray) and moments.dtype == bool and moments.ndim == 2:
+        moments = mask_moments(moments)
     m = np.asarray(moments, dtype=float)
     m00, m10, m01, m20, m11, m02, m30, m21, m12, m03 = np.moveaxis(m, -1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -279,7 +321,8 @@ def hu_moments(moments) -> np.ndarray:
 
 
 def log_hu(moments) -> np.ndarray:
-    """u_i = log10(max(|h_i|, HU_FLOOR)) of the Hu invariants of raw ``moments``."""
+    """u_i = log10(max(|h_i|, HU_FLOOR)) of the Hu invariants of raw ``moments`` (or of a
+    binary mask's pixels)."""
     return np.log10(np.maximum(np.abs(hu_moments(moments)), HU_FLOOR))
 
 
