@@ -98,6 +98,14 @@ def test_mask_api_equals_pycocotools_on_coco128(coco128_gt):
         assert np.array_equal(got, np.asarray(want).ravel())
     mask = masks.decode(anns[0]["segmentation"], h[0], w[0])
     assert np.array_equal(mask, mask_utils.decode(ref[0]).astype(bool))
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(anns), 20, replace=False):
+        full = mask_utils.decode(ref[i]).astype(bool)
+        r0, c0 = rng.integers(0, 200, 2)
+        r1, c1 = r0 + rng.integers(1, 300), c0 + rng.integers(1, 400)
+        counts = ours.counts[ours.offsets[i]:ours.offsets[i + 1]]
+        window = masks.decode_window(counts, h[i], r0, min(r1, h[i]), c0, min(c1, w[i]))
+        assert np.array_equal(window, full[r0:r1, c0:c1])
     assert np.array_equal(masks.decode(masks.uncompressed(mask), h[0], w[0]), mask)
     assert masks.encode(mask)["counts"] == ref[0]["counts"].decode()
 

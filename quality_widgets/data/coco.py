@@ -259,14 +259,18 @@ def _check_segmentation(seg):
         return polys or None
     if isinstance(seg, dict) and "counts" in seg and "size" in seg:
         size, counts = seg["size"], seg["counts"]
-        if not (isinstance(size, (list, tuple)) and len(size) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                        for v in size)):
+        if not (type(size) in (list, tuple) and len(size) == 2 and type(size[0]) is int
+                and type(size[1]) is int and size[0] > 0 and size[1] > 0):
             return None
-        if isinstance(counts, str) or (isinstance(counts, list) and all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts)
-                and sum(counts) == size[0] * size[1]):
+        if type(counts) is str:
             return seg
+        if type(counts) is list and counts:   # uncompressed: integer runs covering h x w
+            try:
+                if (sum(counts) == size[0] * size[1] and min(counts) >= 0
+                        and all(type(v) is int for v in counts)):
+                    return seg
+            except TypeError:
+                return None
     return None
 
 
@@ -380,8 +384,10 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
                        dtype=bool)
     given = {c: preds[c].tolist() if c in preds else [None] * n
              for c in ("segmentation", "keypoints")}
-    seg = [_check_segmentation(v) for v in given["segmentation"]]
-    kps = [_check_keypoints(v) for v in given["keypoints"]]
+    seg = [_check_segmentation(v) for v in given["segmentation"]] if "segmentation" in preds \
+        else given["segmentation"]
+    kps = [_check_keypoints(v) for v in given["keypoints"]] if "keypoints" in preds \
+        else given["keypoints"]
     for col, checked, what in (
             ("segmentation", seg, "a segmentation that is not polygons (>= 3 points) or an "
                                   "RLE dict {size, counts} whose counts cover size"),

@@ -67,10 +67,11 @@ def to_rles(segs, heights, widths) -> list:
     their polygons, then one merge per multi-part object). None stays None."""
     out = [None] * len(segs)
     polygons: dict = {}
+    heights, widths = np.asarray(heights).tolist(), np.asarray(widths).tolist()
     for i, seg in enumerate(segs):
         if seg is None:
             continue
-        if is_rle(seg):
+        if type(seg) is dict and "counts" in seg:
             out[i] = seg
         elif is_polygon(seg):
             key = (int(heights[i]), int(widths[i]))
@@ -79,7 +80,7 @@ def to_rles(segs, heights, widths) -> list:
             raise ValueError(f"not a COCO segmentation (polygon list or RLE dict): "
                              f"{str(seg)[:80]}")
     if polygons:
-        api = mask_api()
+        api = mask_api()   # pycocotools: the reference rasterisation
         for (h, w), rows in polygons.items():
             parts = [p for i in rows for p in segs[i]]
             rles = api.frPyObjects(parts, h, w)
@@ -115,33 +116,47 @@ def _decode_strings(buf, starts, ends, offsets, counts):  # pragma: no cover - c
             m += 1
 
 
+@njit(cache=True)
+def _count_runs(buf, starts, ends, out):  # pragma: no cover - compiled
+    """Counts in each compressed string: one ends at every character without the "more" bit
+    (32 after subtracting 48)."""
+    for s in range(len(starts)):
+        k = 0
+        for p in range(starts[s], ends[s]):
+            if ((buf[p] - 48) & 0x20) == 0:
+                k += 1
+        out[s] = k
+
+
 def run_lengths(rles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(counts, offsets, sizes) of compressed or uncompressed RLE dicts: the run lengths of
     mask i are ``counts[offsets[i]:offsets[i + 1]]`` (int64), ``sizes[i] = (h, w)``. None (no
     mask) gives no runs and size (0, 0)."""
     n = len(rles)
+    present = [i for i, r in enumerate(rles) if r is not None]
     sizes = np.zeros((n, 2), dtype=np.int64)
+    if present:
+        sizes[present] = [r["size"] for r in (rles[i] for i in present)]
     strings, string_rows, lists = [], [], {}
-    for i, r in enumerate(rles):
-        if r is None:
-            continue
-        sizes[i] = [int(v) for v in r["size"]]
-        c = r["counts"]
-        if isinstance(c, (bytes, str)):
-            strings.append(c.encode() if isinstance(c, str) else c)
+    for i in present:
+        c = rles[i]["counts"]
+        t = type(c)
+        if t is str:
+            strings.append(c.encode())
+            string_rows.append(i)
+        elif t is bytes:
+            strings.append(c)
             string_rows.append(i)
         else:
             lists[i] = np.asarray(c, dtype=np.int64)
     n_runs = np.zeros(n, dtype=np.int64)
     if strings:
         buf = np.frombuffer(b"".join(strings), dtype=np.uint8)
-        lengths = np.fromiter((len(s) for s in strings), dtype=np.int64, count=len(strings))
+        lengths = np.array([len(s) for s in strings], dtype=np.int64)
         ends = np.cumsum(lengths)
         starts = ends - lengths
-        # One count ends at every character without the "more" bit.
-        last = ((buf.astype(np.int64) - 48) & 0x20) == 0
-        per = np.add.reduceat(last, starts) if len(buf) else np.zeros(len(starts), np.int64)
-        per = np.where(lengths > 0, per, 0)
+        per = np.zeros(len(strings), dtype=np.int64)
+        _count_runs(buf, starts, ends, per)
         n_runs[string_rows] = per
     for i, c in lists.items():
         n_runs[i] = len(c)
@@ -265,6 +280,37 @@ def pair_iou(a: MaskSet, b: MaskSet, pair_a, pair_b, crowd_b=None) -> np.ndarray
     if len(pair_a):
         _pair_iou(a.counts, a.offsets, a.sizes, a.box, a.area, b.counts, b.offsets, b.sizes,
                   b.box, b.area, crowd, pair_a, pair_b, out)
+    return out
+
+
+@njit(cache=True)
+def _window(counts, h, r0, r1, c0, c1, out):  # pragma: no cover - compiled
+    pos = 0
+    for j in range(len(counts)):
+        c = counts[j]
+        if j % 2 == 1:
+            s, e = pos, pos + c
+            while s < e:
+                col = s // h
+                if col >= c1:
+                    return
+                row0 = s - col * h
+                stop = min(e, (col + 1) * h)
+                if col >= c0:
+                    a, b = max(row0, r0), min(row0 + stop - s, r1)
+                    for r in range(a, b):
+                        out[r - r0, col - c0] = True
+                s = stop
+        pos += c
+
+
+def decode_window(counts: np.ndarray, height: int, r0: int, r1: int, c0: int, c1: int
+                  ) -> np.ndarray:
+    """Rows r0:r1, columns c0:c1 of the mask with run lengths ``counts`` (column-major, on an
+    image ``height`` pixels high), as a bool array: no full-image bitmap is made."""
+    out = np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
+    if out.size:
+        _window(np.asarray(counts, dtype=np.int64), int(height), r0, r1, c0, c1, out)
     return out
 
 

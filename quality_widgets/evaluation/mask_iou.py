@@ -48,14 +48,19 @@ def prediction_masks(dataset, rows=None) -> masks.MaskSet:
     prediction without a segmentation is its box polygon (``loadRes``)."""
     preds = dataset.predictions if rows is None else dataset.predictions.iloc[rows]
     segs = preds["segmentation"].tolist() if "segmentation" in preds else [None] * len(preds)
-    boxes = preds[BOX_COLUMNS].to_numpy(dtype=float)
-    segs = [s if s is not None else masks.box_polygon(*b) for s, b in zip(segs, boxes)]
+    if any(s is None for s in segs):
+        x, y, w, h = preds[BOX_COLUMNS].to_numpy(dtype=float).T
+        corners = np.stack([x, y, x, y + h, x + w, y + h, x + w, y], axis=1).tolist()
+        segs = [s if s is not None else [c] for s, c in zip(segs, corners)]
     h, w = image_sizes(dataset, preds["image_id"].to_numpy())
     return masks.MaskSet(_checked_rles(segs, h, w, "prediction", preds.index))
 
 
 def _checked_rles(segs, h, w, what, ids) -> list:
-    needs_size = np.array([masks.is_polygon(s) for s in segs], dtype=bool) & ((h <= 0) | (w <= 0))
+    unsized = (h <= 0) | (w <= 0)
+    needs_size = unsized & np.array([unsized[i] and masks.is_polygon(s)
+                                     for i, s in enumerate(segs)], dtype=bool) \
+        if unsized.any() else unsized
     if needs_size.any():
         raise ValueError(f"{int(needs_size.sum())} {what} polygon(s) are on images without a "
                          f"width and height (first: {what} id {ids[np.argmax(needs_size)]}): "
