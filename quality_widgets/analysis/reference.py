@@ -185,33 +185,54 @@ def compare(dataset, reference, min_score: float = 0.0) -> ReferenceComparison:
 
 
 def grabcut(dataset, image_ids=None, iterations: int = 5, margin: float = 0.1,
-            size: int = 128, include_crowd: bool = False) -> list:
-    """A reference mask for every label box, by OpenCV's GrabCut (Rother et al. 2004).
+            size: int = 200, include_crowd: bool = False, level: str = "object",
+            min_score: float = 0.0, seeded: bool = True) -> list:
+    """A reference mask for every label box, by OpenCV's GrabCut (Rother et al. 2004): the
+    label's outline snapped to the image's colour edges.
 
     For each label (crowd regions skipped unless ``include_crowd``), GrabCut runs on the box
     grown by ``margin`` (a fraction of its size, at least 5 pixels each side) and resized so
     that the box's longer side is ``size`` pixels (small boxes enlarged, large ones reduced:
-    the cost is then about the same for every box), initialised with everything outside the
-    box as background and the box as probable foreground, for ``iterations`` rounds; the
-    mask is the (probable) foreground, resized back (nearest pixel). Deterministic (OpenCV's
-    random generator is seeded per box). ``image_ids``: only these images.
+    the cost is then about the same for every box; below about 200 pixels GrabCut tends to
+    lose the whole object), for ``iterations`` rounds. Outside the box is background. With
+    ``seeded`` and a label mask (polygons or RLE), the mask is the probable foreground, the
+    rest of the box probable background, and the mask's core (eroded by a tenth of the box's
+    shorter side) sure foreground: only the band along the outline is decided by the image,
+    so the result measures how well the outline follows the edges. Without a mask, the whole
+    box is probable foreground and an ellipse of 0.4 times its size at its centre sure
+    foreground. The result is the (probable)
+    foreground, resized back (nearest pixel). Deterministic (OpenCV's random generator is
+    seeded per box). ``image_ids``: only these images.
 
     Returns a COCO results list (``image_id``, ``category_id`` = the label's, ``bbox`` = the
     label box, ``segmentation`` = RLE, ``score`` = 1, ``annotation_id``), ready for
     :func:`compare`. Images that cannot be decoded are skipped.
+
+    ``level="prediction"`` does the same for the prediction boxes with ``score >=
+    min_score`` (keeping their class and score, and ``prediction_id``): a box detector plus
+    GrabCut as a crude instance segmenter, e.g. to try mask metrics and ``iou_type="segm"``
+    on box predictions.
     """
     try:
         import cv2
     except ImportError:
         raise ImportError(f"qw.reference.grabcut needs OpenCV: {OPENCV_EXTRA}") from None
-    anns = dataset.annotations
+    if level not in ("object", "prediction"):
+        raise ValueError(f"level must be 'object' or 'prediction', got {level!r}")
+    rows = dataset.annotations if level == "object" else dataset.predictions
     if image_ids is not None:
-        anns = anns[anns["image_id"].isin(list(image_ids))]
-    if not include_crowd and "iscrowd" in anns:
-        anns = anns[~anns["iscrowd"].to_numpy(dtype=bool)]
+        rows = rows[rows["image_id"].isin(list(image_ids))]
+    if level == "object" and not include_crowd and "iscrowd" in rows:
+        rows = rows[~rows["iscrowd"].to_numpy(dtype=bool)]
+    if level == "prediction":
+        rows = rows[rows["score"].to_numpy(dtype=float) >= min_score]
+    id_key = "annotation_id" if level == "object" else "prediction_id"
+    scores = rows["score"].to_numpy(dtype=float) if level == "prediction" else \
+        np.ones(len(rows))
     out = []
-    boxes = anns[BOX_COLUMNS].to_numpy(dtype=float)
-    for image_id, rows in anns.groupby("image_id", sort=False).indices.items():
+    boxes = rows[BOX_COLUMNS].to_numpy(dtype=float)
+    segs = rows["segmentation"].tolist() if "segmentation" in rows else [None] * len(rows)
+    for image_id, positions in rows.groupby("image_id", sort=False).indices.items():
         path = dataset.images["path"].get(image_id)
         if not isinstance(path, str):
             continue
@@ -219,8 +240,14 @@ def grabcut(dataset, image_ids=None, iterations: int = 5, margin: float = 0.1,
             bgr = np.ascontiguousarray(decode_rgb(path)[:, :, ::-1])
         except ImageDecodeError:
             continue
-        for i in rows:
-            mask = _grabcut_box(cv2, bgr, boxes[i], iterations, margin, size)
+        for i in positions:
+            seed = None
+            if seeded and segs[i] is not None:
+                try:
+                    seed = masks.decode(segs[i], *bgr.shape[:2])
+                except (ImportError, ValueError):
+                    seed = None       # a polygon without pycocotools, or a bad mask: the box
+            mask = _grabcut_box(cv2, bgr, boxes[i], iterations, margin, size, seed)
             if mask is None:
                 continue
             try:
@@ -228,15 +255,17 @@ def grabcut(dataset, image_ids=None, iterations: int = 5, margin: float = 0.1,
             except ImportError:
                 seg = masks.uncompressed(mask)
             out.append({"image_id": int(image_id),
-                        "category_id": int(anns["category_id"].iat[i]),
+                        "category_id": int(rows["category_id"].iat[i]),
                         "bbox": [float(v) for v in boxes[i]], "segmentation": seg,
-                        "score": 1.0, "annotation_id": int(anns.index[i])})
+                        "score": float(scores[i]), id_key: int(rows.index[i])})
     return out
 
 
-def _grabcut_box(cv2, bgr, box, iterations, margin, size):
+def _grabcut_box(cv2, bgr, box, iterations, margin, size, seed_mask=None):
     """The GrabCut foreground of one box as a full-image bool mask, or None for a box under
-    2 x 2 pixels inside the image."""
+    2 x 2 pixels inside the image. ``seed_mask`` (full-image bool): the initial foreground
+    (probable foreground inside it, probable background in the rest of the box), else the
+    whole box."""
     height, width = bgr.shape[:2]
     x, y, w, h = box
     x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
@@ -253,13 +282,30 @@ def _grabcut_box(cv2, bgr, box, iterations, margin, size):
     rx0, ry0 = int(round((x0 - cx0) * scale)), int(round((y0 - cy0) * scale))
     rx1, ry1 = min(int(round((x1 - cx0) * scale)), sw), min(int(round((y1 - cy0) * scale)), sh)
     work = np.zeros((sh, sw), np.uint8)
-    if rx0 == 0 and ry0 == 0 and rx1 == sw and ry1 == sh:
-        # The box is the whole crop (it fills the image): the border is the background sample.
-        work[:] = cv2.GC_PR_FGD
-        work[0, :] = work[-1, :] = work[:, 0] = work[:, -1] = cv2.GC_BGD
+    if seed_mask is not None and seed_mask[y0:y1, x0:x1].any():
+        seed = cv2.resize(seed_mask[cy0:cy1, cx0:cx1].astype(np.uint8), (sw, sh),
+                          interpolation=cv2.INTER_NEAREST) > 0
+        work[ry0:ry1, rx0:rx1] = cv2.GC_PR_BGD
+        work[seed] = cv2.GC_PR_FGD
+        # The seed's core (eroded by a tenth of the box's shorter side) is sure foreground,
+        # so that only the band along the label's outline is decided by the image.
+        depth = max(1, int(0.1 * min(rx1 - rx0, ry1 - ry0)))
+        core = cv2.erode(seed.astype(np.uint8), np.ones((2 * depth + 1, 2 * depth + 1),
+                                                         np.uint8)) > 0
+        work[core] = cv2.GC_FGD
+        if not (work == cv2.GC_BGD).any():
+            work[0, :] = work[-1, :] = work[:, 0] = work[:, -1] = cv2.GC_BGD
         rect, mode = None, cv2.GC_INIT_WITH_MASK
     else:
-        rect, mode = (rx0, ry0, rx1 - rx0, ry1 - ry0), cv2.GC_INIT_WITH_RECT
+        # The box is probable foreground, a small ellipse at its centre sure foreground (in
+        # GrabCut's plain rectangle mode the object often vanishes altogether).
+        work[ry0:ry1, rx0:rx1] = cv2.GC_PR_FGD
+        cv2.ellipse(work, (((rx0 + rx1) / 2, (ry0 + ry1) / 2),
+                           (max(1.0, 0.4 * (rx1 - rx0)), max(1.0, 0.4 * (ry1 - ry0))), 0.0),
+                    int(cv2.GC_FGD), -1)
+        if not (work == cv2.GC_BGD).any():
+            work[0, :] = work[-1, :] = work[:, 0] = work[:, -1] = cv2.GC_BGD
+        rect, mode = None, cv2.GC_INIT_WITH_MASK
     cv2.setRNGSeed(0)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
