@@ -245,6 +245,7 @@ def segm_section(sizes, coco128=None) -> bool:
     benchmark with RLE results. Polygon rasterisation is pycocotools' in both engines (ours
     calls its frPyObjects): it is a floor both pay, and most of our time on coco128."""
     import os
+
     import quality_widgets as qw
     root = Path(__file__).resolve().parents[1]
     coco128 = Path(coco128) if coco128 else root.parent / "shared" / "coco128"

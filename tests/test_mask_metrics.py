@@ -3,16 +3,15 @@ computations on tiny arrays and pycocotools' mask API."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from masks_data import keypoint_data
 from PIL import Image
 from pycocotools import mask as mask_utils
 
 import quality_widgets as qw
-from masks_data import keypoint_data
 from quality_widgets.compute import pixelstats as px
 from quality_widgets.compute.registry import registered_metrics
 from quality_widgets.data import masks

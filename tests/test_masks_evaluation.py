@@ -12,12 +12,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from masks_data import keypoint_data, mask_results, with_keypoint_boxes
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import quality_widgets as qw
-from masks_data import keypoint_data, mask_results, with_keypoint_boxes
 from quality_widgets.data import masks
 from quality_widgets.evaluation import Evaluator, add_outcomes, evaluate
 from quality_widgets.evaluation.oks import COCO_SIGMAS
@@ -269,9 +269,13 @@ def test_segm_without_masks_in_labels_warns():
 
 
 def test_unknown_iou_type():
-    gt = {"images": [], "annotations": [], "categories": []}
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 20}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 5, 5],
+                           "area": 25, "iscrowd": 0}],
+          "categories": [{"id": 1, "name": "a"}]}
+    ds = load(gt, [{"image_id": 1, "category_id": 1, "bbox": [2, 2, 5, 5], "score": 0.9}])
     with pytest.raises(ValueError, match="iou_type must be one of"):
-        evaluate(load(gt, []), iou_type="mask")
+        evaluate(ds, iou_type="mask")
 
 
 # ---- keypoints ------------------------------------------------------------------------------

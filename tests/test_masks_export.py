@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from masks_data import keypoint_data
 from PIL import Image
 
 import quality_widgets as qw
-from masks_data import keypoint_data
 from quality_widgets.data import masks
 from quality_widgets.export import _bridged, yolo_segment
 
@@ -69,7 +69,7 @@ def test_coco_export_keeps_masks_and_keypoints(tmp_path):
 
 
 def test_yolo_segmentation_export(tmp_path):
-    ds, gt, _ = mask_dataset(tmp_path)
+    ds, _, _ = mask_dataset(tmp_path)
     out = qw.export(ds, format="yolo-seg", out=tmp_path / "yolo")
     lines = (out / "labels" / "a.txt").read_text().splitlines()
     assert len(lines) == 3

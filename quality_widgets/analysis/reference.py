@@ -276,11 +276,11 @@ def _grabcut_box(cv2, bgr, box, iterations, margin, size, seed_mask=None):
     cx0, cy0 = max(x0 - mx, 0), max(y0 - my, 0)
     cx1, cy1 = min(x1 + mx, width), min(y1 + my, height)
     scale = size / max(x1 - x0, y1 - y0)
-    sw, sh = max(int(round((cx1 - cx0) * scale)), 2), max(int(round((cy1 - cy0) * scale)), 2)
+    sw, sh = max(round((cx1 - cx0) * scale), 2), max(round((cy1 - cy0) * scale), 2)
     sub = cv2.resize(np.ascontiguousarray(bgr[cy0:cy1, cx0:cx1]), (sw, sh),
                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    rx0, ry0 = int(round((x0 - cx0) * scale)), int(round((y0 - cy0) * scale))
-    rx1, ry1 = min(int(round((x1 - cx0) * scale)), sw), min(int(round((y1 - cy0) * scale)), sh)
+    rx0, ry0 = round((x0 - cx0) * scale), round((y0 - cy0) * scale)
+    rx1, ry1 = min(round((x1 - cx0) * scale), sw), min(round((y1 - cy0) * scale), sh)
     work = np.zeros((sh, sw), np.uint8)
     if seed_mask is not None and seed_mask[y0:y1, x0:x1].any():
         seed = cv2.resize(seed_mask[cy0:cy1, cx0:cx1].astype(np.uint8), (sw, sh),

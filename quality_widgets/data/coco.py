@@ -389,8 +389,8 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
     kps = [_check_keypoints(v) for v in given["keypoints"]] if "keypoints" in preds \
         else given["keypoints"]
     for col, checked, what in (
-            ("segmentation", seg, "a segmentation that is not polygons (>= 3 points) or an "
-                                  "RLE dict {size, counts} whose counts cover size"),
+            ("segmentation", seg, ("a segmentation that is not polygons (>= 3 points) or an "
+                                   "RLE dict {size, counts} whose counts cover size")),
             ("keypoints", kps, "keypoints that are not a list of 3 K finite numbers")):
         bad = [i for i, (v, c) in enumerate(zip(checked, given[col])) if v is None and
                c is not None]

@@ -317,7 +317,7 @@ def decode_window(counts: np.ndarray, height: int, r0: int, r1: int, c0: int, c1
 def decode(seg, height: int, width: int) -> np.ndarray:
     """The mask as a bool (H, W) array (row-major)."""
     rle = to_rle(seg, height, width)
-    counts, offsets, sizes = run_lengths([rle])
+    counts, _, sizes = run_lengths([rle])
     h, w = (int(v) for v in sizes[0])
     values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True

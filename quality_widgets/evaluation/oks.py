@@ -120,7 +120,7 @@ def oks(dt_kps: np.ndarray, gt_kps: np.ndarray, gt_box: np.ndarray, gt_area: np.
     if k <= 128:
         _segment_sums(values, offsets, sums)
     else:  # pragma: no cover - no keypoint set is this large
-        sums[:] = [np.sum(values[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+        sums[:] = [np.sum(values[offsets[i]:offsets[i + 1]]) for i in range(n_pair)]
     return sums / count
 
 

@@ -73,8 +73,9 @@ def shapes_for(dataset, rows):
     if "skeleton" in dataset.categories and "category_id" in source:
         cats = source["category_id"].reindex(rows.index)
         skeletons = dataset.categories["skeleton"].reindex(cats.to_numpy()).tolist()
-    clean = lambda v: v if isinstance(v, (list, dict)) else None    # noqa: E731 (NaN)
-    return [clean(v) for v in segs], [clean(v) for v in kps], [clean(v) for v in skeletons]
+    def clean(values):    # NaN (a row without the field) -> None
+        return [v if isinstance(v, (list, dict)) else None for v in values]
+    return clean(segs), clean(kps), clean(skeletons)
 
 
 def _draw_shapes(image: Image.Image, request: ThumbnailRequest, full_size, origin, scale):
@@ -89,8 +90,8 @@ def _draw_shapes(image: Image.Image, request: ThumbnailRequest, full_size, origi
             mask_set = None       # no pycocotools for a polygon, or a bad mask: box only
         if mask_set is not None:
             x0, y0 = origin
-            x1 = int(round(x0 + image.width / scale[0]))
-            y1 = int(round(y0 + image.height / scale[1]))
+            x1 = round(x0 + image.width / scale[0])
+            y1 = round(y0 + image.height / scale[1])
             window = masks.decode_window(mask_set.counts, int(mask_set.sizes[0][0]),
                                          int(y0), min(y1, int(mask_set.sizes[0][0])),
                                          int(x0), min(x1, int(mask_set.sizes[0][1])))

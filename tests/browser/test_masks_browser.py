@@ -11,10 +11,9 @@ import re
 
 import numpy as np
 import pytest
+from lab_page import open_notebook, run_all, wait_for_all_cells
 from PIL import Image
 from playwright.sync_api import expect
-
-from lab_page import open_notebook, run_all, wait_for_all_cells
 
 pytestmark = pytest.mark.browser
 
