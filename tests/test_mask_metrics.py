@@ -1,4 +1,4 @@
-"""Mask metrics (metrics/masks.py) and keypoint metrics (metrics/keypoints.py) against hand
+"""Mask metrics (metrics/segmentation.py) and keypoint metrics (metrics/keypoints.py) against hand
 computations on tiny arrays and pycocotools' mask API."""
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Built-in mask metrics: geometry of an object's mask and the object colour metrics over the
 mask's pixels instead of its box (a person's box is half background).
 
+(Named so that it loads after objects.py: the box metrics stay the first object columns, the
+Explorer's default.)
+
 Defined for annotations ("object") and predictions ("prediction") with a ``segmentation``
 (COCO polygons or RLE); NaN for rows without one (box-only labels or results). Masks are read
 as pycocotools reads them (polygons rasterised on the image's height x width, which needs
