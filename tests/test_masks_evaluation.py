@@ -354,3 +354,25 @@ def test_bad_masks_and_keypoints_in_results_are_reported():
     assert ds.predictions.loc[3, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == \
         mask_utils.toBbox(rle).tolist()
     assert ds.predictions.loc[3, "area"] == mask_utils.area(rle)
+
+
+def test_cli_keypoints_json(tmp_path, capsys):
+    import argparse
+
+    from quality_widgets.cli import evaluate as command
+    gt, results = keypoint_data(3, n_images=10)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(results))
+    parser = argparse.ArgumentParser()
+    command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluate", "--annotations", str(tmp_path / "gt.json"),
+                              "--predictions", str(tmp_path / "dt.json"), "--json",
+                              "--iou-type", "keypoints"])
+    assert args.func(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stats"] == oracle(gt, results, "keypoints").stats.tolist()
+    args = parser.parse_args(["evaluate", "--annotations", str(tmp_path / "gt.json"),
+                              "--predictions", str(tmp_path / "dt.json"), "--iou-type",
+                              "keypoints"])
+    assert args.func(args) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 10
