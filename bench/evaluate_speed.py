@@ -8,6 +8,9 @@ engine (``Dataset.from_coco`` + ``Evaluator``: everything a user pays), and the
 engine's cached re-evaluations (a bootstrap resample; a new slice mask).
 
     .venv/bin/python bench/evaluate_speed.py [--sizes 500 5000] [--repeat 5]
+        [--segm-sizes 500 2000] [--only-segm]
+
+The segm section (:func:`segm_section`) times mask evaluation the same way.
 """
 from __future__ import annotations
 
@@ -178,9 +181,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--repeat", type=int, default=5,
                         help="calls timed (median) for the cached re-evaluations")
+    parser.add_argument("--segm-sizes", type=int, nargs="*", default=[500, 2000],
+                        help="synthetic sizes of the mask (segm) section; with no value, only "
+                             "its coco128 rows")
+    parser.add_argument("--only-segm", action="store_true", help="skip the bbox section")
     args = parser.parse_args(argv)
     ok = True
-    for n in args.sizes:
+    for n in ([] if args.only_segm else args.sizes):
         r = bench(n, args.repeat)
         print(f"== {r['images']} images, {r['annotations']} annotations, "
               f"{r['predictions']} predictions")
@@ -198,7 +205,118 @@ def main(argv=None) -> int:
         print(f"bootstrap re-evaluation from cache: {r['bootstrap_ms']:.1f} ms;  "
               f"evaluate_masks with a new mask: {r['new_mask_ms']:.1f} ms")
         ok &= r["max_abs_diff"] <= 1e-12
+    if args.segm_sizes is not None:
+        ok &= segm_section(args.segm_sizes)
     return 0 if ok else 1
+
+
+# ---- masks (iou_type="segm") ------------------------------------------------------------------
+def _ellipse(x, y, w, h, n=16):
+    """A polygon of n vertices inscribed in the box (an ellipse), COCO flat list."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.round(np.c_[x + w / 2 * (1 + np.cos(t)), y + h / 2 * (1 + np.sin(t))], 2).ravel()
+
+
+def synthetic_segm(n_images: int, seed: int = 0) -> tuple[dict, list]:
+    """The synthetic benchmark with masks: every label box becomes an ellipse polygon (crowd
+    labels an uncompressed RLE of it, as in COCO), every result a compressed RLE of an ellipse
+    in its box plus that box (the detectron2 / mmdetection results format)."""
+    from pycocotools import mask as mask_utils
+    coco, results = synthetic_coco(n_images, seed)
+    sizes = {im["id"]: (im["height"], im["width"]) for im in coco["images"]}
+    for ann in coco["annotations"]:
+        h, w = sizes[ann["image_id"]]
+        poly = _ellipse(*ann["bbox"])
+        if ann["iscrowd"]:
+            m = mask_utils.decode(mask_utils.frPyObjects([poly.tolist()], h, w)[0])
+            flat = m.T.ravel()
+            change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+            runs = np.diff(np.r_[0, change, flat.size]).tolist()
+            ann["segmentation"] = {"size": [h, w], "counts": ([0] if flat[0] else []) + runs}
+        else:
+            ann["segmentation"] = [poly.tolist()]
+    by_image: dict = {}
+    for r in results:
+        by_image.setdefault(r["image_id"], []).append(r)
+    for image_id, rows in by_image.items():
+        h, w = sizes[image_id]
+        rles = mask_utils.frPyObjects([_ellipse(*r["bbox"]).tolist() for r in rows], h, w)
+        for r, rle in zip(rows, rles):
+            r["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+    return coco, results
+
+
+def bench_segm(ann_file: Path, res_file: Path, label: str) -> dict:
+    """pycocotools' segm evaluation and ours (load + evaluate + summarize), same files."""
+    import quality_widgets as qw
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+        gt = COCO(str(ann_file))
+        ev = COCOeval(gt, gt.loadRes(str(res_file)), "segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    t_ref = time.perf_counter() - start
+    start = time.perf_counter()
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    loaded = time.perf_counter()
+    result = qw.evaluate(dataset, iou_type="segm")
+    result.summary()
+    t_ours = time.perf_counter() - start
+    return {"label": label, "annotations": len(dataset.annotations),
+            "predictions": len(dataset.predictions), "pycocotools_s": t_ref,
+            "engine_s": t_ours, "load_s": loaded - start, "speedup": t_ref / t_ours,
+            "max_abs_diff": float(np.abs(result.stats - ev.stats).max()),
+            "AP": float(result.stats[0])}
+
+
+def segm_section(sizes, coco128=None) -> bool:
+    """Mask evaluation: coco128's polygons and crowd RLE with (a) the real detector's boxes
+    (each a box mask, as loadRes makes it) and (b) mask predictions generated from the labels
+    (jittered polygons, RLE, dropped, false; tests/masks_data.py), then the synthetic
+    benchmark with RLE results. Polygon rasterisation is pycocotools' in both engines (ours
+    calls its frPyObjects): it is a floor both pay, and most of our time on coco128."""
+    import os
+
+    import quality_widgets as qw
+    root = Path(__file__).resolve().parents[1]
+    coco128 = Path(coco128) if coco128 else root.parent / "shared" / "coco128"
+    runs = []
+    qw.evaluate(qw.Dataset.from_coco(None, {"images": [{"id": 1, "file_name": "a", "width": 4,
+                                                       "height": 4}], "annotations": [],
+                                            "categories": [{"id": 1, "name": "a"}]}, []),
+                iou_type="segm")                  # numba kernels compiled / loaded first
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if (coco128 / "instances.json").exists():
+            sys.path.insert(0, str(root / "tests"))
+            from masks_data import mask_results
+            gt_file = coco128 / "instances.json"
+            runs.append(bench_segm(gt_file, coco128 / "predictions" / "yolo-fastest-1.1-xl.json",
+                                   "coco128, real detector boxes as masks"))
+            generated = mask_results(json.loads(gt_file.read_text()), seed=1, all_rle=True)
+            (tmp / "coco128_masks.json").write_text(json.dumps(generated))
+            runs.append(bench_segm(gt_file, tmp / "coco128_masks.json",
+                                   "coco128, generated RLE mask predictions + bbox"))
+        else:
+            print(f"(no {coco128}: the coco128 rows are skipped)")
+        for n in sizes:
+            coco, results = synthetic_segm(n)
+            (tmp / f"gt{n}.json").write_text(json.dumps(coco))
+            (tmp / f"dt{n}.json").write_text(json.dumps(results))
+            runs.append(bench_segm(tmp / f"gt{n}.json", tmp / f"dt{n}.json",
+                                   f"synthetic, {n} images, RLE results + bbox"))
+    ok = True
+    print(f"== segm (machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    for r in runs:
+        print(f"{r['label']}: {r['annotations']} labels, {r['predictions']} predictions")
+        print(f"   pycocotools {r['pycocotools_s']:7.2f} s   quality_widgets {r['engine_s']:6.2f} s "
+              f"(load {r['load_s']:.2f} s)   speed-up {r['speedup']:.1f}x   max abs diff of "
+              f"the 12 stats {r['max_abs_diff']:.3g} (AP {r['AP']:.4f})")
+        ok &= r["max_abs_diff"] == 0
+    return ok
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ statistics, hypothesis, drift, test cases) -> ``widgets``; ``export`` and ``cli`
 Widgets are imported lazily, so worker processes and scripts that only compute never load
 ipywidgets or bqplot.
 """
+from .analysis import reference
 from .analysis.annotators import annotator_report
 from .analysis.drift import compare as compare_drift
 from .analysis.label_errors import add_label_scores, apply_fixes, find_label_errors
+from .analysis.reference import compare as compare_to_reference
 from .analysis.testcases import TestCaseError, run_test_cases
 from .compute import similarity
 from .compute.engine import compute_metrics
@@ -57,4 +59,5 @@ __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportE
            "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
+           "compare_to_reference", "reference",
            *_LAZY]

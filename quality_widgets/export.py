@@ -38,7 +38,7 @@ from .errors import ExportError
 from .jsonsafe import dumps
 from .frames import FRAME_OF_LEVEL, LEVELS, MetricFrames
 
-FORMATS = ("coco", "yolo", "csv", "parquet", "images")
+FORMATS = ("coco", "yolo", "yolo-seg", "csv", "parquet", "images")
 MARKER = ".quality-widgets-export"
 DATASET_FRAME = {"image": "images", "object": "annotations", "prediction": "predictions"}
 
@@ -389,7 +389,49 @@ def _write_data_yaml(path: Path, names: list) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
+def _bridged(parts: list) -> np.ndarray:
+    """One polygon ((n, 2) array) of several: each part is joined to the ones before it at
+    their closest vertices by a zero-width bridge (there and back), so the enclosed area is
+    the parts' and YOLO's one-polygon-per-object format loses nothing."""
+    out = np.asarray(parts[0], dtype=float).reshape(-1, 2)
+    for part in parts[1:]:
+        part = np.asarray(part, dtype=float).reshape(-1, 2)
+        d = ((out[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        loop = np.roll(part, -j, axis=0)
+        out = np.concatenate([out[:i + 1], loop, loop[:1], out[i:]])
+    return out
+
+
+def yolo_segment(segmentation, box, width: float, height: float) -> np.ndarray:
+    """The YOLO segmentation polygon of one object, normalised to [0, 1] by the image size:
+    (n, 2) array of (x / W, y / H). Polygons are kept (several parts bridged into one, see
+    :func:`_bridged`); an RLE mask becomes the outer contours of its pixels (OpenCV needed);
+    no mask: the box's 4 corners."""
+    from .data import masks
+    if masks.is_polygon(segmentation):
+        xy = _bridged(segmentation)
+    elif masks.is_rle(segmentation):
+        try:
+            import cv2
+        except ImportError:
+            raise ExportError("an RLE mask becomes a YOLO polygon through OpenCV's contours: "
+                              "pip install 'quality-widgets[reference]'") from None
+        mask = masks.decode(segmentation, int(height), int(width)).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        parts = [c.reshape(-1, 2) for c in contours if len(c) >= 3]
+        if not parts:
+            return np.zeros((0, 2))
+        parts.sort(key=lambda c: -cv2.contourArea(c))
+        xy = _bridged(parts)
+    else:
+        x, y, w, h = box
+        xy = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=float)
+    return np.clip(xy / [width, height], 0.0, 1.0)
+
+
+def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids,
+                segments: bool = False) -> dict:
     images = ds.images.loc[image_ids]
     labels = _labels_for(ds, level, ids, image_ids)
     if level != "prediction" and "iscrowd" in labels:
@@ -417,9 +459,15 @@ def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
             w, h = size
             b = rows[BOX_COLUMNS].to_numpy(dtype=float)
             cx, cy = (b[:, 0] + b[:, 2] / 2) / w, (b[:, 1] + b[:, 3] / 2) / h
+            segs = rows["segmentation"].tolist() if segments and "segmentation" in rows \
+                else [None] * len(rows)
             for i, cat in enumerate(rows["category_id"].astype(int)):
-                line = (f"{class_index[cat]} {cx[i]:.6f} {cy[i]:.6f} {b[i, 2] / w:.6f} "
-                        f"{b[i, 3] / h:.6f}")
+                if segments:    # class x1 y1 x2 y2 ... (normalised polygon)
+                    xy = yolo_segment(segs[i], b[i], w, h)
+                    line = f"{class_index[cat]} " + " ".join(f"{v:.6f}" for v in xy.ravel())
+                else:
+                    line = (f"{class_index[cat]} {cx[i]:.6f} {cy[i]:.6f} {b[i, 2] / w:.6f} "
+                            f"{b[i, 3] / h:.6f}")
                 if level == "prediction":
                     line += f" {float(rows['score'].iloc[i]):.6f}"
                 lines.append(line)
@@ -448,6 +496,10 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
         left out), ``classes.txt`` and ``data.yaml`` (``train``/``val``: ``images``, ``nc``,
         ``names``, as Ultralytics reads it); the class index is the position of the category id
         among the sorted category ids.
+    ``"yolo-seg"`` (a folder)
+        the same with YOLO's segmentation lines ``class x1 y1 x2 y2 ...`` (the object's polygon
+        normalised by the image size, see :func:`yolo_segment`; the box's corners for rows
+        without a mask).
     ``"csv"``, ``"parquet"`` (one file)
         the selected rows of the level's frame (metric values included for MetricFrames), the
         id as the first column, non-scalar cells as JSON text.
@@ -480,8 +532,9 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
             image_ids = _images_for(ds, level, ids, data)
             if format == "coco":
                 info.update(_write_coco(staged, ds, level, ids, image_ids))
-            elif format == "yolo":
-                info.update(_write_yolo(staged, ds, level, ids, image_ids))
+            elif format in ("yolo", "yolo-seg"):
+                info.update(_write_yolo(staged, ds, level, ids, image_ids,
+                                        segments=format == "yolo-seg"))
                 _write_marker(staged, **info)
             else:  # images
                 staged.mkdir()

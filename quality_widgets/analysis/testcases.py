@@ -431,7 +431,7 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
 
 
 def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: int = 0,
-                   confidence: float = 0.95) -> pd.DataFrame:
+                   confidence: float = 0.95, iou_type: str = "bbox") -> pd.DataFrame:
     """Run test cases on ``dataset`` (with annotations and predictions).
 
     ``metrics``: the :class:`MetricFrames` holding the columns the slices use (None when they
@@ -440,7 +440,8 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
     the slice's images for the ``confidence`` interval (0: none); ``seed`` makes it
     reproducible. Returns one row per case: ``name, measure, value, ci_low, ci_high,
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the
-    value (not the interval) with the requirement.
+    value (not the interval) with the requirement. ``iou_type``: "bbox", or "segm" to measure
+    masks (see :class:`~quality_widgets.Evaluator`).
     """
     cases = as_test_cases(cases_or_path)
     if metrics is not None and not isinstance(metrics, MetricFrames):
@@ -450,7 +451,7 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
         raise ValueError("test cases need a dataset with annotations")
     if not dataset.has_predictions and len(dataset.predictions) == 0:
         raise ValueError("test cases need a dataset with predictions (a COCO results file)")
-    evaluator = Evaluator(dataset)
+    evaluator = Evaluator(dataset, iou_type=iou_type)
     rows = [run_test_case(evaluator, case, metrics, resamples, seed, confidence)
             for case in cases]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -1,8 +1,10 @@
-"""``evaluate`` subcommand: COCO bbox evaluation of a results file against an instances file.
+"""``evaluate`` subcommand: COCO evaluation of a results file against an instances file.
 
     quality-widgets evaluate --annotations instances.json --predictions results.json [--json]
+        [--iou-type bbox|segm|keypoints]
 
-Prints pycocotools' summary table, or with ``--json`` an object ``{"stats": [12 floats],
+Prints pycocotools' summary table, or with ``--json`` an object ``{"stats": [12 floats (10
+for keypoints)],
 "per_category": [{"category_id", "name", "AP", "AP50"}, ...]}`` (NaN AP, for a category
 without annotations, is written as null).
 """
@@ -25,9 +27,9 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true",
                         help="print JSON (the 12 numbers and per-category AP, AP50) instead "
                              "of the table")
-    parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm"],
-                        help="bbox (default); segm (mask IoU) where implemented, otherwise it "
-                             "exits with code 2 saying so")
+    parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm", "keypoints"],
+                        help="box IoU (default), mask IoU (segmentations: polygons, RLE) or "
+                             "keypoint OKS")
     add_max_unusable_argument(parser)
     parser.set_defaults(func=run)
     return parser
@@ -42,7 +44,7 @@ def run(args) -> int:
         dataset = Dataset.from_coco(None, args.annotations, args.predictions,
                                     max_unusable=args.max_unusable)
         result = evaluate(dataset, iou_type=args.iou_type)
-    except DatasetError as problem:
+    except (DatasetError, ValueError, ImportError) as problem:
         return error("evaluate", problem)
     except NotImplementedError as problem:
         return error("evaluate", f"--iou-type {args.iou_type} is not available in this "

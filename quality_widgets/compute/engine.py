@@ -281,10 +281,26 @@ def _box_text(boxes: np.ndarray) -> list[str]:
 def item_keys(level: str, frame: pd.DataFrame) -> list[str]:
     boxes = _box_text(frame[BOX_COLUMNS].to_numpy(dtype=float))
     cats = frame["category_id"].astype(str).tolist()
+    if "segmentation" in frame:   # mask metrics depend on the mask, not only on the box
+        cats = [c + _mask_digest(m) for c, m in zip(cats, frame["segmentation"].tolist())]
     if level == "object":
         return [f"{i}|{b}|{c}" for i, b, c in zip(frame.index.tolist(), boxes, cats)]
     scores = [repr(s) for s in frame["score"].tolist()]
     return [f"{b}|{c}|{s}" for b, c, s in zip(boxes, cats, scores)]
+
+
+def _mask_digest(segmentation) -> str:
+    """'' without a mask, else ``|m`` + a CRC-32 of the mask's JSON text."""
+    if segmentation is None:
+        return ""
+    import zlib
+    try:
+        import orjson
+        text = orjson.dumps(segmentation, option=orjson.OPT_SERIALIZE_NUMPY)
+    except (ImportError, TypeError):
+        import json
+        text = json.dumps(segmentation, default=str).encode()
+    return f"|m{zlib.crc32(text):08x}"
 
 
 def image_keys(images: pd.DataFrame) -> list[str]:
@@ -309,6 +325,7 @@ def image_keys(images: pd.DataFrame) -> list[str]:
 def _row_dicts(level: str, frame: pd.DataFrame) -> list[dict]:
     cols = ["category_id", "category"] + (["score"] if level == "prediction" else [])
     cols += ["iscrowd"] if level == "object" and "iscrowd" in frame else []
+    cols += ["segmentation"]          # the mask metrics read it (None or absent: no mask)
     data = {c: frame[c].tolist() for c in cols if c in frame}
     ids = frame.index.tolist()
     id_name = "annotation_id" if level == "object" else "prediction_id"
@@ -579,7 +596,7 @@ def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_err
     for level, src in (("object", dataset.annotations), ("prediction", dataset.predictions)):
         cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
         cols += ["area", "iscrowd"] if level == "object" else ["score"]
-        extra = [c for c in src.columns if c not in cols and c not in ("segmentation", "scores")]
+        extra = [c for c in src.columns if c not in cols and c not in ("segmentation", "scores", "keypoints")]
         frame = src[cols + extra].copy()
         frame.insert(1, "file_name", name_of.reindex(frame["image_id"]).to_numpy())
         frame.insert(2, "path", path_of.reindex(frame["image_id"]).to_numpy())

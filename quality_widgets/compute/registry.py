@@ -14,7 +14,8 @@ unchanged, so it stays callable on a numpy array in a test or a notebook::
 Levels: ``"image"`` functions take the decoded image; ``"object"`` (annotations) and
 ``"prediction"`` functions take the box crop and, if they accept a second argument, the row
 (a dict with ``bbox_x, bbox_y, bbox_w, bbox_h, image_width, image_height, category_id,
-category`` and, for predictions, ``score``). ``level=("object", "prediction")`` defines one
+category``, for predictions ``score``, and ``segmentation``, the COCO mask or None, when the
+frame has masks). ``level=("object", "prediction")`` defines one
 metric at both levels under the same column name. ``pixels=False`` says the function needs no
 pixels (geometry only): it receives ``None`` instead of pixels and the engine skips decoding when
 nothing else needs them. ``scope="dataset"`` metrics run after the per-item ones on the whole

@@ -21,7 +21,8 @@ from .checks import (IDS_FROM_ANNOTATIONS, MAX_UNUSABLE, check_image_files,
 
 # Image fields kept beside the file name and size: licence and source, and who labelled it.
 IMAGE_EXTRAS = ("license", "flickr_url", "coco_url", "annotator", "created_by", "annotator_id")
-ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"}
+ANNOTATION_KEYS = {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation",
+                   "keypoints", "num_keypoints"}
 
 
 def _require_list(data: dict, key: str, file, required: bool = True) -> list:
@@ -105,6 +106,9 @@ def _read_categories(data, file) -> pd.DataFrame:
                         "supercategory": (cats["supercategory"].to_numpy() if "supercategory"
                                           in cats else np.full(len(cats), None))},
                        index=pd.Index(cats["id"].to_numpy(dtype="int64"), name="category_id"))
+    for col in ("keypoints", "skeleton"):   # person-keypoints files: names and limbs
+        if col in cats:
+            out[col] = [v if isinstance(v, list) else None for v in cats[col]]
     return out
 
 
@@ -210,6 +214,8 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
         "bbox_h": boxes[:, 3], "area": area, "iscrowd": iscrowd,
         "segmentation": segmentation,
     }, index=pd.Index(anns["id"].to_numpy(dtype="int64"), name="annotation_id"))
+    if "keypoints" in anns:
+        _add_keypoints(frame, anns, file, total)
     # Extra scalar attributes (annotator, split, occluded...) travel with the rows so the
     # explorer can group by them.
     for col in anns.columns:
@@ -228,13 +234,43 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
     return frame
 
 
+def _add_keypoints(frame: pd.DataFrame, anns: pd.DataFrame, file, total: int) -> None:
+    """``keypoints`` (3 K floats: x, y, visibility v with 0 = not labelled, 1 = labelled but
+    occluded, 2 = visible; None without) and ``num_keypoints`` (the file's, else the count of
+    v > 0) columns of a person-keypoints file."""
+    kps = [_check_keypoints(k) for k in anns["keypoints"]]
+    bad = [p for p, k, c in zip(anns["_pos"], kps, anns["keypoints"])
+           if k is None and c is not None and not (isinstance(c, float) and np.isnan(c))]
+    if bad:
+        warn_rows(file, "keypoints that are not a list of 3 K finite numbers",
+                  [f"annotations[{p}]" for p in bad], total, action="kept without keypoints")
+    labelled = np.array([sum(v > 0 for v in k[2::3]) if k is not None else 0 for k in kps],
+                        dtype=np.int64)
+    given = to_float(anns["num_keypoints"].tolist()) if "num_keypoints" in anns \
+        else np.full(len(kps), np.nan)
+    frame["keypoints"] = pd.Series(kps, index=frame.index, dtype=object)
+    frame["num_keypoints"] = np.where(np.isfinite(given), given, labelled).astype(np.int64)
+
+
 def _check_segmentation(seg):
     """Polygons with fewer than 3 points are dropped (they enclose nothing); RLE passes."""
     if isinstance(seg, list):
         polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
         return polys or None
     if isinstance(seg, dict) and "counts" in seg and "size" in seg:
-        return seg
+        size, counts = seg["size"], seg["counts"]
+        if not (type(size) in (list, tuple) and len(size) == 2 and type(size[0]) is int
+                and type(size[1]) is int and size[0] > 0 and size[1] > 0):
+            return None
+        if type(counts) is str:
+            return seg
+        if type(counts) is list and counts:   # uncompressed: integer runs covering h x w
+            try:
+                if (sum(counts) == size[0] * size[1] and min(counts) >= 0
+                        and all(type(v) is int for v in counts)):
+                    return seg
+            except TypeError:
+                return None
     return None
 
 
@@ -353,6 +389,8 @@ def _results_columns(file: Path):
         return None
     if table.num_rows != n or any(table.column(c).null_count for c in _RESULT_FIELDS):
         return None
+    if "segmentation" in table.column_names or "keypoints" in table.column_names:
+        return None          # masks / keypoints: the ordinary parser keeps and checks them
     bbox = table.column("bbox").combine_chunks()
     if bbox.values.null_count or (np.diff(bbox.offsets.to_numpy()) != 4).any():
         return None
@@ -394,15 +432,17 @@ def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame
     if total == 0:
         return empty_predictions()
     preds = _columns(data, file, "predictions", ("image_id", "category_id", "bbox", "score",
-                                                 "scores"))
+                                                 "scores", "segmentation", "keypoints"))
     return _checked_predictions(preds, None, file, dataset, max_unusable)
 
 
 def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFrame:
     """The predictions frame from the file's columns (``boxes``: the bboxes as an (n, 4)
     array when read column-wise, else None and the raw ``bbox`` column), bad rows dropped
-    with a warning each."""
+    with a warning each. Results with masks or keypoints get their boxes (and areas) as
+    pycocotools' ``loadRes`` derives them (:func:`_shape_boxes`)."""
     total = len(preds)
+    shapes = "segmentation" in preds or "keypoints" in preds
 
     def raw(name):      # the values as read: arrays when column-wise, lists otherwise
         col = preds[name]
@@ -413,7 +453,9 @@ def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFr
 
     check_prediction_ids(as_list("image_id"), as_list("category_id"), dataset, file,
                          boxes if boxes is not None else preds.get("bbox"), max_unusable)
-    if boxes is None:
+    if shapes:
+        box_ok = box_values = None                                # boxes come later
+    elif boxes is None:
         boxes, box_ok = boxes_from(preds["bbox"].tolist(), file, "predictions")
         box_values = preds["bbox"]
     else:
@@ -433,12 +475,17 @@ def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFr
     ok = np.isfinite(scores) & (scores >= 0)
     preds = drop_bad(preds.assign(score=scores), ~ok, file, "a missing, NaN or negative score",
                      "predictions", total, values=preds["score"], field="score")
-    ok = box_ok[preds["_box"].to_numpy()]
-    preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
-                     total, values=None if box_values is None else box_values.loc[preds.index],
-                     field="bbox")
-    boxes = boxes[preds["_box"].to_numpy()]
-    ok = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    if shapes:  # masks / keypoints: boxes (and areas) where missing derived as loadRes does
+        preds, boxes, derived, area = _shape_boxes(preds, file, total, dataset)
+        given = ~derived
+    else:
+        ok = box_ok[preds["_box"].to_numpy()]
+        preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
+                         total, values=None if box_values is None else
+                         box_values.loc[preds.index], field="bbox")
+        boxes = boxes[preds["_box"].to_numpy()]
+        given = np.ones(len(preds), dtype=bool)
+    ok = ((boxes[:, 2] > 0) & (boxes[:, 3] > 0)) | ~given
     preds = drop_bad(preds, ~ok, file, "a zero or negative box width/height", "predictions",
                      total)
     boxes = boxes[ok]
@@ -452,8 +499,99 @@ def _checked_predictions(preds, boxes, file, dataset, max_unusable) -> pd.DataFr
     }, index=pd.Index(preds["_pos"].to_numpy(dtype="int64") + 1, name="prediction_id"))
     if "scores" in preds:  # optional per-class probability vectors (acquisition metrics)
         frame["scores"] = preds["scores"].to_numpy()
+    if shapes:
+        frame["area"] = area[ok]
+        for col in ("segmentation", "keypoints"):
+            if col in preds:
+                frame[col] = preds[col].to_numpy()
     require_usable(total - len(frame), total, file, "predictions", max_unusable)
     return frame
+
+
+def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
+    """Boxes and areas of results with masks or keypoints, as pycocotools' ``loadRes``: a row
+    with a ``bbox`` keeps it and its area is w * h; without one (missing or ``[]``), the box and
+    area are the mask's (``toBbox``, pixel count) or the keypoints' extent (``[x0, y0, x1 - x0,
+    y1 - y0]``, ``(x1 - x0) * (y1 - y0)`` over all keypoints, labelled or not). loadRes picks
+    one rule for the whole file from its first row; here each row follows its own fields (the
+    same on every file loadRes reads, which have the field on every row).
+
+    Returns (rows, boxes [n, 4], derived [n] bool, area [n]); rows whose segmentation or
+    keypoints are malformed lose them (with a warning), and are dropped when they have no
+    box either."""
+    n = len(preds)
+    raw = preds["bbox"].tolist() if "bbox" in preds else [None] * n
+    has_box = np.array([not (b is None or (isinstance(b, list) and len(b) == 0)) for b in raw],
+                       dtype=bool)
+    given = {c: preds[c].tolist() if c in preds else [None] * n
+             for c in ("segmentation", "keypoints")}
+    seg = [_check_segmentation(v) for v in given["segmentation"]] if "segmentation" in preds \
+        else given["segmentation"]
+    kps = [_check_keypoints(v) for v in given["keypoints"]] if "keypoints" in preds \
+        else given["keypoints"]
+    for col, checked, what in (
+            ("segmentation", seg, ("a segmentation that is not polygons (>= 3 points) or an "
+                                   "RLE dict {size, counts} whose counts cover size")),
+            ("keypoints", kps, "keypoints that are not a list of 3 K finite numbers")):
+        bad = [i for i, (v, c) in enumerate(zip(checked, given[col])) if v is None and
+               c is not None]
+        kept = [i for i in bad if has_box[i] or seg[i] is not None or kps[i] is not None]
+        if kept:
+            warn_rows(file, what, [f"predictions[{preds['_pos'].iat[i]}]" for i in kept],
+                      total, action=f"kept without {col}")
+    preds = preds.assign(**{c: pd.Series(v, index=preds.index, dtype=object)
+                            for c, v in (("segmentation", seg), ("keypoints", kps))
+                            if c in preds})
+    boxes = np.full((n, 4), np.nan)
+    if has_box.any():
+        boxes[has_box], ok = boxes_from([b for b, h in zip(raw, has_box) if h], file,
+                                        "predictions")
+    area = boxes[:, 2] * boxes[:, 3]
+    derived = ~has_box
+    mask_rows = np.flatnonzero(derived & np.array([s is not None for s in seg], dtype=bool))
+    if len(mask_rows):
+        from . import masks
+        img = dataset.images.reindex(preds["image_id"].to_numpy()[mask_rows])
+        heights = img["height"].to_numpy(dtype=float, na_value=np.nan)
+        widths = img["width"].to_numpy(dtype=float, na_value=np.nan)
+        rows_seg = [seg[i] for i in mask_rows]
+        sized = np.array([masks.is_rle(s) for s in rows_seg]) | (np.isfinite(heights)
+                                                                 & np.isfinite(widths))
+        rles = masks.to_rles([s if z else None for s, z in zip(rows_seg, sized)],
+                             np.nan_to_num(heights).astype(int),
+                             np.nan_to_num(widths).astype(int))
+        m_area, m_box = masks.areas_and_boxes(*masks.run_lengths(rles))
+        boxes[mask_rows[sized]] = m_box[sized]
+        area[mask_rows[sized]] = m_area[sized]
+    kp_rows = np.flatnonzero(derived & np.isnan(boxes[:, 0])
+                             & np.array([k is not None for k in kps], dtype=bool))
+    for i in kp_rows:
+        x, y = kps[i][0::3], kps[i][1::3]
+        x0, x1, y0, y1 = min(x), max(x), min(y), max(y)
+        boxes[i] = [x0, y0, x1 - x0, y1 - y0]
+        area[i] = (x1 - x0) * (y1 - y0)
+    ok = np.isfinite(boxes).all(axis=1)
+    drop = ~ok & derived
+    preds = drop_bad(preds, drop, file, "no bbox, and no mask or keypoints to derive one from "
+                     "(a polygon mask needs the image's width and height)", "predictions", total)
+    boxes, derived, area = boxes[~drop], derived[~drop], area[~drop]
+    ok = ok[~drop]
+    preds = drop_bad(preds, ~ok, file, "a bbox that is not 4 finite numbers", "predictions",
+                     total)
+    return preds, boxes[ok], derived[ok], area[ok]
+
+
+def _check_keypoints(kps):
+    """A list of 3 K finite numbers (x, y, v or score per keypoint) as floats, else None."""
+    if not isinstance(kps, (list, tuple)) or len(kps) == 0 or len(kps) % 3:
+        return None
+    try:
+        values = [float(v) for v in kps]
+    except (TypeError, ValueError):
+        return None
+    if any(isinstance(v, (bool, str)) for v in kps) or not np.isfinite(values).all():
+        return None
+    return values
 
 
 def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE, file=None) -> dict:
@@ -529,10 +667,13 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
             entry["segmentation"] = row["segmentation"]
         if "track_id" in a.columns and json_safe(row["track_id"]) is not None:
             entry["track_id"] = int(row["track_id"])
+        _put_keypoints(entry, row)
         anns.append(entry)
     cats = [{"id": int(cid), "name": row["name"],
              **({"supercategory": row["supercategory"]} if row["supercategory"] is not None
-                else {})}
+                else {}),
+             **{col: row[col] for col in ("keypoints", "skeleton")
+                if isinstance(row.get(col), list)}}
             for cid, row in dataset.categories.iterrows()]
     out = {"images": images, "annotations": anns, "categories": cats}
     if video_ids:
@@ -540,10 +681,26 @@ def to_coco_dict(dataset, image_ids=None) -> dict:
     return out
 
 
+def _put_keypoints(entry: dict, row) -> None:
+    """Copy a row's keypoints (and, for labels, num_keypoints) into a COCO entry."""
+    kps = row.get("keypoints")
+    if isinstance(kps, (list, tuple, np.ndarray)):
+        entry["keypoints"] = [float(v) for v in kps]
+        if "num_keypoints" in row:
+            entry["num_keypoints"] = int(row["num_keypoints"])
+
+
 def to_results_list(predictions: pd.DataFrame) -> list:
-    """COCO results list (``image_id``, ``category_id``, ``bbox``, ``score``) of a frame."""
+    """COCO results list (``image_id``, ``category_id``, ``bbox``, ``score``, and
+    ``segmentation`` / ``keypoints`` where the rows have them) of a frame."""
     boxes = predictions[BOX_COLUMNS].to_numpy(dtype=float)
-    return [{"image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b],
-             "score": float(s)}
-            for i, c, b, s in zip(predictions["image_id"], predictions["category_id"], boxes,
-                                  predictions["score"])]
+    out = [{"image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b],
+            "score": float(s)}
+           for i, c, b, s in zip(predictions["image_id"], predictions["category_id"], boxes,
+                                 predictions["score"])]
+    for col in ("segmentation", "keypoints"):
+        if col in predictions:
+            for entry, value in zip(out, predictions[col].tolist()):
+                if value is not None and not (isinstance(value, float) and np.isnan(value)):
+                    entry[col] = value
+    return out

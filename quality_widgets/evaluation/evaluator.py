@@ -42,7 +42,7 @@ def _as_mask(mask, n: int, what: str) -> np.ndarray | None:
 
 
 class Evaluator:
-    """COCO bbox evaluation of one dataset, with IoUs and matchings cached for re-evaluation.
+    """COCO evaluation of one dataset, with IoUs and matchings cached for re-evaluation.
 
     >>> ev = Evaluator(dataset)
     >>> ev.evaluate().stats[0]                         # AP, as pycocotools
@@ -50,19 +50,26 @@ class Evaluator:
     >>> ev.evaluate(object_range=("area", 0, 32**2))   # a metric slice
     >>> ev.evaluate_masks(ann, pred, image_weights=w)  # general form (bootstrap: w = counts)
 
-    Semantics are those of pycocotools' default ``Params`` for ``iouType='bbox'``: images are
+    Semantics are those of pycocotools' default ``Params`` for ``iouType``: images are
     the dataset's images, categories its categories; row order of the frames stands for file
     order (it breaks ties in scores and IoUs exactly as pycocotools' order does).
+
+    ``iou_type``: "bbox" (box IoU), "segm" (mask IoU of the ``segmentation`` columns: polygons
+    and RLE, crowd RLE regions; predictions without a mask are their box, as loadRes makes
+    them; needs pycocotools for polygons, ``pip install 'quality-widgets[masks]'``) or
+    "keypoints" (OKS of the ``keypoints`` columns with ``kpt_oks_sigmas``, COCO's 17 person
+    sigmas by default; GT with ``num_keypoints == 0`` are ignored). Keypoint evaluation keeps
+    pycocotools' keypoint parameters: 20 detections per image and category (the best 20;
+    the others are left out before matching, so the arrays' maxDets=100 column is pycocotools'
+    maxDets=20) and the area ranges all / medium / large; ``stats`` then holds its 10 numbers
+    (AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl).
     """
 
-    def __init__(self, dataset, iou_type: str = "bbox", cache_size: int = 16):
-        if iou_type != "bbox":
-            raise NotImplementedError(
-                f"iou_type={iou_type!r} is not supported: only 'bbox' evaluation is implemented "
-                "(mask IoU for 'segm' needs RLE masks of every prediction)")
+    def __init__(self, dataset, iou_type: str = "bbox", cache_size: int = 16,
+                 kpt_oks_sigmas=None):
         self.dataset = dataset
         self.iou_type = iou_type
-        self.inputs = build_inputs(dataset)
+        self.inputs = build_inputs(dataset, iou_type, kpt_oks_sigmas)
         self.candidates = candidate_pairs(self.inputs)
         self.orders = detection_orders(self.inputs)
         self._gt_outside = _outside(self.inputs.gt_area)
@@ -86,7 +93,7 @@ class Evaluator:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        gt_ignore = inputs.gt_crowd[None, :] | self._gt_outside
+        gt_ignore = inputs.gt_ignored[None, :] | self._gt_outside
         if ann is not None:
             gt_ignore = gt_ignore | ~ann[inputs.gt_row][None, :]
         dt_outside = self._dt_outside
@@ -108,7 +115,7 @@ class Evaluator:
             raise ValueError("ann_masks and pred_masks must hold one mask per slice each")
         inputs = self.inputs
         a = area_index(area)
-        gt_base = inputs.gt_crowd | self._gt_outside[a]
+        gt_base = inputs.gt_ignored | self._gt_outside[a]
         gt_ignore = np.stack([
             gt_base | ~_as_mask(m, inputs.n_annotations, "ann_masks[i]")[inputs.gt_row]
             for m in ann_masks])
@@ -156,7 +163,7 @@ class Evaluator:
         else:
             precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights,
                                                  stats_only=True)
-            stats = summarize(precision, recall)
+            stats = summarize(precision, recall, self.iou_type)
             if weights is None:
                 state.unit_summary = (stats, n_gt)
 
@@ -166,7 +173,8 @@ class Evaluator:
         return EvaluationResult(
             stats=stats.copy(), n_gt=n_gt,
             category_ids=self.inputs.category_ids, category_names=self.category_names,
-            full_arrays=full_arrays, evaluator=self, state=state, weights=weights)
+            full_arrays=full_arrays, evaluator=self, state=state, weights=weights,
+            iou_type=self.iou_type)
 
     def evaluate(self, image_ids=None, object_range=None, metrics=None) -> EvaluationResult:
         """Evaluate on the images ``image_ids`` (all when None) and the objects of
@@ -273,14 +281,14 @@ class Evaluator:
 
 
 def evaluate(dataset, iou_type: str = "bbox", image_ids=None, object_range=None,
-             metrics=None) -> EvaluationResult:
-    """COCO detection evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact.
+             metrics=None, kpt_oks_sigmas=None) -> EvaluationResult:
+    """COCO evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact:
+    ``iou_type`` "bbox", "segm" (masks) or "keypoints" (OKS).
     A dataset without labels or without predictions is a :class:`DatasetError` (pycocotools'
     -1 for "nothing to measure" is not a result)."""
     from ..data.checks import require_labels, require_predictions
     require_labels(dataset, "COCO evaluation")
     if not getattr(dataset, "has_predictions", False):
         require_predictions(dataset, "COCO evaluation")
-    return Evaluator(dataset, iou_type=iou_type).evaluate(image_ids=image_ids,
-                                                          object_range=object_range,
-                                                          metrics=metrics)
+    return Evaluator(dataset, iou_type=iou_type, kpt_oks_sigmas=kpt_oks_sigmas).evaluate(
+        image_ids=image_ids, object_range=object_range, metrics=metrics)

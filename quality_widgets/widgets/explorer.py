@@ -102,6 +102,7 @@ class Explorer(Quiet, widgets.VBox):
         self.group_table = widgets.HTML()
         self.scatter = MetricScatter()
         self.gallery = Gallery(thumbnails=self.thumbnails, per_page=per_page)
+        self.gallery.dataset = getattr(self.frames, "dataset", None)
         self.summary_html = widgets.HTML()
         self.pin_button = widgets.Button(description="pin range", icon="thumb-tack",
                                          tooltip="keep this range while brushing another "

@@ -15,7 +15,7 @@ import pandas as pd
 import traitlets
 
 from ..analysis import selection as sel
-from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri
+from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri, shapes_for
 from .traits import Quiet
 
 OUTCOME_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "ignored": "#7f7f7f"}
@@ -52,11 +52,12 @@ def grid_html(tiles, size: int = 160) -> str:
             f'repeat(auto-fill,minmax({size + 10}px,1fr))">' + "".join(tiles) + "</div>")
 
 
-def thumbnail_requests(rows: pd.DataFrame, mode: str = "box"):
+def thumbnail_requests(rows: pd.DataFrame, mode: str = "box", dataset=None):
     """``(requests, borders)`` for the rows of a frame: a :class:`ThumbnailRequest` per row (the
     whole image, or with ``mode`` "box" / "crop" its box when the rows have box columns,
-    outlined in the colour of its ``outcome``), and the tile border colour (None, or the
-    outcome's colour for predictions)."""
+    outlined in the colour of its ``outcome``, with its mask and skeleton from ``dataset``
+    when it has them), and the tile border colour (None, or the outcome's colour for
+    predictions)."""
     has_box = all(c in rows.columns for c in BOX_COLUMNS)
     n = len(rows)
     paths = rows["path"].tolist() if "path" in rows else [None] * n
@@ -64,6 +65,7 @@ def thumbnail_requests(rows: pd.DataFrame, mode: str = "box"):
     heights = rows["height"].tolist() if "height" in rows else [None] * n
     outcomes = rows["outcome"].tolist() if "outcome" in rows else [None] * n
     boxes = rows[BOX_COLUMNS].to_numpy(dtype=float) if has_box else None
+    segs, kps, skeletons = shapes_for(dataset, rows)
     requests, borders = [], []
     for i, path in enumerate(paths):
         w, h = widths[i], heights[i]
@@ -72,7 +74,8 @@ def thumbnail_requests(rows: pd.DataFrame, mode: str = "box"):
         path = path if isinstance(path, str) else None
         if has_box:
             requests.append(ThumbnailRequest(path, mode=mode, box=tuple(boxes[i]), color=color,
-                                             image_size=size))
+                                             image_size=size, segmentation=segs[i],
+                                             keypoints=kps[i], skeleton=skeletons[i]))
         else:
             requests.append(ThumbnailRequest(path, image_size=size))
         borders.append(OUTCOME_COLORS.get(outcomes[i]) if outcomes[i] else None)
@@ -131,6 +134,7 @@ class Gallery(Quiet, widgets.VBox):
                  thumbnails: ThumbnailCache | None = None, per_page: int = sel.PER_PAGE,
                  **kwargs):
         self.thumbnails = thumbnails or ThumbnailCache()
+        self.dataset = None     # set by the Explorer: masks and skeletons are drawn from it
         self.order_control = widgets.ToggleButtons(
             options=[("ascending", True), ("descending", False)], value=True,
             style={"button_width": "90px"})
@@ -214,7 +218,7 @@ class Gallery(Quiet, widgets.VBox):
         display = None if has_box else "none"
         if self.mode_control.layout.display != display:
             self.mode_control.layout.display = display
-        requests, borders = thumbnail_requests(rows, self.mode)
+        requests, borders = thumbnail_requests(rows, self.mode, self.dataset)
         jpegs = self.thumbnails.get_many(requests)
         captions = caption_lines(rows, self.metric, page.values)
         tiles = []
