@@ -43,9 +43,5 @@ def _private_metric_cache(tmp_path_factory):
 def _restore_metric_registry():
     """Metrics a test decorates or loads from a file do not leak into later tests."""
     from quality_widgets.compute import registry
-    registry.load_builtin_metrics()
-    before = dict(registry._REGISTRY)
-    yield
-    with registry._lock:
-        registry._REGISTRY.clear()
-        registry._REGISTRY.update(before)
+    with registry.snapshot():
+        yield

@@ -80,4 +80,20 @@ def test_demo_starts_jupyterlab_serving_the_quickstart(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
-    assert proc.returncode is not None
+    # The demo ran until our SIGTERM stopped it (it did not exit by itself, nor need SIGKILL),
+    # and the JupyterLab it started stopped with it: nothing is left listening on the port.
+    assert proc.returncode == -signal.SIGTERM, proc.returncode
+    assert not _listening(port, within=20), "JupyterLab outlived `quality-widgets demo`"
+
+
+def _listening(port: int, within: float) -> bool:
+    """True if something still accepts connections on ``port`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.3)

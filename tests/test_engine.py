@@ -1,5 +1,6 @@
 """The metric engine: frames, custom metrics (also from __main__ in worker processes), errors,
 the cache (second run, new metric, interrupted run)."""
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import quality_widgets as qw
@@ -20,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def custom_metrics():
-    """Two decorated metrics, registered for the test only (the registry is process-wide)."""
+    """Two decorated metrics, registered for the test only (conftest's registry snapshot
+    forgets them afterwards)."""
     @qw.metric(level="image", name="mean_green_test", description="mean of G")
     def mean_green_test(image):
         return float(image[:, :, 1].mean())
@@ -28,10 +31,6 @@ def custom_metrics():
     @qw.metric(level=("object", "prediction"), name="crop_rows_test")
     def crop_rows_test(crop, row):
         return crop.shape[0] + 0 * row["bbox_w"]
-
-    yield
-    qw.compute.registry.unregister("mean_green_test")
-    qw.compute.registry.unregister("crop_rows_test")
 
 
 def _dataset(tmp_path, **kw):
@@ -80,7 +79,6 @@ def test_adding_a_metric_computes_only_that_metric(tmp_path):
             fh.write("x")
         return 1.0
 
-    qw.compute.registry.unregister("counted_test")
     qw.compute_metrics(ds, metrics=["brightness"], workers=1, cache_dir=cache, progress=False)
     f = qw.compute_metrics(ds, metrics=["brightness", counted_test], workers=1,
                            cache_dir=cache, progress=False)
@@ -105,11 +103,12 @@ def test_changed_file_is_recomputed(tmp_path):
     assert f.images.loc[1, "brightness"] > 0
 
 
-def test_bad_images_mark_error_and_the_run_goes_on(tmp_path, capsys):
+def test_bad_images_mark_error_and_the_run_goes_on(tmp_path):
     ds = _dataset(tmp_path)
     Path(ds.images.loc[2, "path"]).write_bytes(b"not an image at all")
     os.remove(ds.images.loc[3, "path"])
-    f = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path / "c", progress=False)
+    with pytest.warns(qw.DataWarning, match="could not be computed") as caught:
+        f = qw.compute_metrics(ds, workers=1, cache_dir=tmp_path / "c", progress=False)
     assert "not an image" in f.images.loc[2, "error"]
     assert "not found" in f.images.loc[3, "error"] or "missing" in f.images.loc[3, "error"]
     assert np.isnan(f.images.loc[2, "brightness"])
@@ -119,8 +118,10 @@ def test_bad_images_mark_error_and_the_run_goes_on(tmp_path, capsys):
     obj = f.objects[f.objects["image_id"] == 2]
     assert obj["error"].str.contains("image of this box").all()
     assert obj["box_area"].notna().all() and obj["object_brightness"].isna().all()
-    out = capsys.readouterr().out
-    assert "could not be computed" in out and ds.images.loc[2, "file_name"] in out
+    # one warning sums up the errors, naming the bad files
+    summary = [str(w.message) for w in caught if "could not be computed" in str(w.message)]
+    assert len(summary) == 1 and ds.images.loc[2, "file_name"] in summary[0]
+    assert ds.images.loc[3, "file_name"] in summary[0]
 
 
 def test_a_metric_that_raises_marks_only_its_rows(tmp_path):
@@ -131,7 +132,6 @@ def test_a_metric_that_raises_marks_only_its_rows(tmp_path):
         if image[0, 0, 0] % 2 == 1:
             raise ValueError("odd pixel")
         return 1.0
-    qw.compute.registry.unregister("fails_on_png_test")
 
     f = qw.compute_metrics(ds, metrics=["brightness", fails_on_png_test], workers=1,
                            cache_dir=False, progress=False)
@@ -220,7 +220,10 @@ def test_killed_run_loses_nothing_and_resumes(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not list(cache.rglob("*.tmp")) or True  # a temp file may remain; it is never read
+    # parts are written under a temporary name and renamed: every part the kill left behind is
+    # a complete Parquet file (a temporary file may remain; the cache never reads one)
+    parts = list(cache.rglob("part-*.parquet"))
+    assert parts and all(pq.read_metadata(p).num_rows > 0 for p in parts)
     res = subprocess.run([sys.executable, str(script), str(tmp_path / "imgs"), str(cache), "0"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -290,3 +293,17 @@ def test_a_crashing_worker_costs_only_its_image(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "BAD ['img_002.jpg']" in res.stdout and "GOOD 7" in res.stdout
+
+
+def test_size_disagreement_is_one_data_warning_and_a_column(tmp_path):
+    p = make_coco(tmp_path)
+    data = json.loads(p["annotations"].read_text())
+    data["images"][1]["width"] = 100          # the file is 64 x 48
+    p["annotations"].write_text(json.dumps(data))
+    ds = qw.Dataset.from_coco(p["images"], p["annotations"])
+    with pytest.warns(qw.DataWarning, match=r"1 image\(s\) have a size .* file entry 100x48, "
+                                            r"decoded 64x48"):
+        f = qw.compute_metrics(ds, metrics=["width", "height"], workers=1, cache_dir=False,
+                               progress=False)
+    assert f.images["size_mismatch"].tolist() == [False, True, False, False, False, False]
+    assert f.images.loc[2, "width"] == 64

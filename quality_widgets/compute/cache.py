@@ -25,8 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data._io import write_parquet_atomic
-
 META_KEY = b"quality_widgets.metrics"
 
 

@@ -1,45 +1,56 @@
 """compute_metrics: run metric functions over a dataset into the three metric frames.
 
 Work is split by image: a worker decodes each image once and computes every image, object and
-prediction metric of that image from that one decode. Workers are processes started with the
-"spawn" method (safe in a Jupyter kernel, the same on every OS); metric functions travel to
-them pickled by value with cloudpickle, so functions defined in a notebook cell work too.
-Finished images go to the Parquet cache in batches, so an interrupted run keeps its work.
+prediction metric of that image from that one decode. One call goes through four named steps:
+
+1. **keys** (:func:`_keys`): what each cached value depends on: the image file's identity
+   (path, size, mtime) and each box's geometry, category and id or score;
+2. **plan** (:func:`_plan`): which values the cache already holds, and one :class:`ImageJob` per
+   image with something missing;
+3. **run** (:func:`_run`): batches of jobs on the kept worker pool (:mod:`.pool`) or in this
+   process; finished images go to the Parquet cache as they arrive, so an interrupted run keeps
+   its work;
+4. **assemble** (:func:`_assemble`): cached and new values into the frames, then the
+   ``scope="dataset"`` metrics over whole columns, then one warning summing up the errors.
+
+Metric functions travel to the workers pickled by value with cloudpickle, so functions defined
+in a notebook cell work too.
 """
 from __future__ import annotations
 
-import atexit
+import functools
 import math
-import multiprocessing
 import os
 import time
 import traceback
 import uuid
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .cache import MetricCache, default_cache_dir
 from ..data.dataset import Dataset
-from ..data.schema import BOX_COLUMNS
-from ..frames import MetricFrames
 from ..data.imaging import ImageDecodeError, crop, decode_rgb, source_file
+from ..data.schema import BOX_COLUMNS
+from ..errors import DataWarning
+from ..frames import MetricFrames
+from .cache import MetricCache, default_cache_dir
+from .pool import default_workers, run_batches, shutdown_workers  # noqa: F401 (re-exported)
 from .registry import Metric, resolve_metrics
 
 # Finished images are written to the cache at least this often, so an interrupted run loses at
 # most this much work.
 FLUSH_EVERY_IMAGES = 2000
 FLUSH_EVERY_SECONDS = 20.0
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS")
+# Below this many images, a run without an explicit ``workers=`` stays in this process: starting
+# worker processes would cost more than it saves.
+MIN_IMAGES_FOR_POOL = 64
+LEVELS = ("image", "object", "prediction")
 
 
-# ---- what one worker does with one image --------------------------------------------------------
+# ---- what a worker does with one image ----------------------------------------------------------
 @dataclass
 class ImageJob:
     image_id: int
@@ -72,125 +83,90 @@ def compute_image(job: ImageJob, specs: dict) -> dict:
     per-item errors; plus ``decode_error`` when the pixels could not be had."""
     wanted = {lv: [specs[(lv, k)] for k in keys] for lv, keys in job.metrics.items()}
     need_pixels = any(m.pixels for ms in wanted.values() for m in ms)
-    image, decode_error = None, None
-    if need_pixels:
-        if not isinstance(job.path, str):
-            decode_error = "no image file (no images folder, or an unsafe file name)"
-        else:
-            try:
-                image = decode_rgb(job.path)
-            except ImageDecodeError as e:
-                decode_error = str(e)
-            except Exception as e:  # never let one file end the run
-                decode_error = f"cannot decode image: {_describe(e)}"
-    if image is not None:
-        height, width = image.shape[:2]
-    else:
-        width, height = job.width, job.height
-    if image is not None:
-        image.setflags(write=False)  # metrics share intermediates: nobody may edit the pixels
+    image, decode_error = _decode(job.path) if need_pixels else (None, None)
     out = {"image_id": job.image_id, "image_key": job.image_key, "decode_error": decode_error,
            "levels": {}}
     for level, metrics in wanted.items():
         if level == "image":
-            keys, n = [""], 1
+            values, errors = _image_values(metrics, image)
+            keys = [""]
         else:
+            size = image.shape[1::-1] if image is not None else (job.width, job.height)
+            values, errors = _box_values(metrics, image, job.items[level], size)
             keys = job.items[level]["keys"]
-            n = len(keys)
-        values = {m.key: [np.nan] * n for m in metrics}
-        errors = [[] for _ in range(n)]
-        if level == "image":
-            for m in metrics:
-                if m.pixels and image is None:
-                    continue
-                try:
-                    values[m.key][0] = _value(m.func(image if m.pixels else None))
-                except Exception as e:
-                    errors[0].append(f"{m.name}: {_describe(e)}")
-        else:
-            boxes = job.items[level]["boxes"]
-            rows = job.items[level]["rows"]
-            for i in range(n):
-                x, y, w, h = boxes[i]
-                row = dict(rows[i], bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, image_width=width,
-                           image_height=height)
-                pixels = None
-                if image is not None:
-                    try:
-                        pixels = crop(image, x, y, w, h)
-                    except ValueError as e:
-                        errors[i].append(f"crop: {e}")
-                for m in metrics:
-                    if m.pixels and pixels is None:
-                        continue
-                    arg = pixels if m.pixels else None
-                    try:
-                        v = m.func(arg, row) if m.takes_row else m.func(arg)
-                        values[m.key][i] = _value(v)
-                    except Exception as e:
-                        errors[i].append(f"{m.name}: {_describe(e)}")
         out["levels"][level] = {"keys": keys, "values": values,
                                 "errors": ["; ".join(e) if e else None for e in errors]}
     return out
 
 
+def _decode(path) -> tuple:
+    """(read-only pixels, None) or (None, why not): one file never ends the run."""
+    if not isinstance(path, str):
+        return None, "no image file (no images folder, or an unsafe file name)"
+    try:
+        image = decode_rgb(path)
+    except ImageDecodeError as e:
+        return None, str(e)
+    except Exception as e:
+        return None, f"cannot decode image: {_describe(e)}"
+    image.setflags(write=False)  # metrics share intermediates: nobody may edit the pixels
+    return image, None
+
+
+def _image_values(metrics: list, image) -> tuple[dict, list]:
+    values = {m.key: [np.nan] for m in metrics}
+    errors: list = [[]]
+    for m in metrics:
+        if m.pixels and image is None:
+            continue
+        try:
+            values[m.key][0] = _value(m.func(image if m.pixels else None))
+        except Exception as e:
+            errors[0].append(f"{m.name}: {_describe(e)}")
+    return values, errors
+
+
+def _box_values(metrics: list, image, items: dict, size: tuple) -> tuple[dict, list]:
+    """Values of object or prediction metrics on each box's crop (and row, if asked)."""
+    n = len(items["keys"])
+    values = {m.key: [np.nan] * n for m in metrics}
+    errors: list = [[] for _ in range(n)]
+    width, height = size
+    for i, (row, (x, y, w, h)) in enumerate(zip(items["rows"], items["boxes"])):
+        row = dict(row, bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, image_width=width,
+                   image_height=height)
+        pixels = None
+        if image is not None:
+            try:
+                pixels = crop(image, x, y, w, h)
+            except ValueError as e:
+                errors[i].append(f"crop: {e}")
+        for m in metrics:
+            if m.pixels and pixels is None:
+                continue
+            arg = pixels if m.pixels else None
+            try:
+                values[m.key][i] = _value(m.func(arg, row) if m.takes_row else m.func(arg))
+            except Exception as e:
+                errors[i].append(f"{m.name}: {_describe(e)}")
+    return values, errors
+
+
+# ---- what a worker does with one batch ----------------------------------------------------------
 _WORKER_SPECS: dict = {}
 _WORKER_PAYLOAD_KEY = None
 
 
-def _run_chunk_with(payload: tuple, jobs: list) -> list:
-    """Worker entry: the metric specs travel with each chunk (pickled by value once per run,
+def run_batch(payload: tuple, jobs: list) -> list:
+    """Worker entry: the results of one batch of jobs. ``payload`` is ``(key, cloudpickled
+    specs)``: the metric functions travel with each batch (pickled by value once per run,
     unpickled once per worker thanks to the key), so one pool serves every run."""
     global _WORKER_SPECS, _WORKER_PAYLOAD_KEY
     key, data = payload
     if key != _WORKER_PAYLOAD_KEY:
         import cloudpickle
         _WORKER_SPECS, _WORKER_PAYLOAD_KEY = cloudpickle.loads(data), key
-    return _run_chunk(jobs)
-
-
-# One pool of worker processes is kept between runs (as joblib's loky does): starting spawned
-# workers costs about a second each, which a notebook would otherwise pay on every call.
-_POOL: dict = {}
-
-
-def _pool(n_workers: int) -> ProcessPoolExecutor:
-    pool = _POOL.get("pool")
-    if pool is not None and _POOL.get("n") == n_workers and not getattr(pool, "_broken", False):
-        return pool
-    shutdown_workers()
-    pool = ProcessPoolExecutor(max_workers=n_workers,
-                               mp_context=multiprocessing.get_context("spawn"))
-    _POOL.update(pool=pool, n=n_workers)
-    return pool
-
-
-def shutdown_workers() -> None:
-    """Stop the kept worker processes (they also stop with the Python process)."""
-    pool = _POOL.pop("pool", None)
-    _POOL.pop("n", None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-atexit.register(shutdown_workers)
-
-
-@contextmanager
-def _worker_environment():
-    """While workers may be spawned: one BLAS/OpenMP thread each (n workers use n cores, not
-    n x cores threads fighting over them), and no re-import of the user's __main__."""
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
-    try:
-        with _workers_skip_main():
-            yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return [compute_image(job, _WORKER_SPECS) for job in jobs]
 
 
 def _dead_worker_results(jobs: list) -> list:
@@ -200,80 +176,7 @@ def _dead_worker_results(jobs: list) -> list:
              "levels": {}} for j in jobs]
 
 
-def _run_in_pool(chunks: list, payload: tuple, n_workers: int, collect) -> None:
-    """Run chunks on the kept pool, at most 3 per worker in flight. If a worker dies (a
-    segfaulting decoder), every image of the chunks that were in flight becomes a suspect and
-    is retried alone, one at a time on a fresh pool: an image that kills a worker again gets an
-    error, and the run goes on."""
-    from concurrent.futures.process import BrokenProcessPool
-    queue = list(chunks)
-    suspects: list = []
-    with _worker_environment():
-        while queue or suspects:
-            pool = _pool(n_workers)
-            if suspects:
-                job = suspects.pop(0)
-                try:
-                    collect(pool.submit(_run_chunk_with, payload, [job]).result())
-                except BrokenProcessPool:
-                    shutdown_workers()
-                    collect(_dead_worker_results([job]))
-                except BaseException:
-                    shutdown_workers()
-                    raise
-                continue
-            running: dict = {}
-            try:
-                while queue or running:
-                    while queue and len(running) < n_workers * 3:
-                        chunk = queue.pop(0)
-                        running[pool.submit(_run_chunk_with, payload, chunk)] = chunk
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    broken = False
-                    for fut in done:
-                        chunk = running.pop(fut)
-                        try:
-                            collect(fut.result())
-                        except BrokenProcessPool:
-                            suspects.extend(chunk)
-                            broken = True
-                    if broken:
-                        for chunk in running.values():
-                            suspects.extend(chunk)
-                        shutdown_workers()
-                        break
-            except BaseException:
-                shutdown_workers()   # Ctrl-C: stop the work in flight, keep what finished
-                raise
-
-
-@contextmanager
-def _workers_skip_main():
-    """Spawned workers normally re-import the parent's __main__ (the user's script) before
-    running anything: a script without an ``if __name__ == "__main__":`` guard would then run
-    again in every worker. Our workers need nothing from __main__ (metric functions travel by
-    value with cloudpickle), so the main module is left out of what they prepare."""
-    from multiprocessing import spawn
-    original = spawn.get_preparation_data
-
-    def preparation_data(name):
-        data = original(name)
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-        return data
-
-    spawn.get_preparation_data = preparation_data
-    try:
-        yield
-    finally:
-        spawn.get_preparation_data = original
-
-
-def _run_chunk(jobs: list) -> list:
-    return [compute_image(job, _WORKER_SPECS) for job in jobs]
-
-
-# ---- item keys: what a cached value depends on ---------------------------------------------
+# ---- step 1, keys: what a cached value depends on -----------------------------------------------
 def _box_text(boxes: np.ndarray) -> list[str]:
     return [f"{x!r},{y!r},{w!r},{h!r}" for x, y, w, h in boxes.tolist()]
 
@@ -321,7 +224,110 @@ def image_keys(images: pd.DataFrame) -> list[str]:
     return keys
 
 
-# ---- the engine ----------------------------------------------------------------------------
+@dataclass
+class Keys:
+    """The cache keys of a dataset's rows: ``image`` per image, ``item`` per box (object and
+    prediction levels) and ``rows``, the (image_key, item_key) index of each level's rows."""
+
+    image: list
+    item: dict
+    of_image: dict          # image_id -> image key
+    rows: dict              # level -> pd.MultiIndex
+
+
+def _keys(dataset: Dataset) -> Keys:
+    images = dataset.images
+    image = image_keys(images)
+    of_image = dict(zip(images.index.tolist(), image))
+    item, rows = {}, {"image": pd.MultiIndex.from_arrays([image, [""] * len(images)])}
+    for level, frame in _item_frames(dataset).items():
+        item[level] = item_keys(level, frame) if len(frame) else []
+        rows[level] = pd.MultiIndex.from_arrays(
+            [[of_image.get(i, "") for i in frame["image_id"].tolist()], item[level]])
+    return Keys(image=image, item=item, of_image=of_image, rows=rows)
+
+
+def _item_frames(dataset: Dataset) -> dict:
+    return {"object": dataset.annotations, "prediction": dataset.predictions}
+
+
+# ---- step 2, plan: what the cache holds, what is left to compute --------------------------------
+@dataclass
+class Plan:
+    """``by_level``: the item metrics of each level; ``values``: cached values per (level, metric
+    key) reindexed on the rows that have them; ``cached``: the cache's raw series (and its
+    ``"error"`` series); ``jobs``: one :class:`ImageJob` per image with a value missing."""
+
+    by_level: dict
+    values: dict = field(default_factory=dict)
+    cached: dict = field(default_factory=dict)
+    jobs: list = field(default_factory=list)
+
+
+def _plan(dataset: Dataset, item_specs: list, keys: Keys, cache: MetricCache | None) -> Plan:
+    plan = Plan(by_level={lv: [m for m in item_specs if m.level == lv] for lv in LEVELS})
+    wanted = {f"{m.level}:{m.key}" for m in item_specs}
+    plan.cached = cache.load(wanted) if cache is not None else {}
+    missing = _missing(dataset, plan, keys)
+    plan.jobs = _jobs(dataset, keys, missing)
+    return plan
+
+
+def _missing(dataset: Dataset, plan: Plan, keys: Keys) -> dict:
+    """image_id -> {level: metric keys to compute}; fills ``plan.values`` with what is cached."""
+    missing: dict[int, dict[str, set]] = {}
+    item_frames = _item_frames(dataset)
+    for level, metrics in plan.by_level.items():
+        idx = keys.rows[level]
+        image_ids = (dataset.images.index if level == "image"
+                     else item_frames[level]["image_id"]).to_numpy()
+        for m in metrics:
+            series = plan.cached.get(f"{level}:{m.key}")
+            if series is not None and len(idx):
+                have = idx.isin(series.index)
+                plan.values[(level, m.key)] = series.reindex(idx[have])
+            else:
+                have = np.zeros(len(idx), dtype=bool)
+            for image_id in np.unique(image_ids[~have]).tolist():
+                missing.setdefault(image_id, {}).setdefault(level, set()).add(m.key)
+    return missing
+
+
+def _jobs(dataset: Dataset, keys: Keys, missing: dict) -> list:
+    """One job per image with something missing; it recomputes every metric missing anywhere
+    in the image (the pixels are decoded once for all of them)."""
+    item_frames = _item_frames(dataset)
+    groups = {level: _groups(frame) for level, frame in item_frames.items()}
+    images = dataset.images
+    jobs = []
+    for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
+                                    images["width"].tolist(), images["height"].tolist()):
+        need = missing.get(image_id)
+        if not need:
+            continue
+        metrics_needed = {lv: sorted(ks) for lv, ks in need.items()}
+        items = {}
+        for level in ("object", "prediction"):
+            if level in metrics_needed:
+                positions = groups[level].get(image_id, np.empty(0, dtype=np.int64))
+                items[level] = _job_items(level, item_frames[level], positions, image_id,
+                                          keys.item[level])
+        jobs.append(ImageJob(image_id, path if isinstance(path, str) else None,
+                             keys.of_image[image_id],
+                             np.nan if pd.isna(w) else float(w),
+                             np.nan if pd.isna(h) else float(h), metrics_needed, items))
+    return jobs
+
+
+def _job_items(level: str, source: pd.DataFrame, positions, image_id, item_keys_: list) -> dict:
+    frame = source.iloc[positions]
+    rows = _row_dicts(level, frame)
+    for r in rows:
+        r["image_id"] = image_id
+    return {"keys": [item_keys_[p] for p in positions],
+            "boxes": frame[BOX_COLUMNS].to_numpy(dtype=float), "rows": rows}
+
+
 def _row_dicts(level: str, frame: pd.DataFrame) -> list[dict]:
     cols = ["category_id", "category"] + (["score"] if level == "prediction" else [])
     cols += ["iscrowd"] if level == "object" and "iscrowd" in frame else []
@@ -333,125 +339,8 @@ def _row_dicts(level: str, frame: pd.DataFrame) -> list[dict]:
             for i in range(len(frame))]
 
 
-def _workers(workers) -> int:
-    if workers is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:
-            return max(1, os.cpu_count() or 1)
-    return max(1, int(workers))
-
-
-def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
-                    cache_dir=None, progress: bool = True, chunk_size: int | None = None
-                    ) -> MetricFrames:
-    """Compute quality metrics of ``dataset`` into :class:`MetricFrames`.
-
-    ``metrics``: None (every built-in and decorated metric), or names / decorated functions /
-    metric files. ``workers``: processes (default: the cores; 1 computes in this process).
-    ``cache_dir``: where results persist as Parquet (default ``~/.cache/quality-widgets``, or
-    ``$QUALITY_WIDGETS_CACHE``); ``False`` disables caching. A second run recomputes nothing,
-    a new metric computes only itself, an interrupted run resumes. ``progress``: a tqdm bar
-    (a widget in Jupyter). Bad images and metrics that raise mark the row's ``error`` column;
-    the run always finishes, and prints a summary of errors.
-    """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"compute_metrics needs a quality_widgets.Dataset, got "
-                        f"{type(dataset).__name__}")
-    specs = resolve_metrics(metrics)
-    item_specs = [m for m in specs if m.scope == "item"]
-    dataset_specs = [m for m in specs if m.scope == "dataset"]
-    spec_map = {(m.level, m.key): m for m in item_specs}
-    n_workers = _workers(workers)
-    if cache_dir is None:
-        cache_dir = default_cache_dir()
-    cache = MetricCache(cache_dir, dataset.images_dir) if cache_dir is not False else None
-
-    images = dataset.images
-    keys = {"image": image_keys(images)}
-    frames_src = {"object": dataset.annotations, "prediction": dataset.predictions}
-    for level, frame in frames_src.items():
-        keys[level] = item_keys(level, frame) if len(frame) else []
-    image_key_of = dict(zip(images.index.tolist(), keys["image"]))
-    # (image_key, item_key) per row, per level
-    row_index = {"image": pd.MultiIndex.from_arrays([keys["image"], [""] * len(images)])}
-    for level, frame in frames_src.items():
-        row_index[level] = pd.MultiIndex.from_arrays(
-            [[image_key_of.get(i, "") for i in frame["image_id"].tolist()], keys[level]])
-    by_level = {lv: [m for m in item_specs if m.level == lv] for lv in ("image", "object",
-                                                                          "prediction")}
-    wanted = {f"{m.level}:{m.key}" for m in item_specs}
-    cached = cache.load(wanted) if cache is not None else {}
-
-    # which (image, metric) pairs are missing
-    values: dict = {}
-    missing_by_image: dict[int, dict[str, set]] = {}
-    for level, metrics_ in by_level.items():
-        idx = row_index[level]
-        image_ids = images.index.to_numpy() if level == "image" else \
-            frames_src[level]["image_id"].to_numpy()
-        for m in metrics_:
-            series = cached.get(f"{level}:{m.key}")
-            if series is not None and len(idx):
-                have = idx.isin(series.index)
-                values[(level, m.key)] = series.reindex(idx[have])
-            else:
-                have = np.zeros(len(idx), dtype=bool)
-            for image_id in np.unique(image_ids[~have]).tolist():
-                missing_by_image.setdefault(image_id, {}).setdefault(level, set()).add(m.key)
-
-    # build jobs
-    ann_groups = _groups(dataset.annotations)
-    pred_groups = _groups(dataset.predictions)
-    jobs = []
-    for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
-                                    images["width"].tolist(), images["height"].tolist()):
-        need = missing_by_image.get(image_id)
-        if not need:
-            continue
-        # an image is recomputed for every metric missing anywhere in it
-        metrics_needed = {lv: sorted(ks) for lv, ks in need.items()}
-        items = {}
-        for level, groups in (("object", ann_groups), ("prediction", pred_groups)):
-            if level not in metrics_needed:
-                continue
-            positions = groups.get(image_id, np.empty(0, dtype=np.int64))
-            frame = frames_src[level].iloc[positions]
-            items[level] = {"keys": [keys[level][p] for p in positions],
-                            "boxes": frame[BOX_COLUMNS].to_numpy(dtype=float),
-                            "rows": _row_dicts(level, frame)}
-            for r in items[level]["rows"]:
-                r["image_id"] = image_id
-        jobs.append(ImageJob(image_id, path if isinstance(path, str) else None,
-                             image_key_of[image_id],
-                             np.nan if pd.isna(w) else float(w),
-                             np.nan if pd.isna(h) else float(h), metrics_needed, items))
-
-    n_total = len(images)
-    stats = {"images": n_total, "computed": len(jobs), "from_cache": n_total - len(jobs),
-             "errors": 0, "workers": 1}
-    results = []
-    if jobs:
-        results, stats["workers"] = _run_jobs(jobs, spec_map, n_workers, workers is not None,
-                                               cache, chunk_size, progress, n_total)
-    decode_errors = {r["image_id"]: r["decode_error"] for r in results if r["decode_error"]}
-
-    # assemble values from the cache and the new results
-    new_rows = _results_frame(results, keys_by_id=image_key_of)
-    out = _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors)
-    frames = MetricFrames(images=out["image"], objects=out["object"],
-                          predictions=out["prediction"], dataset=dataset,
-                          metrics={m.name: m for m in specs},
-                          cache_dir=Path(cache.dir) if cache is not None else None, stats=stats)
-    _check_sizes(frames.images, dataset.images)
-    for m in dataset_specs:
-        _apply_dataset_metric(frames, m)
-    stats["errors"] = int(frames.images["error"].notna().sum())
-    _print_error_summary(frames)
-    return frames
-
-
 def _groups(frame: pd.DataFrame) -> dict:
+    """image_id -> positions of the frame's rows of that image."""
     if frame is None or frame.empty:
         return {}
     ids = frame["image_id"].to_numpy()
@@ -462,63 +351,68 @@ def _groups(frame: pd.DataFrame) -> dict:
     return {int(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends)}
 
 
-def _run_jobs(jobs, spec_map, n_workers, explicit, cache, chunk_size, progress, n_total):
+# ---- step 3, run: batches of jobs, here or on the worker pool -----------------------------------
+class _Collector:
+    """Receives finished batches: keeps their results, moves the progress bar and writes
+    complete images to the cache every FLUSH_EVERY_IMAGES images or FLUSH_EVERY_SECONDS."""
+
+    def __init__(self, cache: MetricCache | None, bar):
+        self.cache, self.bar = cache, bar
+        self.results: list = []
+        self.pending: list = []
+        self.last_write = time.monotonic()
+
+    def __call__(self, batch_results: list) -> None:
+        self.results.extend(batch_results)
+        self.pending.extend(r for r in batch_results if not r["decode_error"])
+        self.bar.update(len(batch_results))
+        if (len(self.pending) >= FLUSH_EVERY_IMAGES
+                or time.monotonic() - self.last_write > FLUSH_EVERY_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.cache is not None and self.pending:
+            frame, covered = _cache_frame(self.pending)
+            try:
+                self.cache.write(frame, covered)
+            except OSError as e:
+                warnings.warn(f"could not write the metric cache in {self.cache.dir}: {e}",
+                              RuntimeWarning, stacklevel=4)
+        self.pending, self.last_write = [], time.monotonic()
+
+
+def _run(jobs: list, spec_map: dict, n_workers: int, use_pool: bool, cache, batch_size,
+         progress: bool, n_total: int) -> tuple[list, int]:
+    """Results of every job, and the number of worker processes used (1: this process)."""
     from tqdm.auto import tqdm
-    use_pool = n_workers > 1 and (explicit or len(jobs) >= 64)
-    if chunk_size is None:
-        chunk_size = max(1, min(32, math.ceil(len(jobs) / (n_workers * 8))))
-    chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
+    if batch_size is None:
+        batch_size = max(1, min(32, math.ceil(len(jobs) / (n_workers * 8))))
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     bar = tqdm(total=n_total, initial=n_total - len(jobs), desc="quality metrics",
                unit="img", disable=not progress, leave=True)
-    results, pending_write = [], []
-    last_write = time.monotonic()
-
-    def flush():
-        nonlocal pending_write, last_write
-        if cache is not None and pending_write:
-            frame, covered = _cache_frame(pending_write)
-            try:
-                cache.write(frame, covered)
-            except OSError as e:
-                warnings.warn(f"could not write the metric cache in {cache.dir}: {e}",
-                              RuntimeWarning)
-        pending_write, last_write = [], time.monotonic()
-
-    def collect(chunk_results):
-        nonlocal last_write
-        results.extend(chunk_results)
-        pending_write.extend(r for r in chunk_results if not r["decode_error"])
-        bar.update(len(chunk_results))
-        if (len(pending_write) >= FLUSH_EVERY_IMAGES
-                or time.monotonic() - last_write > FLUSH_EVERY_SECONDS):
-            flush()
-
+    collect = _Collector(cache, bar)
+    used = min(n_workers, len(batches)) if use_pool else 1
     try:
-        if not use_pool:
-            global _WORKER_SPECS
-            saved, _WORKER_SPECS = _WORKER_SPECS, spec_map
-            try:
-                for chunk in chunks:
-                    collect(_run_chunk(chunk))
-            finally:
-                _WORKER_SPECS = saved
-            used = 1
-        else:
+        if use_pool:
             import cloudpickle
             payload = (uuid.uuid4().hex, cloudpickle.dumps(spec_map))
-            used = min(n_workers, len(chunks))
-            _run_in_pool(chunks, payload, used, collect)
+            run_batches(batches, functools.partial(run_batch, payload), used, collect,
+                        lost=_dead_worker_results)
+        else:
+            for batch in batches:
+                collect([compute_image(job, spec_map) for job in batch])
     finally:
-        flush()   # an interrupted run keeps every finished image
+        collect.flush()   # an interrupted run keeps every finished image
         bar.close()
     if cache is not None:
         try:
             cache.compact()
         except OSError:
             pass
-    return results, used
+    return collect.results, used
 
 
+# ---- step 4, assemble: cached and new values into the frames ------------------------------------
 def _results_frame(results, keys_by_id) -> pd.DataFrame:
     """Long rows of new results: level, image_key, item_key, error, one column per metric."""
     rows = {"level": [], "image_key": [], "item_key": [], "error": []}
@@ -584,32 +478,19 @@ def _fill(target: np.ndarray, index: pd.MultiIndex, source: pd.Series) -> None:
     target[hit] = source.to_numpy(dtype=object)[pos[hit]]
 
 
-def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_errors):
-    images = dataset.images
-    base = {
-        "image": images[[c for c in ("file_name", "path", "width", "height", "video",
-                                     "frame_index") if c in images]]
-        .copy(),
-    }
-    name_of = images["file_name"]
-    path_of = images["path"]
-    for level, src in (("object", dataset.annotations), ("prediction", dataset.predictions)):
-        cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
-        cols += ["area", "iscrowd"] if level == "object" else ["score"]
-        extra = [c for c in src.columns if c not in cols and c not in ("segmentation", "scores", "keypoints")]
-        frame = src[cols + extra].copy()
-        frame.insert(1, "file_name", name_of.reindex(frame["image_id"]).to_numpy())
-        frame.insert(2, "path", path_of.reindex(frame["image_id"]).to_numpy())
-        base[level] = frame
-    if len(new_rows):
-        new_index = pd.MultiIndex.from_arrays([new_rows["image_key"], new_rows["item_key"]])
+def _assemble(dataset: Dataset, plan: Plan, keys: Keys, results: list) -> dict:
+    """level -> frame: identifying columns, one column per item metric, ``error``."""
+    new_rows = _results_frame(results, keys_by_id=keys.of_image)
+    decode_errors = {r["image_id"]: r["decode_error"] for r in results if r["decode_error"]}
+    new_index = (pd.MultiIndex.from_arrays([new_rows["image_key"], new_rows["item_key"]])
+                 if len(new_rows) else None)
     out = {}
-    for level, frame in base.items():
-        idx = row_index[level]
+    for level, frame in _base_frames(dataset).items():
+        idx = keys.rows[level]
         level_rows = (new_rows["level"] == level).to_numpy() if len(new_rows) else None
-        for m in by_level[level]:
+        for m in plan.by_level[level]:
             col = np.full(len(idx), np.nan, dtype=object)
-            old = values.get((level, m.key))
+            old = plan.values.get((level, m.key))
             if old is not None and len(old):
                 _fill(col, idx, old)
             c = f"{level}:{m.key}"
@@ -617,27 +498,54 @@ def _assemble(dataset, by_level, row_index, values, new_rows, cached, decode_err
                 _fill(col, idx, pd.Series(new_rows[c].to_numpy()[level_rows],
                                           index=new_index[level_rows]))
             frame[m.name] = _typed(col)
-        # errors: cached metric errors, new metric errors, decode errors
-        err = pd.Series([None] * len(idx), index=idx, dtype=object)
-        if "error" in cached and len(idx):
-            e = cached["error"]
-            hit = idx.isin(e.index)
-            err[hit] = e.reindex(idx[hit]).to_numpy()
-        if len(new_rows):
-            s = pd.Series(new_rows["error"].to_numpy()[level_rows], index=new_index[level_rows])
-            s = s[~s.index.duplicated(keep="last")]
-            hit = idx.isin(s.index)
-            err[hit] = s.reindex(idx[hit]).to_numpy()
-        errors = np.array([e if isinstance(e, str) and e else None for e in err.to_numpy()],
-                          dtype=object)
+        new_errors = (pd.Series(new_rows["error"].to_numpy()[level_rows],
+                                index=new_index[level_rows]) if len(new_rows) else None)
+        errors = _errors(idx, plan.cached.get("error"), new_errors)
         ids = frame.index.to_numpy() if level == "image" else frame["image_id"].to_numpy()
-        for pos in np.flatnonzero(np.isin(ids, list(decode_errors))) if decode_errors else []:
-            prefix = "image" if level == "image" else "image of this box"
-            errors[pos] = f"{prefix}: {decode_errors[ids[pos]]}" + (
-                f"; {errors[pos]}" if errors[pos] else "")
+        _prefix_decode_errors(errors, ids, decode_errors, level)
         frame["error"] = pd.Series(errors, index=frame.index, dtype=object)
         out[level] = frame
     return out
+
+
+def _base_frames(dataset: Dataset) -> dict:
+    """The identifying columns of each level: file, size; category, box, area or score."""
+    images = dataset.images
+    base = {"image": images[[c for c in ("file_name", "path", "width", "height", "video",
+                                         "frame_index") if c in images]].copy()}
+    for level, src in _item_frames(dataset).items():
+        cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
+        cols += ["area", "iscrowd"] if level == "object" else ["score"]
+        extra = [c for c in src.columns
+                 if c not in cols and c not in ("segmentation", "scores", "keypoints")]
+        frame = src[cols + extra].copy()
+        frame.insert(1, "file_name", images["file_name"].reindex(frame["image_id"]).to_numpy())
+        frame.insert(2, "path", images["path"].reindex(frame["image_id"]).to_numpy())
+        base[level] = frame
+    return base
+
+
+def _errors(idx: pd.MultiIndex, cached: pd.Series | None, new: pd.Series | None) -> np.ndarray:
+    """The error text of each row: the new run's where it computed the row, else the cache's."""
+    err = pd.Series([None] * len(idx), index=idx, dtype=object)
+    for source in (cached, new):
+        if source is None or not len(idx):
+            continue
+        source = source[~source.index.duplicated(keep="last")]
+        hit = idx.isin(source.index)
+        err[hit] = source.reindex(idx[hit]).to_numpy()
+    return np.array([e if isinstance(e, str) and e else None for e in err.to_numpy()],
+                    dtype=object)
+
+
+def _prefix_decode_errors(errors: np.ndarray, ids: np.ndarray, decode_errors: dict,
+                          level: str) -> None:
+    if not decode_errors:
+        return
+    prefix = "image" if level == "image" else "image of this box"
+    for pos in np.flatnonzero(np.isin(ids, list(decode_errors))):
+        errors[pos] = f"{prefix}: {decode_errors[ids[pos]]}" + (
+            f"; {errors[pos]}" if errors[pos] else "")
 
 
 def _check_sizes(frame: pd.DataFrame, images: pd.DataFrame) -> None:
@@ -645,7 +553,8 @@ def _check_sizes(frame: pd.DataFrame, images: pd.DataFrame) -> None:
 
     Adds ``size_mismatch`` (True where both are known and differ: boxes are then measured
     against the decoded image, which is what the pixels are) and fills width/height from the
-    file's entry where the image could not be decoded, so every row keeps a size."""
+    file's entry where the image could not be decoded, so every row keeps a size. Mismatches
+    are reported in one :class:`~quality_widgets.DataWarning`."""
     if "width" not in frame or "height" not in frame:
         return
     file_w = images["width"].reindex(frame.index)
@@ -661,11 +570,12 @@ def _check_sizes(frame: pd.DataFrame, images: pd.DataFrame) -> None:
                                   .round(), dtype="Int64")
     if mismatch.any():
         first = frame.index[mismatch.to_numpy()][0]
-        print(f"quality-widgets: {int(mismatch.sum())} image(s) have a size in the annotation "
-              f"file that differs from the decoded file (first: {frame.at[first, 'file_name']}: "
-              f"file entry {file_w[first]}x{file_h[first]}, decoded {dec_w[first]}x"
-              f"{dec_h[first]}); see the 'size_mismatch' column. Box metrics use the decoded "
-              f"size.")
+        warnings.warn(
+            f"{int(mismatch.sum())} image(s) have a size in the annotation file that differs "
+            f"from the decoded file (first: {frame.at[first, 'file_name']}: file entry "
+            f"{file_w[first]}x{file_h[first]}, decoded {dec_w[first]}x{dec_h[first]}); see the "
+            f"'size_mismatch' column. Box metrics use the decoded size.", DataWarning,
+            stacklevel=3)
 
 
 def _apply_dataset_metric(frames: MetricFrames, m: Metric) -> None:
@@ -683,7 +593,8 @@ def _apply_dataset_metric(frames: MetricFrames, m: Metric) -> None:
                       f"{traceback.format_exc(limit=3)}", RuntimeWarning)
 
 
-def _print_error_summary(frames: MetricFrames, show: int = 5) -> None:
+def _warn_errors(frames: MetricFrames, show: int = 5) -> None:
+    """One :class:`~quality_widgets.DataWarning` naming the first rows with an error."""
     errors = frames.errors()
     if errors.empty:
         return
@@ -692,5 +603,62 @@ def _print_error_summary(frames: MetricFrames, show: int = 5) -> None:
         lines.append(f"  {len(group)} {level} row(s) with errors, e.g.:")
         for _, row in group.head(show).iterrows():
             lines.append(f"    {row['file_name']} (id {row['id']}): {row['error']}")
-    print("quality-widgets: some values could not be computed (see the 'error' column):\n"
-          + "\n".join(lines))
+    warnings.warn("some values could not be computed (see the 'error' column):\n"
+                  + "\n".join(lines), DataWarning, stacklevel=3)
+
+
+# ---- the public function ------------------------------------------------------------------------
+def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
+                    cache_dir=None, progress: bool = True, chunk_size: int | None = None
+                    ) -> MetricFrames:
+    """Compute quality metrics of ``dataset`` into :class:`MetricFrames`.
+
+    ``metrics``: None (every built-in and decorated metric), or names / decorated functions /
+    metric files. ``workers``: processes (default: the cores; 1 computes in this process).
+    ``cache_dir``: where results persist as Parquet (default ``~/.cache/quality-widgets``, or
+    ``$QUALITY_WIDGETS_CACHE``); ``False`` disables caching. A second run recomputes nothing,
+    a new metric computes only itself, an interrupted run resumes. ``progress``: a tqdm bar
+    (a widget in Jupyter). ``chunk_size``: images per batch sent to a worker (default: about
+    eight batches per worker, at most 32 images each). Bad images and metrics that raise mark
+    the row's ``error`` column; the run always finishes, and one
+    :class:`~quality_widgets.DataWarning` sums up the errors.
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"compute_metrics needs a quality_widgets.Dataset, got "
+                        f"{type(dataset).__name__}")
+    specs = resolve_metrics(metrics)
+    item_specs = [m for m in specs if m.scope == "item"]
+    cache = _open_cache(cache_dir, dataset)
+    keys = _keys(dataset)
+    plan = _plan(dataset, item_specs, keys, cache)
+
+    n_workers = default_workers() if workers is None else max(1, int(workers))
+    use_pool = n_workers > 1 and (workers is not None or len(plan.jobs) >= MIN_IMAGES_FOR_POOL)
+    n_total = len(dataset.images)
+    stats = {"images": n_total, "computed": len(plan.jobs),
+             "from_cache": n_total - len(plan.jobs), "errors": 0, "workers": 1}
+    results = []
+    if plan.jobs:
+        results, stats["workers"] = _run(plan.jobs, {(m.level, m.key): m for m in item_specs},
+                                         n_workers, use_pool, cache, chunk_size, progress,
+                                         n_total)
+
+    out = _assemble(dataset, plan, keys, results)
+    frames = MetricFrames(images=out["image"], objects=out["object"],
+                          predictions=out["prediction"], dataset=dataset,
+                          metrics={m.name: m for m in specs},
+                          cache_dir=Path(cache.dir) if cache is not None else None, stats=stats)
+    _check_sizes(frames.images, dataset.images)
+    for m in specs:
+        if m.scope == "dataset":
+            _apply_dataset_metric(frames, m)
+    stats["errors"] = int(frames.images["error"].notna().sum())
+    _warn_errors(frames)
+    return frames
+
+
+def _open_cache(cache_dir, dataset: Dataset) -> MetricCache | None:
+    if cache_dir is False:
+        return None
+    return MetricCache(default_cache_dir() if cache_dir is None else cache_dir,
+                       dataset.images_dir)

@@ -32,9 +32,10 @@ import importlib.util
 import inspect
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 LEVELS = ("image", "object", "prediction")
 _lock = threading.RLock()
@@ -238,3 +239,26 @@ def unregister(name: str, level: str | None = None) -> int:
         for k in keys:
             del _REGISTRY[k]
     return len(keys)
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """Put the registry back as it was on entry when the block ends: metrics decorated or
+    loaded inside are forgotten, metrics unregistered inside come back. Built-in metrics are
+    loaded first, so they are part of what is restored::
+
+        with registry.snapshot():
+            @metric(level="image")
+            def trial(image): ...
+            compute_metrics(ds, metrics=[trial])
+        # `trial` is no longer registered
+    """
+    load_builtin_metrics()
+    with _lock:
+        saved = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        with _lock:
+            _REGISTRY.clear()
+            _REGISTRY.update(saved)
