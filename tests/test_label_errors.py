@@ -11,6 +11,7 @@ from label_data import make_label_dataset
 import quality_widgets as qw
 from quality_widgets.analysis.label_errors import (
     calibrate_scores,
+    context_odds,
     cosine_knn,
     find_label_errors,
     label_agreement,
@@ -136,6 +137,28 @@ def test_calibration_is_monotone_in_score_and_not_judged_by_its_own_outcome():
     q1 = calibrate_scores(np.r_[scores, 0.9], np.r_[cats, 9], np.r_[correct, False])
     q2 = calibrate_scores(np.r_[scores, 0.9], np.r_[cats, 9], np.r_[correct, True])
     assert abs(q1[-1] - q2[-1]) < 0.02
+
+
+def test_context_odds_is_the_naive_bayes_update_by_hand():
+    # one stratum, q = 0.5 everywhere: 4 true detections, 3 of them with another label of
+    # their class in the image; 2 false ones (weight 1 - q = 0.5 each), neither with one.
+    q = np.full(6, 0.5)
+    ctx = np.array([1, 1, 1, 0, 0, 0], bool)
+    correct = np.array([1, 1, 1, 1, 0, 0], bool)
+    out = context_odds(q, ctx, correct, strata=1)
+    # P(ctx | true) = (3 + 1) / (4 + 2) = 2/3, P(ctx | false) = (0 + 1) / (1 + 2) = 1/3:
+    # ratio 2 -> odds 2 -> 2/3; without: (1 + 1)/6 over (1 + 1)/3 = 1/2 -> 1/3.
+    np.testing.assert_allclose(out, [2 / 3, 2 / 3, 2 / 3, 1 / 3, 1 / 3, 1 / 3])
+    # within quantile bins of q: the low bin (q = 0.2) has no context anywhere, so its ratio
+    # is (4 + 1) / (4 + 2) over (1.6 + 1) / (1.6 + 2) (false weight 2 x 0.8), whatever the
+    # high bin says
+    q2 = np.r_[np.full(6, 0.2), np.full(6, 0.8)]
+    ctx2 = np.r_[np.zeros(6, bool), ctx]
+    correct2 = np.r_[correct, correct]
+    out2 = context_odds(q2, ctx2, correct2, strata=2)
+    odds = 0.25 * (5 / 6) / (2.6 / 3.6)
+    np.testing.assert_allclose(out2[:6], odds / (1 + odds))
+    assert out2[6] > 0.8 > out2[11]
 
 
 def test_cosine_knn_is_exact_against_a_brute_force_oracle():

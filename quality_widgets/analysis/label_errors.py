@@ -13,6 +13,9 @@ joins the same scores to the metric frames (``swap_score``, ``location_score``,
   prediction's class lies at IoU >= 0.5 | score, class), estimated on the dataset itself: an
   isotonic fit of that outcome on the score (all classes), then one logit offset per class
   (shrunk to 0 by a N(0, 1) prior), so a class whose scores run low is not under-trusted.
+* **Context** (overlooked only). ``q`` times the likelihood ratio of "another label of its
+  class is in the image" between true objects and false positives, measured per quartile of
+  ``q`` on the dataset itself (:func:`context_odds`).
 * **Evidence.** Per (label, prediction) pair of one image: ``A(IoU)`` (aligned: 0 below IoU 0.3,
   1 from 0.6), ``N(IoU)`` (they overlap: 0 at 0, 1 from 0.05), ``B(IoU)`` (misaligned: 1 at 0,
   0 from 0.5), ``Z`` (size agreement sqrt(min area / max area)). A prediction already explained
@@ -126,6 +129,36 @@ def calibrate_scores(scores, categories, correct, use=None, per_class: bool = Tr
     return 1.0 / (1.0 + np.exp(-(z + loo)))
 
 
+def context_odds(q, context, correct, use=None, strata: int = 4) -> np.ndarray:
+    """``q`` updated by a binary context (naive Bayes): the odds q / (1 - q) times the
+    likelihood ratio P(context | true object) / P(context | false positive) of the detection's
+    value of ``context``, estimated within ``strata`` quantile bins of ``q`` (over the ``use``d
+    detections), so the context is only assumed independent of the score within a bin.
+
+    P(. | true) is the share among the bin's ``correct`` detections, P(. | false) the share
+    among its other detections weighted by 1 - q (a confident unmatched detection is as likely
+    an unlabelled object as a false positive); both with add-one smoothing. Returns values in
+    (0, 1)."""
+    q = np.clip(np.asarray(q, dtype=float), 1e-9, 1 - 1e-9)
+    b = np.asarray(context, dtype=bool).astype(np.int64)
+    t = np.asarray(correct, dtype=bool)
+    use = np.ones(len(q), dtype=bool) if use is None else np.asarray(use, dtype=bool)
+    if not use.any():
+        return q.copy()
+    edges = np.quantile(q[use], np.linspace(0, 1, strata + 1)[1:-1])
+    stratum = np.digitize(q, edges)
+    ratio = np.ones(len(q))
+    for k in range(strata):
+        m = stratum == k
+        w_true = (use & t & m).astype(float)
+        w_false = np.where(use & ~t & m, 1.0 - q, 0.0)
+        p_true = (np.bincount(b, weights=w_true, minlength=2) + 1.0) / (w_true.sum() + 2.0)
+        p_false = (np.bincount(b, weights=w_false, minlength=2) + 1.0) / (w_false.sum() + 2.0)
+        ratio[m] = (p_true / p_false)[b[m]]
+    odds = q / (1 - q) * ratio
+    return odds / (1 + odds)
+
+
 # ---- pairs ------------------------------------------------------------------------------------
 def _pairs(unit_a: np.ndarray, unit_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (a, b) index pair with ``unit_a[a] == unit_b[b]``."""
@@ -180,7 +213,8 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     annotator). Labels and predictions interact only within a unit. Returns an object with, per
     label: ``swap``, ``swap_pred``, ``location``, ``location_pred``, ``spurious``,
     ``support``, ``support_pred``, ``present``, ``recall``; per prediction: ``q``,
-    ``overlooked``, ``ignored``, ``covered``, ``covered_label``, ``claimed``, ``duplicate``."""
+    ``q_over``, ``context``, ``overlooked``, ``ignored``, ``covered``, ``covered_label``,
+    ``claimed``, ``duplicate``."""
     label_unit = np.asarray(label_unit, dtype=np.int64)
     pred_unit = np.asarray(pred_unit, dtype=np.int64)
     label_cat = np.asarray(label_cat, dtype=np.int64)
@@ -209,6 +243,12 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
                          prior_sd=prior_sd) \
         if n_p else np.zeros(0)
     out.q, out.ignored = q, ignored
+    # Context: does the unit hold another label of the prediction's class, one it does not
+    # match (IoU < 0.5)? Objects come in groups, and a missing label is one of a group more
+    # often than a false positive is; how much more is measured on the dataset itself.
+    ctx = np.bincount(pj[real & same & (iou < 0.5)], minlength=n_p) > 0
+    q_over = context_odds(q, ctx, correct, use=~ignored) if n_p else np.zeros(0)
+    out.context, out.q_over = ctx, q_over
 
     # Restrict to real (non-crowd) labels from here on.
     li, pj, iou, same = li[real], pj[real], iou[real], same[real]
@@ -286,7 +326,7 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     covered, covered_label = _argmax_at(n_p, pj, cover, li)
     claim = np.where(same, _near(iou) * _misaligned(iou) * size * (1 - support[li]), 0.0)
     claimed = _max_at(n_p, pj, claim)
-    raw = np.where(ignored, 0.0, q * (1 - covered) * (1 - claimed))
+    raw = np.where(ignored, 0.0, q_over * (1 - covered) * (1 - claimed))
     duplicate = _duplicates(pred_unit, pred_box, raw)
     out.covered, out.covered_label, out.claimed, out.duplicate = (covered, covered_label,
                                                                  claimed, duplicate)
@@ -526,8 +566,9 @@ def find_label_errors(ds, metrics=None, *, embeddings=None, k: int = 10,
       ``L`` the unweighted max of the badly-located evidence and ``R`` the mean ``T`` of labels
       of the same category and COCO size range (shrunk to the size range's mean): how often
       the detector sees such labels at all;
-    * ``overlooked = q (1 - C) (1 - K) (1 - D)`` for a prediction, with ``C`` the best
-      ``A(IoU)`` with any label, ``K = max_{same class} N B Z (1 - S_i)`` (the prediction is
+    * ``overlooked = q' (1 - C) (1 - K) (1 - D)`` for a prediction, with ``q'`` = ``q``
+      updated by the image's context (:func:`context_odds`: is there another label of its
+      class, one it does not match at IoU >= 0.5?), ``C`` the best ``A(IoU)`` with any label, ``K = max_{same class} N B Z (1 - S_i)`` (the prediction is
       where a poorly supported label should be), ``D`` the best ``A(IoU)`` with a prediction of
       higher such score (duplicates); 0 inside a crowd region of its class.
     """
@@ -769,8 +810,11 @@ def _overlooked_reasons(sc, cats, p_score, label_cat, ann_ids, names):
         elif sc.duplicate[j] >= 0.5:
             out.append("a second box on an object already flagged")
         else:
+            where = (f"other {cats[j]} labels in the image" if sc.context[j] else
+                     f"no other {cats[j]} label in the image")
             out.append(f"{cats[j]} predicted with score {_fmt(p_score[j])} (precision "
-                       f"{_fmt(sc.q[j])} at this score) and no label covers it")
+                       f"{_fmt(sc.q[j])} at this score, {_fmt(sc.q_over[j])} with {where}) "
+                       f"and no label covers it")
     return out
 
 
