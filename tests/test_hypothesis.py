@@ -21,7 +21,7 @@ import pytest
 import quality_widgets as qw
 from quality_widgets.analysis import hypothesis as hyp
 from quality_widgets.frames import MetricFrames
-from quality_widgets.analysis.statistics import bootstrap_ci, holm, permutation_p_value
+from quality_widgets.analysis.statistics import bootstrap_ci, holm
 
 pycocotools = pytest.importorskip("pycocotools")
 
@@ -108,30 +108,6 @@ def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area
         ev.accumulate()
         ev.summarize()
     return ev
-
-
-# ---- statistics ------------------------------------------------------------------------------
-def test_holm_matches_hand_computation():
-    p = np.array([0.01, 0.04, 0.03, np.nan, 0.5])
-    # sorted 0.01, 0.03, 0.04, 0.5 with m = 4: 0.04, 0.09, 0.09 (monotone), 0.5
-    np.testing.assert_allclose(holm(p), [0.04, 0.09, 0.09, np.nan, 0.5])
-    assert np.isnan(holm([np.nan])).all()
-
-
-def test_permutation_p_value_counts_the_observed_statistic():
-    assert permutation_p_value(0.5, [0.1, -0.6, 0.5, 0.2]) == pytest.approx(3 / 5)
-    assert permutation_p_value(1.0, np.zeros(999)) == pytest.approx(1 / 1000)
-    assert permutation_p_value(0.3, [np.nan, 0.4]) == pytest.approx(2 / 2)   # NaN dropped
-    assert np.isnan(permutation_p_value(np.nan, [0.1]))
-
-
-def test_bootstrap_ci_methods():
-    reps = np.arange(1001) / 1000.0             # quantiles 0.025 and 0.975 exactly
-    assert bootstrap_ci(0.4, reps) == pytest.approx((0.025, 0.975))
-    assert bootstrap_ci(0.4, reps, method="basic") == pytest.approx((0.8 - 0.975, 0.8 - 0.025))
-    assert np.isnan(bootstrap_ci(0.0, [np.nan])[0])
-    with pytest.raises(ValueError):
-        bootstrap_ci(0.0, reps, method="bca")
 
 
 # ---- each side is pycocotools ----------------------------------------------------------------
@@ -309,13 +285,15 @@ def test_undefined_resamples_are_dropped_and_counted(synthetic):
     dataset, ann_u, pred_u, *_ = synthetic
     metrics = frames_of(dataset, ann_u, pred_u)
     cat3 = (dataset.annotations["category_id"] == 3).to_numpy()
-    keep_ids = set(dataset.annotations.index[cat3][:45])
     r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", category=3, resamples=0)
     assert r.below.n_annotations + r.above.n_annotations <= cat3.sum()
-    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", category=3, resamples=100)
-    assert len(r.bootstrap_differences) == 100
+    assert r.below.n_categories == r.above.n_categories == 1
+    r = hyp.test_hypothesis(dataset, metrics, metric="difficulty", category=3, resamples=100,
+                            ci_method="basic")
+    assert len(r.bootstrap_differences) == 100 and r.resamples == 100
     assert r.bootstrap_dropped == int(np.sum(~np.isfinite(r.bootstrap_differences)))
-    assert keep_ids                                     # the category exists
+    assert r.permutations == 100 == len(r.permutation_differences)
+    assert r.permutations_dropped == int(np.sum(~np.isfinite(r.permutation_differences)))
 
 
 def test_performance_curve_bins_equal_slices(synthetic):
@@ -361,7 +339,8 @@ def test_cli_json_has_exactly_the_result_keys(synthetic, capsys, tmp_path, monke
     assert set(payload) == {"below", "above", "difference", "ci95", "p_value", "summary",
                             "metric", "threshold", "measure"}
     assert payload["metric"] == "box_area" and payload["measure"] == "AP"
-    assert set(payload["below"]) == {"n_images", "n_annotations", "n_predictions", "value"}
+    assert set(payload["below"]) == {"n_images", "n_annotations", "n_categories",
+                                     "n_predictions", "value"}
     assert len(payload["ci95"]) == 2
     code = main(["hypothesis", "--annotations", str(ann_file), "--predictions", str(res_file),
                  "--metric", "box_area", "--resamples", "20", "--measure", "AP50",
