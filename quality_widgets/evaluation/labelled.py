@@ -92,21 +92,15 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
 def _sample_labels(counts, state, out):
     """Fill ``out`` with a uniform draw without replacement from the multiset holding
     ``counts[j]`` copies of label ``j - 1`` (label -1: none): slot i takes label j with
-    probability ``remaining_j / remaining``. Uniforms from SplitMix64 (Steele, Lea & Flood
-    2014; ``state[0]`` is its 64-bit state, advanced), branch-free label choice."""
+    probability ``remaining_j / remaining`` (branch-free choice; uniforms from
+    :func:`_uniform`, ``state`` advanced)."""
     c = counts.copy()
     n = len(c)
     remaining = 0
     for j in range(n):
         remaining += c[j]
-    x = state[0]
     for i in range(len(out)):
-        x += np.uint64(0x9E3779B97F4A7C15)
-        z = x
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        u = float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0) * remaining
+        u = _uniform(state) * remaining
         j = 0
         acc = c[0]
         for q in range(1, n):
@@ -117,44 +111,100 @@ def _sample_labels(counts, state, out):
         out[i] = j - 1
         c[j] -= 1
         remaining -= 1
-    state[0] = x
 
 
-def _measure_labels(gt_label, pos_label, n_sides, recall, t_index, k_lo, k_hi,
-                    gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
-                    is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit,
-                    cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat,
-                    n_img, rec_thr, eps, q_out, r_out):
-    """Every side's curves (``q_out[s]``, [K', T', R]) or recalls (``r_out[s]``, [T', K'])
-    for one labelling (see the module doc)."""
-    n_gt = len(gt_label)
-    n_thr = rec_hit.shape[1]
-    n_rec = len(rec_pos)
-    n_c = len(c_cand_start) - 1
-    n_pos = len(pos_label)
-    # Free detections counted on each side before each record / category (one pass).
-    free_at_rec = np.empty((n_sides, n_rec), np.int64)
-    free_at_cat = np.empty((n_sides, len(cat_start)), np.int64)
+def _uniform(state):
+    """The next SplitMix64 uniform in [0, 1) (Steele, Lea & Flood 2014); ``state[0]`` is
+    its 64-bit state, advanced."""
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+def _free_counts(pos_label, pos_inside, is_rec, cat_start, free_at_rec, free_at_cat,
+                 rec_label):
+    """One pass over the ordered detections: each record's label, and the free detections
+    counted on each side (labelled so, inside the area range) before each record and each
+    category start."""
+    n_sides = free_at_rec.shape[0]
     free = np.zeros(n_sides, np.int64)
     k = 0
     r = 0
-    for p in range(n_pos):
+    for p in range(len(pos_label)):
         while k < len(cat_start) and cat_start[k] == p:
             for s in range(n_sides):
                 free_at_cat[s, k] = free[s]
             k += 1
+        lab = pos_label[p]
         if is_rec[p]:
+            rec_label[r] = lab
             for s in range(n_sides):
                 free_at_rec[s, r] = free[s]
             r += 1
-        else:
-            lab = pos_label[p]
-            if lab >= 0 and pos_inside[p]:
-                free[lab] += 1
+        elif lab >= 0 and pos_inside[p]:
+            free[lab] += 1
     while k < len(cat_start):
         for s in range(n_sides):
             free_at_cat[s, k] = free[s]
         k += 1
+
+
+def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, free_at_rec,
+                        free_at_cat, rec_label):
+    """:func:`_free_counts` of a random labelling of the ordered detections, drawn as
+    :func:`_sample_labels` draws (one pass: the labels of free detections are counted, never
+    stored)."""
+    c = counts.copy()
+    n = len(c)
+    n_sides = free_at_rec.shape[0]
+    remaining = 0
+    for j in range(n):
+        remaining += c[j]
+    free = np.zeros(n_sides, np.int64)
+    k = 0
+    r = 0
+    for p in range(len(is_rec)):
+        while k < len(cat_start) and cat_start[k] == p:
+            for s in range(n_sides):
+                free_at_cat[s, k] = free[s]
+            k += 1
+        u = _uniform(state) * remaining
+        j = 0
+        acc = c[0]
+        for q in range(1, n):
+            j += u >= acc
+            acc += c[q]
+        while c[j] == 0:
+            j -= 1
+        c[j] -= 1
+        remaining -= 1
+        if is_rec[p]:
+            rec_label[r] = j - 1
+            for s in range(n_sides):
+                free_at_rec[s, r] = free[s]
+            r += 1
+        elif j > 0 and pos_inside[p]:
+            free[j - 1] += 1
+    while k < len(cat_start):
+        for s in range(n_sides):
+            free_at_cat[s, k] = free[s]
+        k += 1
+
+
+def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
+                    t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside,
+                    pos_image, is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt,
+                    rec_hit, cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr,
+                    n_cat, n_img, rec_thr, eps, q_out, r_out):
+    """Every side's curves (``q_out[s]``, [K', T', R]) or recalls (``r_out[s]``, [T', K'])
+    for one labelling: GT labels, record labels and free counts (:func:`_free_counts`)."""
+    n_gt = len(gt_label)
+    n_thr = rec_hit.shape[1]
+    n_rec = len(rec_pos)
+    n_c = len(c_cand_start) - 1
     ignore = np.empty(n_gt, np.uint8)
     npig = np.zeros((1, n_cat), np.int64)
     cmatch = np.full((n_thr, n_c), -1, np.int64)
@@ -227,7 +277,7 @@ def _measure_labels(gt_label, pos_label, n_sides, recall, t_index, k_lo, k_hi,
             p = rec_pos[r]
             cand = rec_cand[r]
             ci = cplx_of_cand[cand]
-            out = np.uint8(1) - (pos_inside[p] & np.uint8(pos_label[p] == s))
+            out = np.uint8(1) - (pos_inside[p] & np.uint8(rec_label[r] == s))
             if ci < 0:
                 g = rec_gt[r]
                 matched = np.uint8(gt_id[g] != 0)
@@ -308,30 +358,37 @@ def _mean_of(q, r, recall, out):
         out[s] = total / count if count else np.nan
 
 
-def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_pos, n_sides, recall, t_index,
+def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_index,
               k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
-              is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit, cplx_of_cand,
-              c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps,
-              q_out, r_out, means):
+              is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit,
+              cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat, n_img,
+              rec_thr, eps, q_out, r_out, means):
     """``means[b]``: every side's measure under ``n_perm`` random relabellings drawn from
     the 64-bit ``seed``."""
     state = np.empty(1, np.uint64)
     state[0] = seed
     gt_label = np.empty(n_gt, np.int64)
-    pos_label = np.empty(n_pos, np.int64)
+    n_rec = len(rec_pos)
+    rec_label = np.empty(n_rec, np.int64)
+    free_at_rec = np.empty((n_sides, n_rec), np.int64)
+    free_at_cat = np.empty((n_sides, len(cat_start)), np.int64)
     for b in range(n_perm):
         _sample_labels(ann_counts, state, gt_label)
-        _sample_labels(pred_counts, state, pos_label)
-        _measure_labels(gt_label, pos_label, n_sides, recall, t_index, k_lo, k_hi,
-                        gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
-                        is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit,
-                        cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat,
-                        n_img, rec_thr, eps, q_out, r_out)
+        _sample_free_counts(pred_counts, state, pos_inside, is_rec, cat_start, free_at_rec,
+                            free_at_cat, rec_label)
+        _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
+                        t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd,
+                        pos_inside, pos_image, is_rec, rec_pos, rec_cand, rec_cat_start,
+                        cat_start, rec_gt, rec_hit, cplx_of_cand, c_cand_start, c_pair_gt,
+                        c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps, q_out, r_out)
         _mean_of(q_out, r_out, recall, means[b])
 
 
 if HAVE_NUMBA:
+    _uniform = njit(cache=True, nogil=True, inline="always")(_uniform)
     _sample_labels = njit(cache=True, nogil=True)(_sample_labels)
+    _free_counts = njit(cache=True, nogil=True)(_free_counts)
+    _sample_free_counts = njit(cache=True, nogil=True)(_sample_free_counts)
     _measure_labels = njit(cache=True, nogil=True)(_measure_labels)
     _mean_of = njit(cache=True, nogil=True)(_mean_of)
     _permuted = njit(cache=True, nogil=True)(_permuted)
@@ -386,12 +443,19 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
         ann_counts = np.bincount(ann_labels + 1, minlength=n_slices + 1).astype(np.int64)
         pred_counts = np.bincount(pred_labels + 1, minlength=n_slices + 1).astype(np.int64)
         out = np.empty((n_perm, n_slices))
-        _permuted(np.uint64(int(seed) % 2**64), n_perm, ann_counts, pred_counts, len(inputs.gt_row),
-                  len(order.dt), n_slices, recall, *fixed, q, rr, out)
+        _permuted(np.uint64(int(seed) % 2**64), n_perm, ann_counts, pred_counts,
+                  len(inputs.gt_row), n_slices, recall, *fixed, q, rr, out)
         return out
     gt_label = ann_labels[inputs.gt_row]
     pos_label = pred_labels[inputs.dt_row[order.dt]]
-    _measure_labels(gt_label, pos_label, n_slices, recall, *fixed, q, rr)
+    n_rec = len(table.rec_pos)
+    rec_label = np.empty(n_rec, np.int64)
+    free_at_rec = np.empty((n_slices, n_rec), np.int64)
+    free_at_cat = np.empty((n_slices, len(table.cat_start)), np.int64)
+    _free_counts(pos_label, table.pos_inside, table.is_rec, table.cat_start, free_at_rec,
+                 free_at_cat, rec_label)
+    _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_slices, recall, *fixed,
+                    q, rr)
     # numpy's mean: the same doubles as measure_many on a slices_state
     if recall:
         return np.array([_mean_defined(rr[s]) for s in range(n_slices)])
