@@ -76,6 +76,8 @@ class Evaluator:
         self._dt_outside = _outside(self.inputs.dt_area)
         self.cache_size = cache_size
         self._cache: OrderedDict = OrderedDict()
+        #: Slice-independent tables derived from the inputs (e.g. :mod:`.labelled`'s), kept.
+        self.tables: dict = {}
         self.category_names = list(dataset.categories["name"].reindex(
             self.inputs.category_ids).astype(object))
 
@@ -224,6 +226,47 @@ class Evaluator:
             if weights.ndim != 2:
                 raise ValueError("weights_matrix must be [B, n_images]")
         return measure_many(state, weights, spec, row, k, score_threshold)
+
+    def measure_labelled(self, ann_labels, pred_labels, n_slices: int, measure: str = "AP",
+                         category=None, score_threshold: float = 0.5, permutations: int = 0,
+                         seed: int = 0) -> np.ndarray:
+        """``measure`` on every slice of an object labelling, or of random relabellings.
+
+        ``ann_labels`` / ``pred_labels``: int per ``dataset.annotations`` /
+        ``dataset.predictions`` row, the slice ``0 .. n_slices - 1`` or -1 (none). Slice s is
+        the slice of :meth:`slices_state` with masks ``labels == s`` (GT labelled otherwise
+        ignored, unmatched detections labelled otherwise ignored). ``permutations`` = 0:
+        [n_slices], the same doubles as ``measure_many(slices_state(...), slice_index=s)``;
+        n > 0: [n, n_slices], each row the slices after shuffling the annotation labels among
+        the annotations and the prediction labels among the predictions (a permutation
+        test's null distribution), reproducible from ``seed``. The matching of the
+        components that do not depend on the labels is reused (see :mod:`.labelled`): a
+        relabelling costs about one pass over the detections.
+        """
+        from .labelled import HAVE_NUMBA as compiled, labelled_measures
+        spec = measure_spec(measure)
+        ann_labels = np.asarray(ann_labels, dtype=np.int64)
+        pred_labels = np.asarray(pred_labels, dtype=np.int64)
+        if ann_labels.shape != (self.inputs.n_annotations,) or \
+                pred_labels.shape != (self.inputs.n_predictions,):
+            raise ValueError("ann_labels and pred_labels need one label per annotation and "
+                             "per prediction row")
+        k = None if category is None else self.category_index(category)
+        if compiled and spec.kind != "at_score":
+            return labelled_measures(self, spec, ann_labels, pred_labels, n_slices, k,
+                                     permutations, seed)
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(max(int(permutations), 1)):
+            a, p = ann_labels, pred_labels
+            if permutations:
+                a, p = rng.permutation(a), rng.permutation(p)
+            state = self.slices_state([a == s for s in range(n_slices)],
+                                      [p == s for s in range(n_slices)], spec.area)
+            out.append([self.measure(state, None, measure, category, score_threshold, s)
+                        for s in range(n_slices)])
+        out = np.array(out, dtype=float)
+        return out if permutations else out[0]
 
     def counted_gt(self, state: MatchState, image_weights=None, area: str = "all",
                    slice_index: int = 0) -> np.ndarray:
