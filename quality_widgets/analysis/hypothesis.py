@@ -826,25 +826,16 @@ _SWEEP = {}
 
 
 def _sweep_one(task):
-    index, column, level, seed = task
-    dataset, metrics, measure, category, score_threshold, cap, h = _SWEEP["args"]
-    evaluator = _SWEEP["evaluator"]
-    try:
-        problem = _Problem(dataset, metrics, column, measure, category, score_threshold,
-                           evaluator, level)
-    except (ValueError, KeyError) as error:
-        return index, None, str(error).strip("'\"")
-    ref = problem.reference[np.isfinite(problem.reference)]
-    if len(ref) == 0 or ref.min() == ref.max():
-        return index, None, "constant" if len(ref) else "no finite value"
-    result = _test(problem, None, cap, cap, seed, False, "permutation", 1, h)
-    return index, result, None
+    index, seed = task
+    problem = _SWEEP["problems"][index]
+    cap, h = _SWEEP["cap"], _SWEEP["h"]
+    return index, _test(problem, None, cap, cap, seed, False, "permutation", 1, h)
 
 
 def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | None = None,
                  seed: int = 0, category=None, score_threshold: float = 0.5, columns=None,
                  workers: int = 1, progress=False, correction: str = "holm",
-                 alpha: float = 0.05) -> pd.DataFrame:
+                 alpha: float = 0.05, evaluator=None) -> pd.DataFrame:
     """Test every numeric metric at its median and rank them by effect size.
 
     ``columns``: the metrics to test (default: every numeric column of ``metrics.images``, and
@@ -854,15 +845,15 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     ``frame.attrs["skipped"]`` ({name: reason}).
 
     Permutations: each metric's test draws up to ``resamples`` permutations (default
-    ``ceil(2 m / alpha) - 1`` for m metrics, so that the strongest effect can reach an
-    adjusted p-value of ``alpha / 2``), stopped by Besag & Clifford's sequential rule (see
+    ``ceil(2 m / alpha) - 1`` for the m metrics that can be tested, so that the strongest
+    effect can reach an adjusted p-value of ``alpha / 2``), stopped by Besag & Clifford's sequential rule (see
     :func:`~quality_widgets.analysis.statistics.permutation_test`) once
     :data:`~.statistics.SEQUENTIAL_H` of them reach the observed difference: a clearly null
     metric costs a few dozen permutations, a strong one gets the resolution its corrected
     p-value needs. The sequential p-values are exact, so the correction keeps its guarantee.
     ``correction``: "holm" (Holm's step-down, family-wise error rate <= alpha) or "bh"
     (Benjamini-Hochberg q-values, false discovery rate <= alpha). ``workers``: processes, one
-    metric each (fork).
+    metric each (fork). ``evaluator``: an :class:`Evaluator` of ``dataset`` to reuse.
 
     Returns one row per tested metric, sorted by ``|difference|`` descending (too-small tests
     last): ``metric``, ``level``, ``threshold``, ``below``, ``above``, ``difference``,
@@ -875,13 +866,26 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}: expected 'holm' or 'bh'")
     dataset, metrics = _dataset_and_metrics(dataset, metrics)
-    evaluator = Evaluator(dataset)
-    pairs = _columns_to_test(metrics, columns)
-    m = max(len(pairs), 1)
+    evaluator = Evaluator(dataset) if evaluator is None else evaluator
+    problems, names, skipped = [], [], {}
+    for column, level in _columns_to_test(metrics, columns):
+        name = column if level is None or len(metric_levels(metrics, column)) < 2 else \
+            f"{column} ({level})"
+        try:
+            problem = _Problem(dataset, metrics, column, measure, category, score_threshold,
+                               evaluator, level)
+        except (ValueError, KeyError) as error:
+            skipped[name] = str(error).strip("'\"")
+            continue
+        ref = problem.reference[np.isfinite(problem.reference)]
+        if len(ref) == 0 or ref.min() == ref.max():
+            skipped[name] = "constant" if len(ref) else "no finite value"
+            continue
+        problems.append(problem)
+    m = max(len(problems), 1)
     cap = int(resamples) if resamples is not None else math.ceil(2 * m / alpha) - 1
-    _SWEEP.update(args=(dataset, metrics, measure, category, score_threshold, cap,
-                        SEQUENTIAL_H), evaluator=evaluator)
-    tasks = [(i, c, lv, seed) for i, (c, lv) in enumerate(pairs)]
+    _SWEEP.update(problems=problems, cap=cap, h=SEQUENTIAL_H)
+    tasks = [(i, seed) for i in range(len(problems))]
     report = _progress_reporter(progress, len(tasks))
     outcomes = []
     try:
@@ -897,14 +901,9 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     finally:
         _SWEEP.clear()
     outcomes.sort(key=lambda o: o[0])
-    rows, skipped = [], {}
-    for index, result, reason in outcomes:
-        column, level = pairs[index]
-        if result is None:
-            skipped[column if level is None or len(metric_levels(metrics, column)) < 2
-                    else f"{column} ({level})"] = reason
-            continue
-        rows.append({"metric": column, "level": result.level, "threshold": result.threshold,
+    rows = []
+    for index, result in outcomes:
+        rows.append({"metric": result.metric, "level": result.level, "threshold": result.threshold,
                      "below": result.below.value, "above": result.above.value,
                      "difference": result.difference, "ci_low": result.ci95[0],
                      "ci_high": result.ci95[1], "p_value": result.p_value,
