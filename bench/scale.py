@@ -34,8 +34,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import quality_widgets as qw  # noqa: E402
-from quality_widgets.compute import similarity  # noqa: E402
+import quality_widgets as qw
+from quality_widgets.compute import similarity
 
 W, H = 640, 480
 

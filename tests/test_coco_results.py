@@ -5,7 +5,6 @@ import json
 import re
 import warnings
 
-import numpy as np
 import pandas as pd
 import pytest
 

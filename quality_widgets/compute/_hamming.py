@@ -241,7 +241,8 @@ class HashIndex:
             local = [np.full(n, NONE, np.int64) for _ in parts]
             work = [(parts[k], local[k]) for k in range(threads)]
             with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(lambda w: _join(self.vals[c], self.offs[c], w[0], w[1]), work))
+                list(pool.map(lambda w, c=c: _join(self.vals[c], self.offs[c], w[0], w[1]),
+                              work))
             in_chunk_order = np.minimum.reduce(local)
             best[self.ids[c]] = np.minimum(best[self.ids[c]], in_chunk_order)
         far = np.flatnonzero(best > JOIN_REACH + 1)

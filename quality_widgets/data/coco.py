@@ -297,11 +297,11 @@ _RESULT_FIELDS = ("image_id", "category_id", "bbox", "score")
 
 
 def _object_lines(raw, out):
-    """Copy the JSON text ``raw`` (uint8) into ``out`` as one top-level object per line: the
-    enclosing [ ] and the commas between the objects become blanks / newlines, and line breaks
-    inside the objects blanks (a JSON string cannot hold a raw line break). Returns the number
-    of objects, or -1 when the text is not an array of objects (the caller then parses it
-    the ordinary way)."""
+    """Write the JSON text ``raw`` (uint8) into ``out`` (may be ``raw``) as one top-level
+    object per line: the enclosing [ ] and the commas between the objects become blanks /
+    newlines, and line breaks inside the objects blanks (a JSON string cannot hold a raw line
+    break). Returns the number of objects, or -1 when the text is not an array of objects (the
+    caller then parses it the ordinary way)."""
     depth = 0
     in_string = False
     escaped = False
@@ -374,7 +374,7 @@ def _results_columns(file: Path):
         raw = np.fromfile(file, dtype=np.uint8)
     except (ImportError, OSError, ValueError):
         return None
-    lines = np.empty_like(raw)
+    lines = raw                       # rewritten in place: each byte is read before written
     n = _object_lines(raw, lines)
     if n <= 0:
         return None
@@ -382,7 +382,7 @@ def _results_columns(file: Path):
                         ("bbox", pa.list_(pa.float64())), ("score", pa.float64())])
     try:
         table = pj.read_json(pa.py_buffer(lines),
-                             read_options=pj.ReadOptions(block_size=1 << 24),
+                             read_options=pj.ReadOptions(block_size=1 << 22),
                              parse_options=pj.ParseOptions(explicit_schema=schema,
                                                            unexpected_field_behavior="infer"))
     except (pa.ArrowException, ValueError, TypeError):
