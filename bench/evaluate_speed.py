@@ -284,9 +284,12 @@ def segm_section(sizes, coco128=None) -> bool:
     root = Path(__file__).resolve().parents[1]
     coco128 = Path(coco128) if coco128 else root.parent / "shared" / "coco128"
     runs = []
-    qw.evaluate(qw.Dataset.from_coco(None, {"images": [{"id": 1, "file_name": "a", "width": 4,
-                                                       "height": 4}], "annotations": [],
-                                            "categories": [{"id": 1, "name": "a"}]}, []),
+    warm = {"images": [{"id": 1, "file_name": "a", "width": 4, "height": 4}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2],
+                             "area": 4, "iscrowd": 0, "segmentation": [[0, 0, 2, 0, 2, 2]]}],
+            "categories": [{"id": 1, "name": "a"}]}
+    qw.evaluate(qw.Dataset.from_coco(None, warm, [{"image_id": 1, "category_id": 1,
+                                                   "bbox": [0, 0, 2, 2], "score": 1.0}]),
                 iou_type="segm")                  # numba kernels compiled / loaded first
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

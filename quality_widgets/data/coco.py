@@ -533,6 +533,8 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
             ("segmentation", seg, ("a segmentation that is not polygons (>= 3 points) or an "
                                    "RLE dict {size, counts} whose counts cover size")),
             ("keypoints", kps, "keypoints that are not a list of 3 K finite numbers")):
+        if checked.count(None) == given[col].count(None):
+            continue                                   # nothing malformed (the usual case)
         bad = [i for i, (v, c) in enumerate(zip(checked, given[col])) if v is None and
                c is not None]
         kept = [i for i in bad if has_box[i] or seg[i] is not None or kps[i] is not None]

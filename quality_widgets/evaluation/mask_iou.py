@@ -48,7 +48,7 @@ def prediction_masks(dataset, rows=None) -> masks.MaskSet:
     prediction without a segmentation is its box polygon (``loadRes``)."""
     preds = dataset.predictions if rows is None else dataset.predictions.iloc[rows]
     segs = preds["segmentation"].tolist() if "segmentation" in preds else [None] * len(preds)
-    if any(s is None for s in segs):
+    if None in segs:
         x, y, w, h = preds[BOX_COLUMNS].to_numpy(dtype=float).T
         corners = np.stack([x, y, x, y + h, x + w, y + h, x + w, y], axis=1).tolist()
         segs = [s if s is not None else [c] for s, c in zip(segs, corners)]
