@@ -1,9 +1,11 @@
 """Helpers shared by the format readers: JSON reading and vectorised row validation."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +21,33 @@ except ImportError:  # pragma: no cover
     _orjson = None
 
 
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector paused: parsing creates millions of dicts and lists, none
+    of them garbage, and each collection walks them all (a 56 MB results file of masks parses
+    2-3x faster without it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_json(path, what: str):
     """Parse a JSON file, raising :class:`DatasetError` that names the file on any failure."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
             raw = f.read()
-        if _orjson is not None:
-            try:
-                return _orjson.loads(raw)
-            except _orjson.JSONDecodeError:
-                pass  # let the standard parser produce the line/column message (and NaN)
-        return json.loads(raw)
+        with _no_gc():
+            if _orjson is not None:
+                try:
+                    return _orjson.loads(raw)
+                except _orjson.JSONDecodeError:
+                    pass  # let the standard parser produce the line/column message (and NaN)
+            return json.loads(raw)
     except FileNotFoundError:
         raise DatasetError(path, f"{what} file not found") from None
     except IsADirectoryError:

@@ -521,11 +521,14 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
     box either."""
     n = len(preds)
     raw = preds["bbox"].tolist() if "bbox" in preds else [None] * n
-    has_box = np.array([not (b is None or (isinstance(b, list) and len(b) == 0)) for b in raw],
-                       dtype=bool)
+    has_box = np.array([b is not None and b != [] for b in raw], dtype=bool)
     given = {c: preds[c].tolist() if c in preds else [None] * n
              for c in ("segmentation", "keypoints")}
-    seg = [_check_segmentation(v) for v in given["segmentation"]] if "segmentation" in preds \
+    # Compressed RLE (what models write) is checked inline; the rest by _check_segmentation.
+    seg = [v if type(v) is dict and type(v.get("counts")) is str
+           and type(z := v.get("size")) is list and len(z) == 2 and type(z[0]) is int
+           and type(z[1]) is int and z[0] > 0 and z[1] > 0 else _check_segmentation(v)
+           for v in given["segmentation"]] if "segmentation" in preds \
         else given["segmentation"]
     kps = [_check_keypoints(v) for v in given["keypoints"]] if "keypoints" in preds \
         else given["keypoints"]
