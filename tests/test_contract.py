@@ -532,7 +532,7 @@ def test_help_texts_describe_every_command(capsys):
     commands = parser._subparsers._group_actions[0].choices
     for name, sub in commands.items():
         assert sub.description, name
-    assert "95% bootstrap" in commands["hypothesis"].description
+    assert "95% confidence interval" in commands["hypothesis"].description
     assert "%%" not in commands["hypothesis"].format_help()
     assert "per-category AP" in commands["evaluate"].format_help() and "--json" in \
         commands["evaluate"].description
