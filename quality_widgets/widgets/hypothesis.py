@@ -202,8 +202,8 @@ class HypothesisTest(widgets.VBox):
         slider.min, slider.max = -np.inf, np.inf            # no clamping while both move
         slider.min, slider.max = lo, hi
         slider.step = (hi - lo) / 200
-        median = hyp.default_threshold(self.metrics, self.metric, self.dataset) \
-            if len(values) else lo
+        median = hyp.default_threshold(self.metrics, self.metric, self.dataset,
+                                       self._split_level()) if len(values) else lo
         if self.threshold == median:
             self._on_threshold()
         self.threshold = median
