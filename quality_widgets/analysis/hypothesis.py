@@ -55,7 +55,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -445,10 +444,14 @@ def _run_tasks(split, tasks, workers, progress, stop=None):
 def _progress_reporter(progress, total):
     if callable(progress):
         return lambda done: progress(done, total)
-    if progress:
+    if progress:        # tqdm: a widget in Jupyter, a line on stderr elsewhere (as the engine)
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc="resampling", unit="draw", leave=False)
+
         def report(done):
-            print(f"\rresampling {done}/{total}", end="\n" if done == total else "",
-                  file=sys.stderr, flush=True)
+            bar.update(done - bar.n)
+            if done >= total:
+                bar.close()
         return report
     return lambda done: None
 
@@ -867,7 +870,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
         raise ValueError(f"unknown correction {correction!r}: expected 'holm' or 'bh'")
     dataset, metrics = _dataset_and_metrics(dataset, metrics)
     evaluator = Evaluator(dataset) if evaluator is None else evaluator
-    problems, names, skipped = [], [], {}
+    problems, skipped = [], {}
     for column, level in _columns_to_test(metrics, columns):
         name = column if level is None or len(metric_levels(metrics, column)) < 2 else \
             f"{column} ({level})"
