@@ -136,22 +136,19 @@ def run_lengths(rles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     present = [i for i, r in enumerate(rles) if r is not None]
     sizes = np.zeros((n, 2), dtype=np.int64)
     if present:
-        sizes[present] = [r["size"] for r in (rles[i] for i in present)]
-    strings, string_rows, lists = [], [], {}
-    for i in present:
-        c = rles[i]["counts"]
-        t = type(c)
-        if t is str:
-            strings.append(c.encode())
-            string_rows.append(i)
-        elif t is bytes:
-            strings.append(c)
-            string_rows.append(i)
-        else:
-            lists[i] = np.asarray(c, dtype=np.int64)
+        sizes[present] = [rles[i]["size"] for i in present]
+    counts_of = [rles[i]["counts"] for i in present]
+    kinds = [type(c) for c in counts_of]
+    lists = {i: np.asarray(c, dtype=np.int64) for i, c, k in zip(present, counts_of, kinds)
+             if k is not str and k is not bytes}
+    string_rows = [i for i, k in zip(present, kinds) if k is str or k is bytes]
+    strings = [c for c, k in zip(counts_of, kinds) if k is str or k is bytes]
     n_runs = np.zeros(n, dtype=np.int64)
     if strings:
-        buf = np.frombuffer(b"".join(strings), dtype=np.uint8)
+        # Compressed counts are ASCII: one join and one encode for all of them.
+        text = "".join(c if type(c) is str else c.decode("ascii") for c in strings) \
+            if bytes in kinds else "".join(strings)
+        buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
         lengths = np.array([len(s) for s in strings], dtype=np.int64)
         ends = np.cumsum(lengths)
         starts = ends - lengths

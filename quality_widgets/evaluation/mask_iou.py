@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from ..data import masks
+from ..data._io import no_gc
 from ..data.schema import BOX_COLUMNS
 from ..errors import DataWarning
 
@@ -72,6 +73,7 @@ def _checked_rles(segs, h, w, what, ids) -> list:
 def mask_pair_iou(dataset, gt_row, dt_row, pair_gt, pair_dt, gt_crowd) -> np.ndarray:
     """IoU of every (detection, GT) pair: ``pair_dt`` / ``pair_gt`` index ``dt_row`` /
     ``gt_row``, rows of ``dataset.predictions`` / ``dataset.annotations``."""
-    gt = label_masks(dataset, gt_row)
-    dt = prediction_masks(dataset, dt_row)
+    with no_gc():     # many small objects, none garbage: see data._io.no_gc
+        gt = label_masks(dataset, gt_row)
+        dt = prediction_masks(dataset, dt_row)
     return masks.pair_iou(dt, gt, pair_dt, pair_gt, gt_crowd)
