@@ -61,7 +61,9 @@ def _pixels(crop, row):
                                      row["bbox_h"], w, h)
         if (r1 - r0, c1 - c0) != c.shape[:2]:
             raise ValueError("the mask and the image crop differ in size")
-        out = np.ascontiguousarray(c[_window(mask, r0, r1, c0, c1)].reshape(-1, 1, 3))
+        inside = np.flatnonzero(_window(mask, r0, r1, c0, c1).ravel())
+        # take() on the flat pixels: several times faster than a boolean index of (h, w, 3).
+        out = np.ascontiguousarray(c).reshape(-1, 3).take(inside, axis=0).reshape(-1, 1, 3)
         out.setflags(write=False)
         return out
     return px._memo(crop, f"mask_pixels:{id(row.get('segmentation'))}", gather)
@@ -102,12 +104,7 @@ def mask_parts(crop, row):
     mask = _mask(row)
     if mask is None:
         return None
-    if mask.area[0] == 0:
-        return 0
-    from scipy import ndimage
-    x, y, w, h = (int(v) for v in mask.box[0])
-    window = _window(mask, y, y + h, x, x + w)
-    return int(ndimage.label(window, structure=np.ones((3, 3), dtype=bool))[1])
+    return mk.connected_parts(mask.counts, int(mask.sizes[0][0]))
 
 
 @metric(level=BOTH, description="Mean luma of the mask's pixels / 255, in [0, 1].")

@@ -103,6 +103,19 @@ def test_mask_parts_connectivity():
         fn(None, dict(row, image_height=5, segmentation=masks.uncompressed(apart)))
 
 
+def test_connected_parts_from_runs_equal_scipy_label():
+    """8-connected parts counted on the run lengths against scipy's labelling of the bitmap,
+    on random small masks (corners, column ends, empty masks)."""
+    from scipy import ndimage
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = rng.integers(1, 9, 2)
+        m = rng.random((h, w)) < rng.uniform(0.1, 0.7)
+        counts = np.array(masks.uncompressed(m)["counts"])
+        assert masks.connected_parts(counts, h) == \
+            ndimage.label(m, structure=np.ones((3, 3), bool))[1]
+
+
 def test_mask_metrics_for_predictions_and_cache_follows_the_mask(tmp_path):
     """Prediction masks get the same metrics; a changed mask with the same box is recomputed
     (the cache key holds the mask)."""

@@ -301,6 +301,74 @@ def _window(counts, h, r0, r1, c0, c1, out):  # pragma: no cover - compiled
         pos += c
 
 
+@njit(cache=True)
+def _parts(counts, h):  # pragma: no cover - compiled
+    # The 1-runs cut at column ends: segments (column, first row, last row), column-major.
+    n_seg = 0
+    pos = 0
+    for j in range(len(counts)):
+        if j % 2 == 1 and counts[j] > 0:
+            n_seg += (pos + counts[j] - 1) // h - pos // h + 1
+        pos += counts[j]
+    col = np.empty(n_seg, np.int64)
+    y0 = np.empty(n_seg, np.int64)
+    y1 = np.empty(n_seg, np.int64)
+    k = 0
+    pos = 0
+    for j in range(len(counts)):
+        c = counts[j]
+        if j % 2 == 1 and c > 0:
+            s, e = pos, pos + c
+            while s < e:
+                cc = s // h
+                stop = min(e, (cc + 1) * h)
+                col[k], y0[k], y1[k] = cc, s - cc * h, stop - 1 - cc * h
+                k += 1
+                s = stop
+        pos += c
+    parent = np.arange(n_seg)
+    # Segments of neighbouring columns touch (8-connectivity) when their row ranges overlap
+    # or meet at a corner: a0 <= b1 + 1 and b0 <= a1 + 1. Two pointers over each column pair.
+    a = 0
+    while a < n_seg:
+        a_end = a
+        while a_end < n_seg and col[a_end] == col[a]:
+            a_end += 1
+        if a_end < n_seg and col[a_end] == col[a] + 1:
+            b = a_end
+            b_end = b
+            while b_end < n_seg and col[b_end] == col[b]:
+                b_end += 1
+            i, jj = a, b
+            while i < a_end and jj < b_end:
+                if y0[i] <= y1[jj] + 1 and y0[jj] <= y1[i] + 1:
+                    ri, rj = i, jj
+                    while parent[ri] != ri:
+                        ri = parent[ri]
+                    while parent[rj] != rj:
+                        rj = parent[rj]
+                    if ri != rj:
+                        parent[max(ri, rj)] = min(ri, rj)
+                if y1[i] < y1[jj]:
+                    i += 1
+                else:
+                    jj += 1
+        a = a_end
+    n = 0
+    for i in range(n_seg):
+        if parent[i] == i:
+            n += 1
+    return n
+
+
+def connected_parts(counts: np.ndarray, height: int) -> int:
+    """Number of 8-connected components of the mask with run lengths ``counts`` (pixels that
+    touch by an edge or a corner are one part), straight from the runs: each column's runs
+    are joined to the next column's runs whose rows overlap or meet at a corner."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return int(_parts(counts, int(height))) if len(counts) else 0
+
+
 def decode_window(counts: np.ndarray, height: int, r0: int, r1: int, c0: int, c1: int
                   ) -> np.ndarray:
     """Rows r0:r1, columns c0:c1 of the mask with run lengths ``counts`` (column-major, on an
