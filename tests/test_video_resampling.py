@@ -168,7 +168,7 @@ def test_test_case_bootstrap_draws_videos_and_says_so():
         dataset, metrics = _replicated_video_dataset(k)
         rows.append(qw.run_test_cases(dataset, metrics, [{"name": "all", "measure": "AP50",
                                                           "min": 0.1}], resamples=100).iloc[0])
-    assert rows[1]["note"] == "bootstrap over whole videos"
+    assert rows[1]["note"] == "interval from halves of whole videos"
     assert rows[0]["note"] == ""                       # one frame per video: frames are videos
     assert rows[0]["value"] == rows[1]["value"]
     # three copies of each frame are still one video: the same interval

@@ -334,32 +334,46 @@ class _Split:
         return out
 
 
-def _half_weights(rng, images: np.ndarray, n_images: int, n: int) -> np.ndarray:
+def _half_weights(rng, images: np.ndarray, n_images: int, n: int, clusters=None
+                  ) -> np.ndarray:
     """[2n, n_images] 0/1 rows: for each of n random splits of ``images`` in two halves, the
-    first half then the second."""
+    first half then the second. ``clusters`` (a code per entry of ``images``, e.g. the video
+    of each frame, :func:`~.statistics.cluster_labels`): halves of the clusters, each image
+    with its cluster."""
     w = np.zeros((2 * n, n_images), dtype=np.int64)
-    half = len(images) // 2
+    if clusters is None:
+        half = len(images) // 2
+        for i in range(n):
+            perm = rng.permutation(images)
+            w[2 * i, perm[:half]] = 1
+            w[2 * i + 1, perm[half:]] = 1
+        return w
+    clusters = np.asarray(clusters, dtype=np.int64)
+    codes = np.unique(clusters)
     for i in range(n):
-        perm = rng.permutation(images)
-        w[2 * i, perm[:half]] = 1
-        w[2 * i + 1, perm[half:]] = 1
+        first = np.isin(clusters, rng.permutation(codes)[:len(codes) // 2])
+        w[2 * i, images[first]] = 1
+        w[2 * i + 1, images[~first]] = 1
     return w
 
 
 def slice_interval(evaluator: Evaluator, state, measure: str = "AP", images=None,
                    slice_index: int = 0, resamples: int = 200, seed: int = 0,
-                   level: float = 0.95, category=None, score_threshold: float = 0.5
-                   ) -> tuple[float, float, int]:
+                   level: float = 0.95, category=None, score_threshold: float = 0.5,
+                   iou: float | None = None, clusters=None) -> tuple[float, float, int]:
     """Interval of one slice's measure: ``(low, high, dropped)``.
 
     ``state``: the slice's matching (:meth:`Evaluator.state` / :meth:`slices_state`, with
     ``slice_index``); ``images``: bool per ``dataset.images`` row, the slice's images (None:
-    all). The images are split ``resamples`` times into two random halves H, H' and the
-    measure taken on each (:meth:`Evaluator.measure_many`, 0/1 image weights); the interval
-    is :func:`~quality_widgets.analysis.statistics.half_sample_interval` of the estimate and
-    the differences ``m(H) - m(H')`` (undefined ones dropped and counted). Like the
-    permutation interval, it draws without replacement (images are never duplicated), which
-    the image bootstrap does and which made it too narrow on coco128 (README).
+    all); ``measure``, ``category``, ``score_threshold``, ``iou``: as
+    :meth:`Evaluator.measure_many`. The images are split ``resamples`` times into two random
+    halves H, H' (``clusters``, one code per image of the slice: halves of the clusters, the
+    frames of a video staying together) and the measure taken on each (0/1 image weights);
+    the interval is :func:`~quality_widgets.analysis.statistics.half_sample_interval` of the
+    estimate and the differences ``m(H) - m(H')`` (undefined ones dropped and counted). Like
+    the permutation interval of a difference, it draws without replacement: no image is
+    duplicated, as the image bootstrap does, which made the bootstrap's interval too narrow
+    on coco128 (README, "Hypothesis tests").
     """
     ev = evaluator
     n_rows = ev.inputs.n_images
@@ -370,18 +384,24 @@ def slice_interval(evaluator: Evaluator, state, measure: str = "AP", images=None
         if images.shape != (n_rows,):
             raise ValueError(f"images must be a mask with one entry per image ({n_rows})")
         rows = np.flatnonzero(images)
+    if clusters is not None and len(clusters) != len(rows):
+        raise ValueError(f"clusters must hold one code per image of the slice ({len(rows)})")
     weights = np.zeros(n_rows, dtype=np.int64)
     weights[rows] = 1
-    estimate = float(ev.measure_many(state, weights[None], measure, category, score_threshold,
-                                     slice_index)[0])
-    if resamples <= 0 or len(rows) < 2:
+
+    def many(w):
+        return ev.measure_many(state, w, measure, category, score_threshold, slice_index,
+                               iou=iou)
+
+    estimate = float(many(weights[None])[0])
+    n_units = len(rows) if clusters is None else len(np.unique(clusters))
+    if resamples <= 0 or n_units < 2:
         return math.nan, math.nan, 0
     rng = np.random.default_rng(seed)
     values = []
     for start in range(0, resamples, _CHUNK):
         n = min(_CHUNK, resamples - start)
-        v = ev.measure_many(state, _half_weights(rng, rows, n_rows, n), measure, category,
-                            score_threshold, slice_index)
+        v = many(_half_weights(rng, rows, n_rows, n, clusters))
         values.append(v[0::2] - v[1::2])
     differences, dropped = finite(np.concatenate(values))
     lo, hi = half_sample_interval(estimate, differences, level)
