@@ -501,6 +501,8 @@ def _permute(split, edges, state, side_weights, observed, n_max, h, seed, worker
             perm = _stack(results, "permutation", n_sides)
             d, _ = finite(perm[:, 1] - perm[:, 0])
             return int(np.sum(np.abs(d) >= abs(observed) * (1 - 1e-12))) >= h
+    if split.level == "object" and _can_fork(workers) and len(tasks) > 1:
+        split.permutations(edges, 0, 1)      # tables and compiled code, before forking
     results = _run_tasks((split, edges, state, side_weights), tasks, workers, progress, stop)
     return _stack(results, "permutation", n_sides)
 
