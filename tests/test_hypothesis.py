@@ -613,3 +613,64 @@ def test_reference_values_and_default_threshold_are_the_tests_own(tmp_path):
     assert hyp.dataset_and_metrics(metrics) == (dataset, metrics)
     with pytest.raises(TypeError, match="Dataset"):
         hyp.dataset_and_metrics("not a dataset", metrics)
+
+
+def test_rank_metrics_finds_the_strong_effects_on_coco128_and_not_the_noise(coco128_dataset):
+    """Defaults on real data: box size and crowding survive Holm over ~30 tests (impossible with
+    a fixed 200 permutations: 1/201 x 30 > 0.05), 10 image + 10 object pure-noise metrics do
+    not, and null metrics stop early."""
+    ds = coco128_dataset
+    names = ["box_area", "box_relative_area", "object_count", "n_predictions",
+             "border_closeness", "box_aspect_ratio", "mean_confidence", "brightness",
+             "object_redness", "sharpness"]
+    metrics = qw.compute_metrics(ds, metrics=names, progress=False)
+    rng = np.random.default_rng(123)
+    noise = []
+    for i in range(10):
+        metrics.images[f"noise_image_{i}"] = rng.random(len(metrics.images))
+        metrics.objects[f"noise_object_{i}"] = rng.random(len(metrics.objects))
+        metrics.predictions[f"noise_object_{i}"] = rng.random(len(metrics.predictions))
+        noise += [f"noise_image_{i}", f"noise_object_{i}"]
+    frame = qw.rank_metrics(ds, metrics, workers=2)
+    assert frame.attrs["warning"] is None
+    p_holm = frame.set_index("metric")["p_holm"]
+    for strong in ("box_area", "box_relative_area", "object_count", "n_predictions"):
+        assert p_holm[strong] < 0.05, strong
+    assert (p_holm[noise] >= 0.05).all()
+    rows = frame.set_index("metric")
+    assert (rows.loc[noise, "permutations"] < rows["permutations"].max()).mean() > 0.8
+    assert (rows["min_p"] == 1 / (frame.attrs["max_permutations"] + 1)).all()
+    # every row's interval agrees with its p-value (the inverted test)
+    tested = frame[~frame["too_small"]]
+    excludes = (tested["ci_low"] > 0) | (tested["ci_high"] < 0)
+    assert (excludes == (tested["p_value"] < 0.05)).all()
+
+
+def _noise_sweep(rep):
+    dataset, metrics, evaluator = _CALIBRATION["data"]
+    rng = np.random.default_rng(50_000 + rep)
+    columns = []
+    for i in range(10):
+        metrics.images[f"n{i}"] = rng.random(len(metrics.images))
+        columns.append(f"n{i}")
+    frame = hyp.rank_metrics(dataset, metrics, columns=columns, seed=rep, evaluator=evaluator)
+    return bool((frame["p_holm"] < 0.05).any()), int(frame["permutations"].sum())
+
+
+def test_family_wise_error_rate_of_all_noise_sweeps(synthetic):
+    """150 sweeps of 10 pure-noise metrics with the defaults (sequential permutations, Holm):
+    some metric is declared significant in at most 5% +- 3% of them (about 2.5% by
+    construction: with the default cap of 399 permutations only p = 1/400 survives Holm)."""
+    dataset, ann_u, pred_u, *_ = synthetic
+    metrics = frames_of(dataset, ann_u, pred_u)
+    _CALIBRATION["data"] = (dataset, metrics, qw.Evaluator(dataset))
+    try:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            out = pool.map(_noise_sweep, range(150), chunksize=10)
+    finally:
+        _CALIBRATION.clear()
+    fwer = np.mean([o[0] for o in out])
+    print(f"family-wise error rate {fwer:.3f}, permutations per sweep "
+          f"{np.mean([o[1] for o in out]):.0f}")
+    assert fwer <= 0.08
+    assert np.mean([o[1] for o in out]) < 1000     # null metrics stop early (fixed: 3990)
