@@ -42,6 +42,12 @@ The statistic is ``d = measure(above) - measure(below)``.
   available; their interval and the p-value can then disagree, and the result says the
   p-value decides.
 
+In a video dataset (a ``video`` column in ``dataset.images``), frames are not independent: an
+image split permutes whole videos (:func:`~.statistics.cluster_permutation`, a video-level
+split then gets the same p-value whatever the number of frames per video), and the curve's
+intervals split whole videos in halves; an object split still shuffles boxes one by one
+(:data:`VIDEO_OBJECT_NOTE` in the result).
+
 A side with fewer than :data:`MIN_ANNOTATIONS` counted annotations is flagged ``too_small``:
 no interval or p-value is computed and the summary says so. Permutations where a side has no
 counted ground truth (the measure is pycocotools' -1, here NaN) are dropped and counted.
@@ -67,7 +73,8 @@ from ..evaluation import Evaluator
 from ..frames import MetricFrames, numeric_metric_columns
 from ..jsonsafe import json_safe
 from ..slicing import bin_masks, column_values
-from .statistics import (SEQUENTIAL_H, benjamini_hochberg, bootstrap_ci, finite,
+from .statistics import (SEQUENTIAL_H, benjamini_hochberg, bootstrap_ci, cluster_labels,
+                         cluster_permutation, finite,
                          half_sample_interval, holm, permutation_test)
 
 #: A side needs at least this many counted annotations to be tested.
@@ -79,6 +86,11 @@ SMALL_SIDE_NOTE = (
     "few boxes on a side: the p-value and the interval are exact when the metric has no "
     "effect, whatever the size; with an effect, the interval assumes the spread of the "
     "difference does not change, which holds less well with a handful of boxes per category")
+
+#: What an object split of a video dataset promises (image splits permute whole videos).
+VIDEO_OBJECT_NOTE = (
+    "video frames are not independent, and an object split shuffles boxes one by one across "
+    "frames: read the p-value and the interval as optimistic")
 
 #: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score.
 MEASURES = tuple(_MEASURE_SPECS)
@@ -221,8 +233,9 @@ class _Split:
     """
 
     def __init__(self, evaluator: Evaluator, measure: _Measure, level: str, values,
-                 pred_values=None):
+                 pred_values=None, clusters=None):
         self.ev, self.measure, self.level = evaluator, measure, level
+        self.clusters = clusters      # video of each image position (None: all independent)
         self.inputs = evaluator.inputs
         self.values = np.asarray(values, dtype=float)     # per image position / annotation row
         self.pred_values = None if pred_values is None else np.asarray(pred_values, float)
@@ -303,7 +316,11 @@ class _Split:
             # The matching does not change: only which images are on which side. All n
             # permutations are one batched measure per side.
             rng = np.random.default_rng(seed)
-            sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            if self.clusters is None:
+                sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            else:
+                sides = [bin_masks(cluster_permutation(self.values, self.clusters, rng), edges)
+                         for _ in range(n)]
             return np.stack([self.measure.many(self._image_state,
                                                np.array([p[s] for p in sides], dtype=np.int64))
                              for s in range(n_sides)], axis=1).reshape(n, -1)
@@ -325,7 +342,8 @@ class _Split:
         for s in range(n_sides):
             images = np.flatnonzero(side_weights[s]) if self.level == "image" else \
                 np.arange(n_img)
-            halves = _half_weights(rng, images, n_img, n)
+            clusters = None if self.clusters is None else self.clusters[images]
+            halves = _half_weights(rng, images, n_img, n, clusters)
             if self.level == "image":
                 v = self.measure.many(state, halves)
             else:
@@ -601,7 +619,11 @@ class _Problem:
                                 if metric in metrics.predictions.columns
                                 else np.zeros(len(dataset.predictions)))
             self.reference = self.values[inputs.gt_row[~inputs.gt_crowd]]
-        self.split = _Split(self.ev, self.measure, self.level, self.values, self.pred_values)
+        # Frames of one video are not independent: image splits permute whole videos.
+        clusters = cluster_labels(dataset.images, inputs.image_ids)
+        self.clusters = clusters if len(np.unique(clusters)) < len(clusters) else None
+        self.split = _Split(self.ev, self.measure, self.level, self.values, self.pred_values,
+                            self.clusters)
 
     def default_threshold(self) -> float:
         ref = self.reference[np.isfinite(self.reference)]
@@ -742,6 +764,8 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
                         "ci_method='permutation')")
         if note is None and min(below.n_annotations, above.n_annotations) < SMALL_SIDE:
             note = SMALL_SIDE_NOTE
+        if problem.level == "object" and problem.clusters is not None:
+            note = "; ".join(filter(None, [note, VIDEO_OBJECT_NOTE]))
     result = HypothesisResult(
         metric=problem.metric, level=problem.level, threshold=threshold,
         measure=problem.measure.name, category=problem.measure.category, below=below,
