@@ -86,8 +86,9 @@ def coco128_sweep(workers: int, baseline: bool):
 
 
 def synthetic_sweep(n_images: int, workers: int):
-    import quality_widgets as qw
     from hypothesis_speed import build
+
+    import quality_widgets as qw
     start = time.perf_counter()
     dataset, metrics = build(n_images)
     print(f"\ngenerated and loaded {len(dataset.images)} images, {len(dataset.annotations)} "

@@ -21,9 +21,9 @@ import pytest
 
 import quality_widgets as qw
 from quality_widgets.analysis import hypothesis as hyp
-from quality_widgets.frames import MetricFrames
 from quality_widgets.analysis.statistics import benjamini_hochberg, holm
 from quality_widgets.errors import DataWarning
+from quality_widgets.frames import MetricFrames
 
 pycocotools = pytest.importorskip("pycocotools")
 
@@ -474,6 +474,7 @@ def test_cli_json_has_exactly_the_result_keys(synthetic, capsys, tmp_path, monke
 def test_cli_level_flag(synthetic, capsys, tmp_path, monkeypatch):
     """A metric registered at image and object level: the CLI asks for --level."""
     import pandas as pd
+
     from quality_widgets import metric
     from quality_widgets.cli import main
     _, _, _, ann_file, res_file = synthetic

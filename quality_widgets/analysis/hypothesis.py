@@ -73,9 +73,17 @@ from ..evaluation import Evaluator
 from ..frames import MetricFrames, numeric_metric_columns
 from ..jsonsafe import json_safe
 from ..slicing import bin_masks, column_values
-from .statistics import (SEQUENTIAL_H, benjamini_hochberg, bootstrap_ci, cluster_labels,
-                         cluster_permutation, finite,
-                         half_sample_interval, holm, permutation_test)
+from .statistics import (
+    SEQUENTIAL_H,
+    benjamini_hochberg,
+    bootstrap_ci,
+    cluster_labels,
+    cluster_permutation,
+    finite,
+    half_sample_interval,
+    holm,
+    permutation_test,
+)
 
 #: A side needs at least this many counted annotations to be tested.
 MIN_ANNOTATIONS = 20
@@ -772,7 +780,7 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
         above=above, difference=float(difference), ci95=tuple(float(c) for c in ci),
         p_value=float(p_value), summary="", too_small=too_small_message is not None,
         too_small_message=too_small_message, resamples=resamples,
-        permutations=int(len(perm)), bootstrap_dropped=n_boot_drop,
+        permutations=len(perm), bootstrap_dropped=n_boot_drop,
         permutations_dropped=n_perm_drop, ci_method=ci_method, n_excluded=problem.n_excluded(),
         min_p=float(min_p), stopped_early=bool(stopped), decides=decides, note=note,
         bootstrap_differences=boot[:, 1] - boot[:, 0] if len(boot) else np.zeros(0),

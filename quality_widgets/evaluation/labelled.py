@@ -33,7 +33,7 @@ import numpy as np
 
 from .accumulate import EPS
 from .measures import HAVE_NUMBA, curve_kernel, threshold_indices
-from .params import MATCH_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
+from .params import AREA_LABELS, MATCH_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
 
 if HAVE_NUMBA:  # pragma: no branch
     from numba import njit
@@ -447,8 +447,8 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
         raise RuntimeError("labelled_measures needs numba")
     if spec.kind not in ("precision", "recall"):
         raise ValueError(f"labelled_measures computes AP and AR measures, not {spec.name!r}")
-    inputs, cands = evaluator.inputs, evaluator.candidates
-    a = ("all", "small", "medium", "large").index(spec.area)
+    inputs = evaluator.inputs
+    a = AREA_LABELS.index(spec.area)
     m = MAX_DETS.index(spec.max_dets)
     key = ("label_table", a, m)
     table = evaluator.tables.get(key)
