@@ -215,9 +215,12 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
                     t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside,
                     pos_image, is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt,
                     rec_hit, rec_cplx, rec_inside, cplx_of_cand, c_cand_start, c_pair_gt,
-                    c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps, q_out, r_out):
+                    c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps, q_out, r_out,
+                    scratch):
     """Every side's curves (``q_out[s]``, [K', T', R]) or recalls (``r_out[s]``, [T', K'])
     for one labelling: GT labels, record labels and free counts (:func:`_free_counts`).
+    ``scratch``: :func:`_scratch` arrays, reused from one labelling to the next (fresh large
+    arrays would cost a page fault per page touched).
 
     GT labelled s (not crowd, inside the area range) is counted on side s and ignored on the
     others. Each side's records are compacted to the active ones (non-ignored at some
@@ -236,8 +239,8 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
             npig[lab, gt_cat[g]] += 1
     # Complex components, per side: the best free GT with IoU >= t by (not ignored, IoU,
     # file position), candidates in (rank, detection) order.
+    taken, a_pos, a_free, a_tp, a_ok, weights = scratch
     cmatch = np.full((n_sides, n_thr, n_c), -1, np.int64)
-    taken = np.zeros((n_thr, n_gt), np.uint8)
     for s in range(n_sides):
         for c in range(n_c):
             for t in range(n_thr):
@@ -272,10 +275,6 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
                 if g >= 0:
                     taken[t, g] = 0
     # Flags (MatchState.flags) of the records of categories k_lo..k_hi - 1, per side.
-    a_pos = np.empty((n_sides, n_rec), np.int64)
-    a_free = np.empty((n_sides, n_rec), np.int64)
-    a_tp = np.empty((n_sides, n_rec, n_thr), np.uint8)
-    a_ok = np.empty((n_sides, n_rec, n_thr), np.uint8)
     a_cat_start = np.zeros((n_sides, len(rec_cat_start)), np.int64)
     n_act = np.zeros(n_sides, np.int64)
     kc = k_lo + 1
@@ -334,7 +333,6 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
         for s in range(n_sides):
             a_cat_start[s, kc] = n_act[s]
         kc += 1
-    weights = np.ones((1, n_img), np.int64)
     unit = np.ones(1, np.bool_)
     dummy = np.zeros(1, np.uint8)           # arrays the kernel reads only for weights > 1
     no_block = np.zeros(1, np.int64)
@@ -362,6 +360,14 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
                          no_block, no_block, dummy, dummy_image, free_at_cat[s], fr, fr, fr,
                          a_pos[s, :m], a_tp[s, :m], a_ok[s, :m], a_cat_start[s], rec_thr, eps,
                          q_out[s:s + 1])
+
+
+def _scratch(n_sides, n_gt, n_rec, n_thr, n_img):
+    """Work arrays of :func:`_measure_labels`: taken [T, n_gt] (all 0 between calls), the
+    compacted records a_pos, a_free [S, R], a_tp, a_ok [S, R, T], unit weights [1, n_img]."""
+    return (np.zeros((n_thr, n_gt), np.uint8), np.empty((n_sides, n_rec), np.int64),
+            np.empty((n_sides, n_rec), np.int64), np.empty((n_sides, n_rec, n_thr), np.uint8),
+            np.empty((n_sides, n_rec, n_thr), np.uint8), np.ones((1, n_img), np.int64))
 
 
 def _mean_of(q, r, recall, out):
@@ -403,6 +409,7 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
     rec_label = np.empty(n_rec, np.int64)
     free_at_rec = np.empty((n_sides, n_rec), np.int64)
     free_at_cat = np.empty((n_sides, len(cat_start)), np.int64)
+    scratch = _scratch(n_sides, n_gt, n_rec, rec_hit.shape[1], n_img)
     for b in range(n_perm):
         _sample_labels(ann_counts, state, gt_label)
         _sample_free_counts(pred_counts, state, pos_inside, is_rec, cat_start, cat_stop,
@@ -413,7 +420,7 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
                         pos_inside, pos_image, is_rec, rec_pos, rec_cand, rec_cat_start,
                         cat_start, rec_gt, rec_hit, rec_cplx, rec_inside, cplx_of_cand,
                         c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat, n_img, rec_thr,
-                        eps, q_out, r_out)
+                        eps, q_out, r_out, scratch)
         _mean_of(q_out, r_out, recall, means[b])
 
 
@@ -424,6 +431,7 @@ if HAVE_NUMBA:
     _sample_free_counts = njit(cache=True, nogil=True)(_sample_free_counts)
     _measure_labels = njit(cache=True, nogil=True)(_measure_labels)
     _mean_of = njit(cache=True, nogil=True)(_mean_of)
+    _scratch = njit(cache=True, nogil=True)(_scratch)
     _permuted = njit(cache=True, nogil=True)(_permuted)
 
 
@@ -487,8 +495,10 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
     free_at_cat = np.empty((n_slices, len(table.cat_start)), np.int64)
     _free_counts(pos_label, table.pos_inside, table.is_rec, table.cat_start, free_at_rec,
                  free_at_cat, rec_label)
+    scratch = _scratch(n_slices, len(inputs.gt_row), n_rec, table.rec_hit.shape[1],
+                       len(inputs.image_ids))
     _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_slices, recall, *fixed,
-                    q, rr)
+                    q, rr, scratch)
     # numpy's mean: the same doubles as measure_many on a slices_state
     if recall:
         return np.array([_mean_defined(rr[s]) for s in range(n_slices)])
