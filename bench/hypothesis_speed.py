@@ -12,7 +12,10 @@ default path and by the baseline it replaced (object split: shuffle the values, 
 ``slices_state`` matching, measure each slice; image split: the same batched measure), their
 ratio, and, with ``--bootstrap``, the test with the image-bootstrap interval
 (``ci_method="basic"``: 1,000 resamples on top of the 1,000 permutations). Not included: the
-Evaluator (IoUs, candidate pairs: printed apart) and loading the data.
+Evaluator (IoUs, candidate pairs: printed apart) and loading the data. On a shared machine the
+wall time depends on the load, so the CPU time of the test (this process and its worker
+processes) is printed too: CPU / workers is the wall time on an idle machine with that many
+cores (pool start-up and imbalance aside).
 
     .venv/bin/python bench/hypothesis_speed.py [--images 5000] [--resamples 1000]
         [--workers 2] [--bootstrap]
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -68,6 +72,13 @@ def baseline_permutation(problem, edges, rng):
             for s in range(len(edges) - 1)]
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the worker pool)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def per_permutation_ms(problem, edges, repeat: int = 25):
     """(default ms, baseline ms) per permutation, single process, both sides."""
     split = problem.split
@@ -103,11 +114,13 @@ def main(argv=None) -> int:
     evaluator = Evaluator(dataset)
     print(f"Evaluator (IoUs, candidate pairs, orders): {time.perf_counter() - start:.2f} s")
     for metric in ("crowdedness", "box_area"):
+        cpu0 = cpu_seconds()
         start = time.perf_counter()
         result = hyp.test_hypothesis(dataset, metrics, metric=metric,
                                      resamples=args.resamples, evaluator=evaluator,
                                      workers=args.workers)
         wall = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu0
         problem = hyp._Problem(dataset, metrics, metric, "AP", None, 0.5, evaluator)
         edges = [min(problem.lowest(), result.threshold), result.threshold, np.inf]
         new_ms, old_ms = per_permutation_ms(problem, edges)
@@ -115,7 +128,8 @@ def main(argv=None) -> int:
               f"{result.permutations} permutations + the inverted-test interval, "
               f"{args.workers} worker(s)")
         print(f"wall time: {wall:.1f} s (load average {os.getloadavg()[0]:.2f} on "
-              f"{os.cpu_count()} cores)")
+              f"{os.cpu_count()} cores); CPU {cpu:.1f} s, / {args.workers} workers = "
+              f"{cpu / args.workers:.1f} s")
         print(f"per permutation, single process, both sides: {new_ms:.1f} ms; baseline "
               f"(new matching per permutation): {old_ms:.1f} ms; ratio {old_ms / new_ms:.1f}x")
         print(result.summary)

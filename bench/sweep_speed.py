@@ -6,7 +6,10 @@
    metric, Holm. Prints the time, the permutations drawn, the rows, and the same sweep with
    the fixed-count baseline (every metric drawing the cap) for the ratio.
 2. The 5,000-image synthetic benchmark of bench/evaluate_speed.py (500,000 predictions): image
-   and object metrics derived from the data plus pure-noise columns (~30 metrics).
+   and object metrics derived from the data plus pure-noise columns (~30 metrics), and two
+   metrics with a strong effect, so that the sweep pays for some full-resolution tests: each
+   box's best IoU with a same-category box of the other side (object), and the images' mean of
+   it over their annotations (image).
 3. ``--fwer R``: R sweeps over 10 image + 10 object pure-noise metrics on coco128; the
    family-wise error rate (a sweep with any p_holm < 0.05) with its 95% Wilson interval.
 
@@ -83,8 +86,9 @@ def coco128_sweep(workers: int, baseline: bool):
 
 
 def synthetic_sweep(n_images: int, workers: int):
-    import quality_widgets as qw
     from hypothesis_speed import build
+
+    import quality_widgets as qw
     start = time.perf_counter()
     dataset, metrics = build(n_images)
     print(f"\ngenerated and loaded {len(dataset.images)} images, {len(dataset.annotations)} "
@@ -106,11 +110,24 @@ def synthetic_sweep(n_images: int, workers: int):
     start = time.perf_counter()
     evaluator = qw.Evaluator(dataset)
     print(f"Evaluator: {time.perf_counter() - start:.1f} s")
+    inputs = evaluator.inputs
+    gt_best = np.zeros(len(inputs.gt_row))
+    dt_best = np.zeros(len(inputs.dt_row))
+    np.maximum.at(gt_best, inputs.pair_gt, inputs.pair_iou)
+    np.maximum.at(dt_best, inputs.pair_dt, inputs.pair_iou)
+    metrics.objects["best_iou"] = np.nan
+    metrics.objects.iloc[inputs.gt_row, metrics.objects.columns.get_loc("best_iou")] = gt_best
+    metrics.predictions["best_iou"] = np.nan
+    metrics.predictions.iloc[inputs.dt_row,
+                             metrics.predictions.columns.get_loc("best_iou")] = dt_best
+    per_image = pd.Series(gt_best).groupby(inputs.gt_image).mean()
+    metrics.images["mean_best_iou"] = per_image.reindex(
+        np.arange(len(inputs.image_ids))).to_numpy()[inputs.image_pos_of_row]
     start = time.perf_counter()
     frame = qw.rank_metrics(dataset, metrics, workers=workers, evaluator=evaluator,
                             columns=[c for c in metrics.images.columns
-                                     if c.startswith(("noise", "crowd", "n_pred"))]
-                            + ["box_area", "box_aspect_ratio", "box_x", "box_y"]
+                                     if c.startswith(("noise", "crowd", "n_pred", "mean_best"))]
+                            + ["box_area", "box_aspect_ratio", "box_x", "box_y", "best_iou"]
                             + [f"noise_object_{i}" for i in range(12)])
     wall = time.perf_counter() - start
     print(f"\n== synthetic {n_images} images: rank_metrics, {len(frame)} metrics, {workers} "

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import quality_widgets as qw
-from quality_widgets.evaluation import MEASURES
-from quality_widgets.evaluation import labelled
+from quality_widgets.evaluation import MEASURES, labelled
 
 pytestmark = pytest.mark.skipif(not labelled.HAVE_NUMBA, reason="needs numba")
 

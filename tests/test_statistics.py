@@ -10,10 +10,15 @@ import math
 import numpy as np
 import pytest
 
-from quality_widgets.analysis.statistics import (benjamini_hochberg, bootstrap_ci,
-                                                 half_sample_interval, holm,
-                                                 permutation_p_value, permutation_test,
-                                                 sequential_stop)
+from quality_widgets.analysis.statistics import (
+    benjamini_hochberg,
+    bootstrap_ci,
+    half_sample_interval,
+    holm,
+    permutation_p_value,
+    permutation_test,
+    sequential_stop,
+)
 
 
 def test_holm_matches_hand_computation():

@@ -119,10 +119,9 @@ def _replicated_video_dataset(frames_per_video: int):
     return dataset, metrics
 
 
-@pytest.mark.xfail(strict=True, reason="needs the video hook in analysis/hypothesis.py "
-                                       "(_Split.bootstrap / permutations draw clusters from "
-                                       "statistics.cluster_labels): owned by issue 13's rewrite")
 def test_test_hypothesis_resamples_videos():
+    """An image split of a video dataset permutes whole videos (and the curve and test cases
+    split whole videos into halves): three copies of every frame change nothing."""
     results = []
     for k in (1, 3):
         dataset, metrics = _replicated_video_dataset(k)
@@ -168,7 +167,7 @@ def test_test_case_bootstrap_draws_videos_and_says_so():
         dataset, metrics = _replicated_video_dataset(k)
         rows.append(qw.run_test_cases(dataset, metrics, [{"name": "all", "measure": "AP50",
                                                           "min": 0.1}], resamples=100).iloc[0])
-    assert rows[1]["note"] == "bootstrap over whole videos"
+    assert rows[1]["note"] == "interval from halves of whole videos"
     assert rows[0]["note"] == ""                       # one frame per video: frames are videos
     assert rows[0]["value"] == rows[1]["value"]
     # three copies of each frame are still one video: the same interval

@@ -42,6 +42,12 @@ The statistic is ``d = measure(above) - measure(below)``.
   available; their interval and the p-value can then disagree, and the result says the
   p-value decides.
 
+In a video dataset (a ``video`` column in ``dataset.images``), frames are not independent: an
+image split permutes whole videos (:func:`~.statistics.cluster_permutation`, a video-level
+split then gets the same p-value whatever the number of frames per video), and the curve's
+intervals split whole videos in halves; an object split still shuffles boxes one by one
+(:data:`VIDEO_OBJECT_NOTE` in the result).
+
 A side with fewer than :data:`MIN_ANNOTATIONS` counted annotations is flagged ``too_small``:
 no interval or p-value is computed and the summary says so. Permutations where a side has no
 counted ground truth (the measure is pycocotools' -1, here NaN) are dropped and counted.
@@ -67,8 +73,17 @@ from ..evaluation import Evaluator
 from ..frames import MetricFrames, numeric_metric_columns
 from ..jsonsafe import json_safe
 from ..slicing import bin_masks, column_values
-from .statistics import (SEQUENTIAL_H, benjamini_hochberg, bootstrap_ci, finite,
-                         half_sample_interval, holm, permutation_test)
+from .statistics import (
+    SEQUENTIAL_H,
+    benjamini_hochberg,
+    bootstrap_ci,
+    cluster_labels,
+    cluster_permutation,
+    finite,
+    half_sample_interval,
+    holm,
+    permutation_test,
+)
 
 #: A side needs at least this many counted annotations to be tested.
 MIN_ANNOTATIONS = 20
@@ -79,6 +94,11 @@ SMALL_SIDE_NOTE = (
     "few boxes on a side: the p-value and the interval are exact when the metric has no "
     "effect, whatever the size; with an effect, the interval assumes the spread of the "
     "difference does not change, which holds less well with a handful of boxes per category")
+
+#: What an object split of a video dataset promises (image splits permute whole videos).
+VIDEO_OBJECT_NOTE = (
+    "video frames are not independent, and an object split shuffles boxes one by one across "
+    "frames: read the p-value and the interval as optimistic")
 
 #: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score.
 MEASURES = tuple(_MEASURE_SPECS)
@@ -221,8 +241,9 @@ class _Split:
     """
 
     def __init__(self, evaluator: Evaluator, measure: _Measure, level: str, values,
-                 pred_values=None):
+                 pred_values=None, clusters=None):
         self.ev, self.measure, self.level = evaluator, measure, level
+        self.clusters = clusters      # video of each image position (None: all independent)
         self.inputs = evaluator.inputs
         self.values = np.asarray(values, dtype=float)     # per image position / annotation row
         self.pred_values = None if pred_values is None else np.asarray(pred_values, float)
@@ -303,7 +324,11 @@ class _Split:
             # The matching does not change: only which images are on which side. All n
             # permutations are one batched measure per side.
             rng = np.random.default_rng(seed)
-            sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            if self.clusters is None:
+                sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
+            else:
+                sides = [bin_masks(cluster_permutation(self.values, self.clusters, rng), edges)
+                         for _ in range(n)]
             return np.stack([self.measure.many(self._image_state,
                                                np.array([p[s] for p in sides], dtype=np.int64))
                              for s in range(n_sides)], axis=1).reshape(n, -1)
@@ -325,7 +350,8 @@ class _Split:
         for s in range(n_sides):
             images = np.flatnonzero(side_weights[s]) if self.level == "image" else \
                 np.arange(n_img)
-            halves = _half_weights(rng, images, n_img, n)
+            clusters = None if self.clusters is None else self.clusters[images]
+            halves = _half_weights(rng, images, n_img, n, clusters)
             if self.level == "image":
                 v = self.measure.many(state, halves)
             else:
@@ -334,32 +360,46 @@ class _Split:
         return out
 
 
-def _half_weights(rng, images: np.ndarray, n_images: int, n: int) -> np.ndarray:
+def _half_weights(rng, images: np.ndarray, n_images: int, n: int, clusters=None
+                  ) -> np.ndarray:
     """[2n, n_images] 0/1 rows: for each of n random splits of ``images`` in two halves, the
-    first half then the second."""
+    first half then the second. ``clusters`` (a code per entry of ``images``, e.g. the video
+    of each frame, :func:`~.statistics.cluster_labels`): halves of the clusters, each image
+    with its cluster."""
     w = np.zeros((2 * n, n_images), dtype=np.int64)
-    half = len(images) // 2
+    if clusters is None:
+        half = len(images) // 2
+        for i in range(n):
+            perm = rng.permutation(images)
+            w[2 * i, perm[:half]] = 1
+            w[2 * i + 1, perm[half:]] = 1
+        return w
+    clusters = np.asarray(clusters, dtype=np.int64)
+    codes = np.unique(clusters)
     for i in range(n):
-        perm = rng.permutation(images)
-        w[2 * i, perm[:half]] = 1
-        w[2 * i + 1, perm[half:]] = 1
+        first = np.isin(clusters, rng.permutation(codes)[:len(codes) // 2])
+        w[2 * i, images[first]] = 1
+        w[2 * i + 1, images[~first]] = 1
     return w
 
 
 def slice_interval(evaluator: Evaluator, state, measure: str = "AP", images=None,
                    slice_index: int = 0, resamples: int = 200, seed: int = 0,
-                   level: float = 0.95, category=None, score_threshold: float = 0.5
-                   ) -> tuple[float, float, int]:
+                   level: float = 0.95, category=None, score_threshold: float = 0.5,
+                   iou: float | None = None, clusters=None) -> tuple[float, float, int]:
     """Interval of one slice's measure: ``(low, high, dropped)``.
 
     ``state``: the slice's matching (:meth:`Evaluator.state` / :meth:`slices_state`, with
     ``slice_index``); ``images``: bool per ``dataset.images`` row, the slice's images (None:
-    all). The images are split ``resamples`` times into two random halves H, H' and the
-    measure taken on each (:meth:`Evaluator.measure_many`, 0/1 image weights); the interval
-    is :func:`~quality_widgets.analysis.statistics.half_sample_interval` of the estimate and
-    the differences ``m(H) - m(H')`` (undefined ones dropped and counted). Like the
-    permutation interval, it draws without replacement (images are never duplicated), which
-    the image bootstrap does and which made it too narrow on coco128 (README).
+    all); ``measure``, ``category``, ``score_threshold``, ``iou``: as
+    :meth:`Evaluator.measure_many`. The images are split ``resamples`` times into two random
+    halves H, H' (``clusters``, one code per image of the slice: halves of the clusters, the
+    frames of a video staying together) and the measure taken on each (0/1 image weights);
+    the interval is :func:`~quality_widgets.analysis.statistics.half_sample_interval` of the
+    estimate and the differences ``m(H) - m(H')`` (undefined ones dropped and counted). Like
+    the permutation interval of a difference, it draws without replacement: no image is
+    duplicated, as the image bootstrap does, which made the bootstrap's interval too narrow
+    on coco128 (README, "Hypothesis tests").
     """
     ev = evaluator
     n_rows = ev.inputs.n_images
@@ -370,18 +410,24 @@ def slice_interval(evaluator: Evaluator, state, measure: str = "AP", images=None
         if images.shape != (n_rows,):
             raise ValueError(f"images must be a mask with one entry per image ({n_rows})")
         rows = np.flatnonzero(images)
+    if clusters is not None and len(clusters) != len(rows):
+        raise ValueError(f"clusters must hold one code per image of the slice ({len(rows)})")
     weights = np.zeros(n_rows, dtype=np.int64)
     weights[rows] = 1
-    estimate = float(ev.measure_many(state, weights[None], measure, category, score_threshold,
-                                     slice_index)[0])
-    if resamples <= 0 or len(rows) < 2:
+
+    def many(w):
+        return ev.measure_many(state, w, measure, category, score_threshold, slice_index,
+                               iou=iou)
+
+    estimate = float(many(weights[None])[0])
+    n_units = len(rows) if clusters is None else len(np.unique(clusters))
+    if resamples <= 0 or n_units < 2:
         return math.nan, math.nan, 0
     rng = np.random.default_rng(seed)
     values = []
     for start in range(0, resamples, _CHUNK):
         n = min(_CHUNK, resamples - start)
-        v = ev.measure_many(state, _half_weights(rng, rows, n_rows, n), measure, category,
-                            score_threshold, slice_index)
+        v = many(_half_weights(rng, rows, n_rows, n, clusters))
         values.append(v[0::2] - v[1::2])
     differences, dropped = finite(np.concatenate(values))
     lo, hi = half_sample_interval(estimate, differences, level)
@@ -481,6 +527,8 @@ def _permute(split, edges, state, side_weights, observed, n_max, h, seed, worker
             perm = _stack(results, "permutation", n_sides)
             d, _ = finite(perm[:, 1] - perm[:, 0])
             return int(np.sum(np.abs(d) >= abs(observed) * (1 - 1e-12))) >= h
+    if split.level == "object" and _can_fork(workers) and len(tasks) > 1:
+        split.permutations(edges, 0, 1)      # tables and compiled code, before forking
     results = _run_tasks((split, edges, state, side_weights), tasks, workers, progress, stop)
     return _stack(results, "permutation", n_sides)
 
@@ -579,7 +627,11 @@ class _Problem:
                                 if metric in metrics.predictions.columns
                                 else np.zeros(len(dataset.predictions)))
             self.reference = self.values[inputs.gt_row[~inputs.gt_crowd]]
-        self.split = _Split(self.ev, self.measure, self.level, self.values, self.pred_values)
+        # Frames of one video are not independent: image splits permute whole videos.
+        clusters = cluster_labels(dataset.images, inputs.image_ids)
+        self.clusters = clusters if len(np.unique(clusters)) < len(clusters) else None
+        self.split = _Split(self.ev, self.measure, self.level, self.values, self.pred_values,
+                            self.clusters)
 
     def default_threshold(self) -> float:
         ref = self.reference[np.isfinite(self.reference)]
@@ -720,13 +772,15 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
                         "ci_method='permutation')")
         if note is None and min(below.n_annotations, above.n_annotations) < SMALL_SIDE:
             note = SMALL_SIDE_NOTE
+        if problem.level == "object" and problem.clusters is not None:
+            note = "; ".join(filter(None, [note, VIDEO_OBJECT_NOTE]))
     result = HypothesisResult(
         metric=problem.metric, level=problem.level, threshold=threshold,
         measure=problem.measure.name, category=problem.measure.category, below=below,
         above=above, difference=float(difference), ci95=tuple(float(c) for c in ci),
         p_value=float(p_value), summary="", too_small=too_small_message is not None,
         too_small_message=too_small_message, resamples=resamples,
-        permutations=int(len(perm)), bootstrap_dropped=n_boot_drop,
+        permutations=len(perm), bootstrap_dropped=n_boot_drop,
         permutations_dropped=n_perm_drop, ci_method=ci_method, n_excluded=problem.n_excluded(),
         min_p=float(min_p), stopped_early=bool(stopped), decides=decides, note=note,
         bootstrap_differences=boot[:, 1] - boot[:, 0] if len(boot) else np.zeros(0),

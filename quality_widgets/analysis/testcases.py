@@ -85,7 +85,8 @@ import pandas as pd
 from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
 from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
-from .statistics import bootstrap_ci, cluster_bootstrap_weights, cluster_labels
+from .hypothesis import slice_interval
+from .statistics import cluster_labels
 
 SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
 MEASURES = tuple(MEASURE_SPECS)
@@ -370,29 +371,13 @@ def _passes(value, case) -> bool:
         (case["max"] is None or value <= case["max"])
 
 
-def _bootstrap_weights(in_slice: np.ndarray, resamples: int, seed: int, clusters=None
-                       ) -> np.ndarray:
-    """[resamples, n_images] image multiplicities: each row draws as many of the slice's images
-    as it has, with replacement (no copies of the data: the evaluator takes multiplicities).
-    ``clusters`` (one code per image of the slice, :func:`statistics.cluster_labels`): draw
-    whole clusters (the videos of a video dataset) instead of images."""
-    rng = np.random.default_rng(seed)
-    positions = np.flatnonzero(in_slice)
-    weights = np.zeros((int(resamples), len(in_slice)), dtype=np.int64)
-    if len(positions) and clusters is not None:
-        weights[:, positions] = cluster_bootstrap_weights(clusters, int(resamples), rng)
-    elif len(positions):
-        weights[:, positions] = rng.multinomial(len(positions),
-                                                np.full(len(positions), 1.0 / len(positions)),
-                                                size=int(resamples))
-    return weights
-
-
 def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
                   seed: int = 0, confidence: float = 0.95) -> dict:
     """One validated test case on an :class:`~quality_widgets.Evaluator` (a row of
     :func:`run_test_cases`): the slice's matching once (:meth:`Evaluator.state`), its measure
-    and the bootstrap's through :meth:`Evaluator.measure_many`, as the hypothesis test does."""
+    through :meth:`Evaluator.measure_many`, and its interval from
+    :func:`~quality_widgets.analysis.hypothesis.slice_interval` (random halves of the slice's
+    images, of whole videos in a video dataset), the method of the hypothesis test's curve."""
     dataset = evaluator.dataset
     masks = slice_masks(case, dataset, metrics)
     img = masks["images"]
@@ -417,11 +402,13 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
     if resamples and np.isfinite(value):
         clusters = cluster_labels(dataset.images, dataset.images.index[np.flatnonzero(img)])
         if len(np.unique(clusters)) < len(clusters):
-            notes.append("bootstrap over whole videos")
+            notes.append("interval from halves of whole videos")
         else:
             clusters = None
-        values = measure(_bootstrap_weights(img, resamples, seed, clusters))
-        ci_low, ci_high = bootstrap_ci(value, values, level=confidence)   # percentile
+        ci_low, ci_high, _ = slice_interval(
+            evaluator, state, case["measure"], images=img, resamples=resamples, seed=seed,
+            level=confidence, score_threshold=case["score_threshold"], iou=iou,
+            clusters=clusters)
     return {"name": case["name"], "measure": case["measure"], "value": value,
             "ci_low": ci_low, "ci_high": ci_high, "requirement": requirement_text(case),
             "passed": _passes(value, case), "n_images": int(np.count_nonzero(img)),
@@ -436,7 +423,7 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
 
     ``metrics``: the :class:`MetricFrames` holding the columns the slices use (None when they
     only use the dataset's own columns). ``cases_or_path``: a YAML/JSON file, one case (a
-    mapping) or a list of them (schema in the module doc). ``resamples``: bootstrap resamples of
+    mapping) or a list of them (schema in the module doc). ``resamples``: random halves of
     the slice's images for the ``confidence`` interval (0: none); ``seed`` makes it
     reproducible. Returns one row per case: ``name, measure, value, ci_low, ci_high,
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the

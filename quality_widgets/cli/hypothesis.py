@@ -14,9 +14,14 @@ omitted for metrics that need no pixels (box geometry, overlaps).
 """
 from __future__ import annotations
 
-
-from ._shared import (add_dataset_arguments, error, load_dataset, metrics_to_compute,
-                      print_json, yolo_labels_of)
+from ._shared import (
+    add_dataset_arguments,
+    error,
+    load_dataset,
+    metrics_to_compute,
+    print_json,
+    yolo_labels_of,
+)
 
 JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
              "p_value", "summary")
@@ -70,9 +75,10 @@ def json_payload(result) -> dict:
 def run(args) -> int:
     """Load, compute the metric, test, print. 0 on success, 2 on unusable input."""
     import warnings
+
+    from ..analysis.hypothesis import test_hypothesis
     from ..compute.engine import compute_metrics
     from ..errors import DatasetError
-    from ..analysis.hypothesis import test_hypothesis
     if args.annotations is None and yolo_labels_of(args) is None:
         return error("hypothesis", "--annotations (or --yolo-labels) is needed: the test "
                                    "compares the model's performance against ground truth")

@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("file", help="test cases, .yaml/.yml or .json")
     add_dataset_arguments(p, images_required=False)
     p.add_argument("--resamples", type=int, default=200,
-                   help="bootstrap resamples for the confidence intervals (default 200; 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+                   help="random halves of each slice's images for the confidence intervals "
+                        "(default 200; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="resampling seed (default 0)")
     p.add_argument("--workers", type=int, help="metric worker processes (default: the cores)")
     p.add_argument("--cache-dir", help="metric cache folder (default ~/.cache/quality-widgets)")
     p.add_argument("--json", action="store_true", help="print the result rows as JSON")

@@ -33,7 +33,7 @@ import numpy as np
 
 from .accumulate import EPS
 from .measures import HAVE_NUMBA, curve_kernel, threshold_indices
-from .params import MATCH_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
+from .params import AREA_LABELS, MATCH_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
 
 if HAVE_NUMBA:  # pragma: no branch
     from numba import njit
@@ -59,6 +59,9 @@ class LabelTable:
     c_pair_iou: np.ndarray
     rec_gt: np.ndarray          # [R] the one candidate GT of a simple record (else -1)
     rec_hit: np.ndarray         # [R, T] uint8: a simple record matches it at threshold t
+    rec_cplx: np.ndarray        # [R] index among the complex candidates, or -1
+    rec_inside: np.ndarray      # [R] uint8: the record is inside the area range
+    cat_stop: np.ndarray        # [K] one past the last record's position of each category
 
 
 def label_table(evaluator, area: int, m: int) -> LabelTable:
@@ -72,6 +75,10 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
     cplx = np.full(len(cands.cand_dt), -1, dtype=np.int64)
     cplx[cands.complex_cands] = np.arange(len(cands.complex_cands))
     cp = cands.complex_pairs
+    rec_cat_start = np.searchsorted(rec_pos, order.cat_start).astype(np.int64)
+    has = rec_cat_start[1:] > rec_cat_start[:-1]
+    cat_stop = np.where(has, rec_pos[np.maximum(rec_cat_start[1:] - 1, 0)] + 1,
+                        order.cat_start[:-1]).astype(np.int64)
     return LabelTable(
         area=area, m=m, rec_pos=rec_pos.astype(np.int64), rec_cand=rec.astype(np.int64),
         is_rec=is_rec, rec_cat_start=np.searchsorted(rec_pos, order.cat_start).astype(np.int64),
@@ -85,7 +92,10 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
         c_pair_iou=np.asarray(cp.pair_iou, dtype=float),
         rec_gt=np.where(cplx[rec] < 0, cands.pair_gt[cands.cand_start[rec]], -1).astype(
             np.int64),
-        rec_hit=np.ascontiguousarray((cands.simple_match[:, rec] >= 0).T, dtype=np.uint8))
+        rec_hit=np.ascontiguousarray((cands.simple_match[:, rec] >= 0).T, dtype=np.uint8),
+        rec_cplx=cplx[rec].astype(np.int64),
+        rec_inside=(~evaluator._dt_outside[area][order.dt])[rec_pos].astype(np.uint8),
+        cat_stop=cat_stop)
 
 
 # ---- compiled kernels ------------------------------------------------------------------------
@@ -152,11 +162,18 @@ def _free_counts(pos_label, pos_inside, is_rec, cat_start, free_at_rec, free_at_
         k += 1
 
 
-def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, free_at_rec,
-                        free_at_cat, rec_label):
+def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, cat_stop, rec_pos,
+                        rec_cat_start, k_lo, k_hi, records_only, free_at_rec, free_at_cat,
+                        rec_label):
     """:func:`_free_counts` of a random labelling of the ordered detections, drawn as
-    :func:`_sample_labels` draws (one pass: the labels of free detections are counted, never
-    stored)."""
+    :func:`_sample_labels` draws, for the categories ``k_lo .. k_hi - 1`` only.
+
+    Only the detections whose labels can change the measure get one: in each category, those
+    up to its last record (after it, the curve reads nothing), and with ``records_only`` (a
+    recall) the records alone. The labels of a subset of the slots are a uniform draw from the
+    multiset as well, so skipping the others changes no distribution. Free detections are
+    counted, never stored; ``free_at_cat`` holds the running count at each category's start
+    (the curve reads differences within a category)."""
     c = counts.copy()
     n = len(c)
     n_sides = free_at_rec.shape[0]
@@ -164,77 +181,71 @@ def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, free_at_re
     for j in range(n):
         remaining += c[j]
     free = np.zeros(n_sides, np.int64)
-    k = 0
-    r = 0
-    for p in range(len(is_rec)):
-        while k < len(cat_start) and cat_start[k] == p:
-            for s in range(n_sides):
-                free_at_cat[s, k] = free[s]
-            k += 1
-        u = _uniform(state) * remaining
-        j = 0
-        acc = c[0]
-        for q in range(1, n):
-            j += u >= acc
-            acc += c[q]
-        while c[j] == 0:
-            j -= 1
-        c[j] -= 1
-        remaining -= 1
-        if is_rec[p]:
-            rec_label[r] = j - 1
-            for s in range(n_sides):
-                free_at_rec[s, r] = free[s]
-            r += 1
-        elif j > 0 and pos_inside[p]:
-            free[j - 1] += 1
-    while k < len(cat_start):
+    for k in range(k_lo, k_hi):
         for s in range(n_sides):
             free_at_cat[s, k] = free[s]
-        k += 1
+        if records_only:
+            lo, hi = rec_cat_start[k], rec_cat_start[k + 1]
+        else:
+            lo, hi = cat_start[k], cat_stop[k]
+        r = rec_cat_start[k]
+        for i in range(lo, hi):
+            u = _uniform(state) * remaining
+            j = 0
+            acc = c[0]
+            for q in range(1, n):
+                j += u >= acc
+                acc += c[q]
+            while c[j] == 0:               # rounding at the very top: the last label left
+                j -= 1
+            c[j] -= 1
+            remaining -= 1
+            if records_only or is_rec[i]:
+                rec_label[r] = j - 1
+                for s in range(n_sides):
+                    free_at_rec[s, r] = free[s]
+                r += 1
+            elif j > 0 and pos_inside[i]:
+                free[j - 1] += 1
+    for s in range(n_sides):
+        free_at_cat[s, k_hi] = free[s]
 
 
 def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
                     t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside,
                     pos_image, is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt,
-                    rec_hit, cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr,
-                    n_cat, n_img, rec_thr, eps, q_out, r_out):
+                    rec_hit, rec_cplx, rec_inside, cplx_of_cand, c_cand_start, c_pair_gt,
+                    c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps, q_out, r_out,
+                    scratch):
     """Every side's curves (``q_out[s]``, [K', T', R]) or recalls (``r_out[s]``, [T', K'])
-    for one labelling: GT labels, record labels and free counts (:func:`_free_counts`)."""
+    for one labelling: GT labels, record labels and free counts (:func:`_free_counts`).
+    ``scratch``: :func:`_scratch` arrays, reused from one labelling to the next (fresh large
+    arrays would cost a page fault per page touched).
+
+    GT labelled s (not crowd, inside the area range) is counted on side s and ignored on the
+    others. Each side's records are compacted to the active ones (non-ignored at some
+    threshold: an ignored record changes no count, so the curve walk skips it). A simple
+    record (one candidate GT g, matched to it at the thresholds of ``rec_hit``) can only be
+    active on g's side and on its own, so it is visited once; a complex one is matched again
+    per side by pycocotools' greedy rule."""
     n_gt = len(gt_label)
     n_thr = rec_hit.shape[1]
     n_rec = len(rec_pos)
     n_c = len(c_cand_start) - 1
-    ignore = np.empty(n_gt, np.uint8)
-    npig = np.zeros((1, n_cat), np.int64)
-    cmatch = np.full((n_thr, n_c), -1, np.int64)
-    taken = np.zeros((n_thr, n_gt), np.uint8)
-    # The side's active records (non-ignored at some threshold), compacted: a record
-    # ignored at every threshold changes no count, so the curve walk skips it.
-    a_pos = np.empty(n_rec, np.int64)
-    a_free = np.empty(n_rec, np.int64)
-    a_tp = np.empty((n_rec, n_thr), np.uint8)
-    a_ok = np.empty((n_rec, n_thr), np.uint8)
-    a_cat_start = np.empty(len(rec_cat_start), np.int64)
-    weights = np.ones((1, n_img), np.int64)
-    unit = np.ones(1, np.bool_)
-    dummy = np.zeros(1, np.uint8)           # arrays the kernel reads only for weights > 1
-    no_block = np.zeros(1, np.int64)
-    dummy_image = np.zeros(1, np.int32)
-    tp_count = np.zeros((n_thr, n_cat), np.int64)
+    npig = np.zeros((n_sides, n_cat), np.int64)
+    for g in range(n_gt):
+        lab = gt_label[g]
+        if lab >= 0 and not gt_base_ignore[g]:
+            npig[lab, gt_cat[g]] += 1
+    # Complex components, per side: the best free GT with IoU >= t by (not ignored, IoU,
+    # file position), candidates in (rank, detection) order.
+    taken, a_pos, a_free, a_tp, a_ok, weights = scratch
+    cmatch = np.full((n_sides, n_thr, n_c), -1, np.int64)
     for s in range(n_sides):
-        for k in range(n_cat):
-            npig[0, k] = 0
-        for g in range(n_gt):
-            ig = gt_base_ignore[g] | np.uint8(gt_label[g] != s)
-            ignore[g] = ig
-            if not ig:
-                npig[0, gt_cat[g]] += 1
-        # Complex components: pycocotools' greedy rule, candidates in (rank, detection)
-        # order; the best free GT with IoU >= t by (not ignored, IoU, file position).
         for c in range(n_c):
             for t in range(n_thr):
                 best = -1
+                best_ignored = np.uint8(1)
                 for p in range(c_cand_start[c], c_cand_start[c + 1]):
                     g = c_pair_gt[p]
                     if taken[t, g] and not gt_crowd[g]:
@@ -242,95 +253,121 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
                     iou = c_pair_iou[p]
                     if iou < match_thr[t]:
                         continue
+                    ig = gt_base_ignore[g] | np.uint8(gt_label[g] != s)
                     if best < 0:
-                        best = p
+                        best, best_ignored = p, ig
                         continue
-                    b = c_pair_gt[best]
-                    if ignore[g] != ignore[b]:
-                        if ignore[b]:
-                            best = p
+                    if ig != best_ignored:
+                        if best_ignored:
+                            best, best_ignored = p, ig
                     elif iou != c_pair_iou[best]:
                         if iou > c_pair_iou[best]:
-                            best = p
-                    elif g > b:
-                        best = p
+                            best, best_ignored = p, ig
+                    elif g > c_pair_gt[best]:
+                        best, best_ignored = p, ig
                 if best >= 0:
                     g = c_pair_gt[best]
-                    cmatch[t, c] = g
+                    cmatch[s, t, c] = g
                     taken[t, g] = 1
-                else:
-                    cmatch[t, c] = -1
         for c in range(n_c):                       # reset what was taken
             for t in range(n_thr):
-                g = cmatch[t, c]
+                g = cmatch[s, t, c]
                 if g >= 0:
                     taken[t, g] = 0
-        # Flags of every record on this side (MatchState.flags), active ones kept. A simple
-        # record has one candidate GT g: matched to g at the thresholds of ``rec_hit``,
-        # unmatched at the others, so its flags take two values.
-        n_act = 0
-        kc = 0
-        for r in range(n_rec):
-            while kc < len(rec_cat_start) and rec_cat_start[kc] == r:
-                a_cat_start[kc] = n_act
-                kc += 1
-            p = rec_pos[r]
-            cand = rec_cand[r]
-            ci = cplx_of_cand[cand]
-            out = np.uint8(1) - (pos_inside[p] & np.uint8(rec_label[r] == s))
-            if ci < 0:
-                g = rec_gt[r]
-                matched = np.uint8(gt_id[g] != 0)
-                ignored_hit = ignore[g] | ((1 - matched) & out)
+    # Flags (MatchState.flags) of the records of categories k_lo..k_hi - 1, per side.
+    a_cat_start = np.zeros((n_sides, len(rec_cat_start)), np.int64)
+    n_act = np.zeros(n_sides, np.int64)
+    kc = k_lo + 1
+    for r in range(rec_cat_start[k_lo], rec_cat_start[k_hi]):
+        while kc < len(rec_cat_start) and rec_cat_start[kc] == r:
+            for s in range(n_sides):
+                a_cat_start[s, kc] = n_act[s]
+            kc += 1
+        own = rec_label[r] if rec_inside[r] else -1
+        ci = rec_cplx[r]
+        if ci < 0:
+            g = rec_gt[r]
+            side_g = gt_label[g] if not gt_base_ignore[g] else -1
+            matched = np.uint8(gt_id[g] != 0)
+            for s in (side_g, own):
+                if s < 0:
+                    continue
+                out = np.uint8(own != s)
+                ignored_hit = np.uint8(side_g != s) | ((1 - matched) & out)
                 if ignored_hit and out:
                     continue                        # ignored at every threshold
                 tp_hit = matched & (1 - ignored_hit)
+                i = n_act[s]
                 for t in range(n_thr):
                     if rec_hit[r, t]:
-                        a_tp[n_act, t] = tp_hit
-                        a_ok[n_act, t] = 1 - ignored_hit
+                        a_tp[s, i, t] = tp_hit
+                        a_ok[s, i, t] = 1 - ignored_hit
                     else:
-                        a_tp[n_act, t] = 0
-                        a_ok[n_act, t] = 1 - out
-            else:
+                        a_tp[s, i, t] = 0
+                        a_ok[s, i, t] = 1 - out
+                a_pos[s, i] = rec_pos[r]
+                a_free[s, i] = free_at_rec[s, r]
+                n_act[s] = i + 1
+                if side_g == own:
+                    break                           # one side: visited once
+        else:
+            for s in range(n_sides):
+                out = np.uint8(own != s)
+                i = n_act[s]
                 active = np.uint8(0)
                 for t in range(n_thr):
-                    g = cmatch[t, ci]
+                    g = cmatch[s, t, ci]
                     hit = np.uint8(g >= 0)
                     gi = max(g, 0)
                     matched = hit & np.uint8(gt_id[gi] != 0)
-                    ignored = (hit & ignore[gi]) | ((1 - matched) & out)
-                    a_tp[n_act, t] = matched & (1 - ignored)
-                    a_ok[n_act, t] = 1 - ignored
+                    ig = gt_base_ignore[gi] | np.uint8(gt_label[gi] != s)
+                    ignored = (hit & ig) | ((1 - matched) & out)
+                    a_tp[s, i, t] = matched & (1 - ignored)
+                    a_ok[s, i, t] = 1 - ignored
                     active |= 1 - ignored
-                if not active:
-                    continue
-            a_pos[n_act] = p
-            a_free[n_act] = free_at_rec[s, r]
-            n_act += 1
-        while kc < len(rec_cat_start):
-            a_cat_start[kc] = n_act
-            kc += 1
+                if active:
+                    a_pos[s, i] = rec_pos[r]
+                    a_free[s, i] = free_at_rec[s, r]
+                    n_act[s] = i + 1
+    while kc < len(rec_cat_start):
+        for s in range(n_sides):
+            a_cat_start[s, kc] = n_act[s]
+        kc += 1
+    unit = np.ones(1, np.bool_)
+    dummy = np.zeros(1, np.uint8)           # arrays the kernel reads only for weights > 1
+    no_block = np.zeros(1, np.int64)
+    dummy_image = np.zeros(1, np.int32)
+    tp_count = np.zeros((n_thr, n_cat), np.int64)
+    for s in range(n_sides):
+        m = n_act[s]
         if recall:
             for t in range(n_thr):
                 for k in range(n_cat):
                     tp_count[t, k] = 0
             for k in range(k_lo, k_hi):
-                for r in range(a_cat_start[k], a_cat_start[k + 1]):
+                for i in range(a_cat_start[s, k], a_cat_start[s, k + 1]):
                     for t in range(n_thr):
-                        tp_count[t, k] += a_tp[r, t]
+                        tp_count[t, k] += a_tp[s, i, t]
             for j in range(len(t_index)):
                 for k in range(k_lo, k_hi):
-                    if npig[0, k] == 0:
+                    if npig[s, k] == 0:
                         r_out[s, j, k - k_lo] = -1.0
                     else:
-                        r_out[s, j, k - k_lo] = tp_count[t_index[j], k] / npig[0, k]
+                        r_out[s, j, k - k_lo] = tp_count[t_index[j], k] / npig[s, k]
         else:
-            fr = a_free[:n_act]
-            curve_kernel(weights, unit, npig, t_index, k_lo, k_hi, pos_image, no_block,
-                         no_block, dummy, dummy_image, free_at_cat[s], fr, fr, fr,
-                         a_pos[:n_act], a_tp[:n_act], a_ok[:n_act], a_cat_start, rec_thr,
-                         eps, q_out[s:s + 1])
+            fr = a_free[s, :m]
+            curve_kernel(weights, unit, npig[s:s + 1], t_index, k_lo, k_hi, pos_image,
+                         no_block, no_block, dummy, dummy_image, free_at_cat[s], fr, fr, fr,
+                         a_pos[s, :m], a_tp[s, :m], a_ok[s, :m], a_cat_start[s], rec_thr, eps,
+                         q_out[s:s + 1])
+
+
+def _scratch(n_sides, n_gt, n_rec, n_thr, n_img):
+    """Work arrays of :func:`_measure_labels`: taken [T, n_gt] (all 0 between calls), the
+    compacted records a_pos, a_free [S, R], a_tp, a_ok [S, R, T], unit weights [1, n_img]."""
+    return (np.zeros((n_thr, n_gt), np.uint8), np.empty((n_sides, n_rec), np.int64),
+            np.empty((n_sides, n_rec), np.int64), np.empty((n_sides, n_rec, n_thr), np.uint8),
+            np.empty((n_sides, n_rec, n_thr), np.uint8), np.ones((1, n_img), np.int64))
 
 
 def _mean_of(q, r, recall, out):
@@ -361,8 +398,8 @@ def _mean_of(q, r, recall, out):
 def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_index,
               k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
               is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit,
-              cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat, n_img,
-              rec_thr, eps, q_out, r_out, means):
+              rec_cplx, rec_inside, cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou,
+              match_thr, n_cat, n_img, rec_thr, eps, cat_stop, q_out, r_out, means):
     """``means[b]``: every side's measure under ``n_perm`` random relabellings drawn from
     the 64-bit ``seed``."""
     state = np.empty(1, np.uint64)
@@ -372,15 +409,18 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
     rec_label = np.empty(n_rec, np.int64)
     free_at_rec = np.empty((n_sides, n_rec), np.int64)
     free_at_cat = np.empty((n_sides, len(cat_start)), np.int64)
+    scratch = _scratch(n_sides, n_gt, n_rec, rec_hit.shape[1], n_img)
     for b in range(n_perm):
         _sample_labels(ann_counts, state, gt_label)
-        _sample_free_counts(pred_counts, state, pos_inside, is_rec, cat_start, free_at_rec,
+        _sample_free_counts(pred_counts, state, pos_inside, is_rec, cat_start, cat_stop,
+                            rec_pos, rec_cat_start, k_lo, k_hi, recall, free_at_rec,
                             free_at_cat, rec_label)
         _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
                         t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd,
                         pos_inside, pos_image, is_rec, rec_pos, rec_cand, rec_cat_start,
-                        cat_start, rec_gt, rec_hit, cplx_of_cand, c_cand_start, c_pair_gt,
-                        c_pair_iou, match_thr, n_cat, n_img, rec_thr, eps, q_out, r_out)
+                        cat_start, rec_gt, rec_hit, rec_cplx, rec_inside, cplx_of_cand,
+                        c_cand_start, c_pair_gt, c_pair_iou, match_thr, n_cat, n_img, rec_thr,
+                        eps, q_out, r_out, scratch)
         _mean_of(q_out, r_out, recall, means[b])
 
 
@@ -391,6 +431,7 @@ if HAVE_NUMBA:
     _sample_free_counts = njit(cache=True, nogil=True)(_sample_free_counts)
     _measure_labels = njit(cache=True, nogil=True)(_measure_labels)
     _mean_of = njit(cache=True, nogil=True)(_mean_of)
+    _scratch = njit(cache=True, nogil=True)(_scratch)
     _permuted = njit(cache=True, nogil=True)(_permuted)
 
 
@@ -414,8 +455,8 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
         raise RuntimeError("labelled_measures needs numba")
     if spec.kind not in ("precision", "recall"):
         raise ValueError(f"labelled_measures computes AP and AR measures, not {spec.name!r}")
-    inputs, cands = evaluator.inputs, evaluator.candidates
-    a = ("all", "small", "medium", "large").index(spec.area)
+    inputs = evaluator.inputs
+    a = AREA_LABELS.index(spec.area)
     m = MAX_DETS.index(spec.max_dets)
     key = ("label_table", a, m)
     table = evaluator.tables.get(key)
@@ -436,7 +477,7 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
              inputs.gt_id.astype(np.int64), inputs.gt_crowd.astype(np.uint8), table.pos_inside,
              table.pos_image, table.is_rec, table.rec_pos, table.rec_cand,
              table.rec_cat_start, table.cat_start, table.rec_gt, table.rec_hit,
-             table.cplx_of_cand,
+             table.rec_cplx, table.rec_inside, table.cplx_of_cand,
              table.c_cand_start, table.c_pair_gt, table.c_pair_iou, MATCH_THRESHOLDS, n_cat,
              len(inputs.image_ids), RECALL_THRESHOLDS, EPS)
     if permutations:
@@ -444,7 +485,7 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
         pred_counts = np.bincount(pred_labels + 1, minlength=n_slices + 1).astype(np.int64)
         out = np.empty((n_perm, n_slices))
         _permuted(np.uint64(int(seed) % 2**64), n_perm, ann_counts, pred_counts,
-                  len(inputs.gt_row), n_slices, recall, *fixed, q, rr, out)
+                  len(inputs.gt_row), n_slices, recall, *fixed, table.cat_stop, q, rr, out)
         return out
     gt_label = ann_labels[inputs.gt_row]
     pos_label = pred_labels[inputs.dt_row[order.dt]]
@@ -454,8 +495,10 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
     free_at_cat = np.empty((n_slices, len(table.cat_start)), np.int64)
     _free_counts(pos_label, table.pos_inside, table.is_rec, table.cat_start, free_at_rec,
                  free_at_cat, rec_label)
+    scratch = _scratch(n_slices, len(inputs.gt_row), n_rec, table.rec_hit.shape[1],
+                       len(inputs.image_ids))
     _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_slices, recall, *fixed,
-                    q, rr)
+                    q, rr, scratch)
     # numpy's mean: the same doubles as measure_many on a slices_state
     if recall:
         return np.array([_mean_defined(rr[s]) for s in range(n_slices)])
