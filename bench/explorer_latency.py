@@ -48,6 +48,7 @@ comm.create_comm = lambda *args, **kwargs: CountingComm(*args, **kwargs)
 from quality_widgets.analysis import selection as sel  # noqa: E402
 from quality_widgets.frames import MetricFrames  # noqa: E402
 from quality_widgets.widgets import Explorer  # noqa: E402
+from quality_widgets.widgets.traits import ids_in  # noqa: E402
 
 
 def build_frames(n_rows: int, n_metrics: int, n_files: int, folder: Path) -> MetricFrames:
@@ -147,8 +148,8 @@ def main(argv=None) -> int:
             ("first page (top-24 of selection)",
              lambda: sel.sort_page(frames.images, "brightness", True, 0, 24,
                                    mask=sel.range_mask(values, lo, hi), values=values)),
-            ("selection index (explorer.selection)",
-             lambda: frames.images.index[sel.range_mask(values, lo, hi)]),
+            ("selection trait (ids of the mask)",
+             lambda: ids_in(frames.images.index, sel.range_mask(values, lo, hi))),
             ("full histogram (once per metric/bins)",
              lambda: sel.histogram(values, 30)),
         ]:

@@ -1,19 +1,31 @@
 """Speed of a hypothesis test on the synthetic 5,000-image benchmark of bench/evaluate_speed.py.
 
-One image-metric test and one object-metric test, each with ``--resamples`` bootstrap
-resamples and as many permutations, ``--workers`` processes. The metrics are derived from the
-data (image: number of annotations + a seeded jitter; object: box area, the same column on
-annotations and predictions), so both splits are real ones. Prints the wall time and the
-per-resample / per-permutation cost measured in this process (one evaluation = both sides;
-bootstrap resamples measured as one batch of 25, as the test runs them) and the load average.
+One image-metric test and one object-metric test, as a user calls them:
+``test_hypothesis(..., resamples=1000, workers=2)``: 1,000 permutations, and the 95% interval
+that inverts the same permutation test (the default ``ci_method="permutation"``: it needs no
+other resampling). The metrics are derived from the data (image: number of annotations + a
+seeded jitter; object: box area, the same column on annotations and predictions), so both
+splits are real ones (box area is a strong effect: every permutation is drawn).
 
-    .venv/bin/python bench/hypothesis_speed.py [--images 5000] [--resamples 1000] [--workers 2]
+Also printed, measured in this process: the cost of one permutation (both sides) by the
+default path and by the baseline it replaced (object split: shuffle the values, build a new
+``slices_state`` matching, measure each slice; image split: the same batched measure), their
+ratio, and, with ``--bootstrap``, the test with the image-bootstrap interval
+(``ci_method="basic"``: 1,000 resamples on top of the 1,000 permutations). Not included: the
+Evaluator (IoUs, candidate pairs: printed apart) and loading the data. On a shared machine the
+wall time depends on the load, so the CPU time of the test (this process and its worker
+processes) is printed too: CPU / workers is the wall time on an idle machine with that many
+cores (pool start-up and imbalance aside).
+
+    .venv/bin/python bench/hypothesis_speed.py [--images 5000] [--resamples 1000]
+        [--workers 2] [--bootstrap]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -47,18 +59,40 @@ def build(n_images: int):
     return dataset, metrics
 
 
-def per_call_ms(split, edges, state, side_weights, repeat: int = 25):
-    """(bootstrap ms, permutation ms) per resample, measured directly in this process, with
-    ``repeat`` of each (one task's worth: bootstrap resamples are measured in batches)."""
-    split.bootstrap(edges, state, side_weights, 0, 2)        # warm (numba, tables)
-    split.permutations(edges, 0, 2)
+def baseline_permutation(problem, edges, rng):
+    """One permutation as before: shuffled values, a new matching, each side measured."""
+    split, ev, measure = problem.split, problem.ev, problem.measure
+    values = rng.permutation(split.values)
+    if split.level == "image":
+        state, side_weights = split.state(edges, values)
+        return split.values_of(state, side_weights)
+    pred_values = rng.permutation(split.pred_values)
+    state, _ = split.state(edges, values, pred_values)
+    return [ev.measure(state, None, measure.name, measure.category, 0.5, s)
+            for s in range(len(edges) - 1)]
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the worker pool)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def per_permutation_ms(problem, edges, repeat: int = 25):
+    """(default ms, baseline ms) per permutation, single process, both sides."""
+    split = problem.split
+    rng = np.random.default_rng(0)
+    split.permutations(edges, 0, 2)                     # warm (numba, tables)
+    baseline_permutation(problem, edges, rng)
     start = time.perf_counter()
-    split.bootstrap(edges, state, side_weights, 1, repeat)
-    boot = (time.perf_counter() - start) / repeat
+    split.permutations(edges, 1, repeat)
+    new = (time.perf_counter() - start) / repeat
     start = time.perf_counter()
-    split.permutations(edges, 2, repeat)
-    perm = (time.perf_counter() - start) / repeat
-    return 1e3 * boot, 1e3 * perm
+    for _ in range(repeat):
+        baseline_permutation(problem, edges, rng)
+    old = (time.perf_counter() - start) / repeat
+    return 1e3 * new, 1e3 * old
 
 
 def main(argv=None) -> int:
@@ -66,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--bootstrap", action="store_true",
+                        help="also time ci_method='basic' (image bootstrap + permutations)")
     args = parser.parse_args(argv)
     from quality_widgets.analysis import hypothesis as hyp
     from quality_widgets.evaluation import Evaluator
@@ -78,23 +114,33 @@ def main(argv=None) -> int:
     evaluator = Evaluator(dataset)
     print(f"Evaluator (IoUs, candidate pairs, orders): {time.perf_counter() - start:.2f} s")
     for metric in ("crowdedness", "box_area"):
+        cpu0 = cpu_seconds()
         start = time.perf_counter()
         result = hyp.test_hypothesis(dataset, metrics, metric=metric,
                                      resamples=args.resamples, evaluator=evaluator,
                                      workers=args.workers)
         wall = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu0
         problem = hyp._Problem(dataset, metrics, metric, "AP", None, 0.5, evaluator)
         edges = [min(problem.lowest(), result.threshold), result.threshold, np.inf]
-        state, side_weights = problem.split.state(edges)
-        boot_ms, perm_ms = per_call_ms(problem.split, edges, state, side_weights)
+        new_ms, old_ms = per_permutation_ms(problem, edges)
         print(f"\n== {metric} ({result.level} split at the median {result.threshold:.4g}), "
-              f"{args.resamples} resamples + {result.permutations} permutations, "
+              f"{result.permutations} permutations + the inverted-test interval, "
               f"{args.workers} worker(s)")
         print(f"wall time: {wall:.1f} s (load average {os.getloadavg()[0]:.2f} on "
-              f"{os.cpu_count()} cores)")
-        print(f"per bootstrap resample: {boot_ms:.1f} ms;  per permutation: {perm_ms:.1f} ms "
-              f"(single process, both sides)")
+              f"{os.cpu_count()} cores); CPU {cpu:.1f} s, / {args.workers} workers = "
+              f"{cpu / args.workers:.1f} s")
+        print(f"per permutation, single process, both sides: {new_ms:.1f} ms; baseline "
+              f"(new matching per permutation): {old_ms:.1f} ms; ratio {old_ms / new_ms:.1f}x")
         print(result.summary)
+        if args.bootstrap:
+            start = time.perf_counter()
+            boot = hyp.test_hypothesis(dataset, metrics, metric=metric,
+                                       resamples=args.resamples, evaluator=evaluator,
+                                       workers=args.workers, ci_method="basic")
+            print(f"with the image-bootstrap interval ({args.resamples} resamples more): "
+                  f"{time.perf_counter() - start:.1f} s (load average "
+                  f"{os.getloadavg()[0]:.2f}); {boot.summary}")
     return 0
 
 

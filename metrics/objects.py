@@ -89,26 +89,37 @@ def object_colorfulness(crop):
 
 
 def _max_iou(frame, same_category: bool) -> pd.Series:
+    """Max IoU of each box with the other boxes of its image (and category), crowd regions
+    left out on both sides, as pycocotools leaves them out of matching: a crowd region
+    (``iscrowd``) is not a label of one object, so overlapping it is not a duplicate or an
+    overlap of labels; crowd rows get NaN."""
     out = np.zeros(len(frame))
-    positions = pd.Series(np.arange(len(frame)), index=frame.index)
+    crowd = (frame["iscrowd"].fillna(False).astype(bool).to_numpy() if "iscrowd" in frame
+             else np.zeros(len(frame), dtype=bool))
+    out[crowd] = np.nan
     keys = ["image_id", "category_id"] if same_category else ["image_id"]
     boxes = frame[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_numpy(dtype=float)
-    for _, idx in frame.groupby(keys, sort=False).indices.items():
+    rows = np.flatnonzero(~crowd)
+    for _, idx in frame.iloc[rows].groupby(keys, sort=False).indices.items():
+        idx = rows[idx]
         if len(idx) > 1:
             out[idx] = box_iou_matrix(boxes[idx]).max(axis=1)
     return pd.Series(out, index=frame.index)
 
 
-@metric(level="object", scope="dataset",
+@metric(level="object", scope="dataset", version="2",
         description="Max IoU with another annotation of the same category in the image "
-                    "(1 = exact duplicate label, 0 if none).")
+                    "(1 = exact duplicate label, 0 if none; crowd regions left out, NaN).")
 def annotation_duplicate(frame, dataset):
-    """max IoU(box, other box) over other annotations of the same image and category."""
+    """max IoU(box, other box) over other non-crowd annotations of the same image and
+    category; NaN for crowd regions (left out, as pycocotools' matching leaves them out)."""
     return _max_iou(frame, same_category=True)
 
 
-@metric(level="object", scope="dataset",
-        description="Max IoU with any other annotation in the image (0 if none).")
+@metric(level="object", scope="dataset", version="2",
+        description="Max IoU with any other annotation in the image (0 if none; crowd regions "
+                    "left out, NaN).")
 def max_overlap(frame, dataset):
-    """max IoU(box, other box) over other annotations of the same image, any category."""
+    """max IoU(box, other box) over other non-crowd annotations of the same image, any
+    category; NaN for crowd regions."""
     return _max_iou(frame, same_category=False)

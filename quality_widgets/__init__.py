@@ -7,13 +7,18 @@ statistics, hypothesis, drift, test cases) -> ``widgets``; ``export`` and ``cli`
 Widgets are imported lazily, so worker processes and scripts that only compute never load
 ipywidgets or bqplot.
 """
+from .analysis import reference
+from .analysis.annotators import annotator_report
 from .analysis.drift import compare as compare_drift
+from .analysis.label_errors import add_label_scores, apply_fixes, find_label_errors
+from .analysis.reference import compare as compare_to_reference
 from .analysis.testcases import TestCaseError, run_test_cases
 from .compute import similarity
 from .compute.engine import compute_metrics
 from .compute.registry import Metric, load_metric_file, metric, registered_metrics
 from .data.dataset import Dataset
 from .data.sample import load_sample, sample_paths
+from .data.sample_video import write_sample_video
 from .errors import DataWarning, DatasetError, ExportError
 from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
@@ -31,6 +36,10 @@ _LAZY = {
     "DriftView": ("quality_widgets.widgets.drift", "DriftView"),
     "TestCaseTable": ("quality_widgets.widgets.testcases", "TestCaseTable"),
     "LabelNext": ("quality_widgets.widgets.label_next", "LabelNext"),
+    "show_images": ("quality_widgets.widgets.static", "show_images"),
+    "TrackView": ("quality_widgets.widgets.tracks", "TrackView"),
+    "LabelErrors": ("quality_widgets.widgets.label_errors", "LabelErrors"),
+    "AnnotatorView": ("quality_widgets.widgets.annotators", "AnnotatorView"),
 }
 
 
@@ -47,5 +56,8 @@ def __getattr__(name):
 __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
            "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
            "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths", "export",
+           "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
+           "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
+           "compare_to_reference", "reference",
            *_LAZY]

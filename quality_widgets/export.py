@@ -21,7 +21,6 @@ Safety rules, for every format:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -39,7 +38,7 @@ from .errors import ExportError
 from .jsonsafe import dumps
 from .frames import FRAME_OF_LEVEL, LEVELS, MetricFrames
 
-FORMATS = ("coco", "yolo", "csv", "parquet", "images")
+FORMATS = ("coco", "yolo", "yolo-seg", "csv", "parquet", "images")
 MARKER = ".quality-widgets-export"
 DATASET_FRAME = {"image": "images", "object": "annotations", "prediction": "predictions"}
 
@@ -62,12 +61,27 @@ def level_frame(data, level: str) -> pd.DataFrame:
 
 
 def dataset_of(data) -> Dataset:
-    """The Dataset of ``data``; for MetricFrames without one (read back from Parquet files),
-    a Dataset rebuilt from the frames' own columns (boxes, categories; no segmentation)."""
+    """The Dataset of ``data``. For MetricFrames read back from a metrics folder: the dataset
+    reloaded from the files its ``dataset.json`` names (:func:`reload_dataset`: segmentation,
+    licences, URLs and every category kept); when that is impossible, a Dataset rebuilt from
+    the frames' own columns (boxes and the categories rows use; no segmentation), with a
+    :class:`~quality_widgets.DataWarning` saying what is lost."""
     if isinstance(data, Dataset):
         return data
     if getattr(data, "dataset", None) is not None:
         return data.dataset
+    reloaded, why = reload_dataset(data)
+    if reloaded is not None:
+        data.dataset = reloaded
+        return reloaded
+    import warnings
+    from .errors import DataWarning
+    warnings.warn(
+        f"{data.cache_dir or 'metrics'}: exporting labels rebuilt from the metric frames "
+        f"({why}): segmentation, the images' license/flickr_url/coco_url, supercategories and "
+        "categories no row uses are not in the frames and are left out; pass the dataset "
+        "(--images with --annotations or --yolo-labels) to keep them", DataWarning,
+        stacklevel=2)
     images = data.images
     img = pd.DataFrame({c: images[c] if c in images else None
                         for c in ("file_name", "path", "width", "height")}, index=images.index)
@@ -103,6 +117,37 @@ def dataset_of(data) -> Dataset:
     if preds is not None:
         ds = replace(ds, predictions=preds)
     return ds
+
+
+def reload_dataset(frames) -> tuple[Dataset | None, str]:
+    """(dataset, "") reloaded from the files a metrics folder's ``dataset.json`` names
+    (``frames.sources``), checked to hold every row of the frames; else (None, why not)."""
+    import warnings
+    from .errors import DataWarning, DatasetError
+    sources = getattr(frames, "sources", None) or {}
+    loader = sources.get("loader")
+    if loader not in ("coco", "yolo", "folder"):
+        return None, "the folder does not say which files it was computed from"
+    try:
+        with warnings.catch_warnings():      # the rows' warnings were shown by `metrics`
+            warnings.simplefilter("ignore", DataWarning)
+            if loader == "coco":
+                ds = Dataset.from_coco(sources.get("images_dir"), sources.get("annotations"),
+                                       sources.get("predictions"), max_unusable=1.0)
+            elif loader == "yolo":
+                ds = Dataset.from_yolo(sources["images_dir"], sources.get("labels"),
+                                       sources.get("classes"), sources.get("predictions"),
+                                       max_unusable=1.0)
+            else:
+                ds = Dataset.from_folder(sources["images_dir"])
+    except (DatasetError, OSError, KeyError, TypeError) as e:
+        return None, f"its dataset files cannot be read again: {e}"
+    for level in LEVELS:
+        frame = frames.frame(level)
+        if len(frame) and len(frame.index.difference(level_frame(ds, level).index)):
+            return None, (f"its dataset files changed since: {FRAME_OF_LEVEL[level]} of the "
+                          "frames are missing from them")
+    return ds, ""
 
 
 def selected_ids(frame: pd.DataFrame, selection) -> pd.Index:
@@ -226,7 +271,7 @@ def atomic_target(out, overwrite: bool = False):
 
 
 def _write_marker(folder: Path, **info) -> None:
-    (folder / MARKER).write_text(json.dumps(info, indent=1, default=str) + "\n")
+    (folder / MARKER).write_text(dumps(info, indent=1) + "\n")
 
 
 # ---- formats -----------------------------------------------------------------------------------
@@ -333,7 +378,60 @@ def _copy_images(folder: Path, images: pd.DataFrame) -> dict:
     return names
 
 
-def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
+def _write_data_yaml(path: Path, names: list) -> None:
+    """The dataset file YOLO trainers (Ultralytics) read: ``train``/``val`` relative to the
+    file's folder (no ``path`` key, so the folder can be moved), ``nc``, ``names``."""
+    import yaml
+    text = ("# written by quality-widgets export; train and val are the same exported images\n"
+            + yaml.safe_dump({"train": "images", "val": "images", "nc": len(names),
+                              "names": {i: n for i, n in enumerate(names)}},
+                             sort_keys=False, allow_unicode=True))
+    path.write_text(text, encoding="utf-8")
+
+
+def _bridged(parts: list) -> np.ndarray:
+    """One polygon ((n, 2) array) of several: each part is joined to the ones before it at
+    their closest vertices by a zero-width bridge (there and back), so the enclosed area is
+    the parts' and YOLO's one-polygon-per-object format loses nothing."""
+    out = np.asarray(parts[0], dtype=float).reshape(-1, 2)
+    for part in parts[1:]:
+        part = np.asarray(part, dtype=float).reshape(-1, 2)
+        d = ((out[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        loop = np.roll(part, -j, axis=0)
+        out = np.concatenate([out[:i + 1], loop, loop[:1], out[i:]])
+    return out
+
+
+def yolo_segment(segmentation, box, width: float, height: float) -> np.ndarray:
+    """The YOLO segmentation polygon of one object, normalised to [0, 1] by the image size:
+    (n, 2) array of (x / W, y / H). Polygons are kept (several parts bridged into one, see
+    :func:`_bridged`); an RLE mask becomes the outer contours of its pixels (OpenCV needed);
+    no mask: the box's 4 corners."""
+    from .data import masks
+    if masks.is_polygon(segmentation):
+        xy = _bridged(segmentation)
+    elif masks.is_rle(segmentation):
+        try:
+            import cv2
+        except ImportError:
+            raise ExportError("an RLE mask becomes a YOLO polygon through OpenCV's contours: "
+                              "pip install 'quality-widgets[reference]'") from None
+        mask = masks.decode(segmentation, int(height), int(width)).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        parts = [c.reshape(-1, 2) for c in contours if len(c) >= 3]
+        if not parts:
+            return np.zeros((0, 2))
+        parts.sort(key=lambda c: -cv2.contourArea(c))
+        xy = _bridged(parts)
+    else:
+        x, y, w, h = box
+        xy = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=float)
+    return np.clip(xy / [width, height], 0.0, 1.0)
+
+
+def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids,
+                segments: bool = False) -> dict:
     images = ds.images.loc[image_ids]
     labels = _labels_for(ds, level, ids, image_ids)
     if level != "prediction" and "iscrowd" in labels:
@@ -346,8 +444,9 @@ def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
     class_index = {c: i for i, c in enumerate(cat_ids)}
     folder.mkdir()
     names = _copy_images(folder / "images", images)
-    (folder / "classes.txt").write_text(
-        "".join(f"{ds.categories.loc[c, 'name']}\n" for c in cat_ids))
+    class_names = [str(ds.categories.loc[c, "name"]) for c in cat_ids]
+    (folder / "classes.txt").write_text("".join(f"{n}\n" for n in class_names))
+    _write_data_yaml(folder / "data.yaml", class_names)
     by_image = {k: g for k, g in labels.groupby("image_id")}
     n_labels = 0
     for image_id, rel in names.items():
@@ -360,9 +459,15 @@ def _write_yolo(folder: Path, ds: Dataset, level: str, ids, image_ids) -> dict:
             w, h = size
             b = rows[BOX_COLUMNS].to_numpy(dtype=float)
             cx, cy = (b[:, 0] + b[:, 2] / 2) / w, (b[:, 1] + b[:, 3] / 2) / h
+            segs = rows["segmentation"].tolist() if segments and "segmentation" in rows \
+                else [None] * len(rows)
             for i, cat in enumerate(rows["category_id"].astype(int)):
-                line = (f"{class_index[cat]} {cx[i]:.6f} {cy[i]:.6f} {b[i, 2] / w:.6f} "
-                        f"{b[i, 3] / h:.6f}")
+                if segments:    # class x1 y1 x2 y2 ... (normalised polygon)
+                    xy = yolo_segment(segs[i], b[i], w, h)
+                    line = f"{class_index[cat]} " + " ".join(f"{v:.6f}" for v in xy.ravel())
+                else:
+                    line = (f"{class_index[cat]} {cx[i]:.6f} {cy[i]:.6f} {b[i, 2] / w:.6f} "
+                            f"{b[i, 3] / h:.6f}")
                 if level == "prediction":
                     line += f" {float(rows['score'].iloc[i]):.6f}"
                 lines.append(line)
@@ -388,8 +493,13 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
     ``"yolo"`` (a folder)
         ``images/`` (copies), ``labels/<name>.txt`` (``class cx cy w h`` normalised, plus the
         score for predictions; one file per image, empty when it has no labels; crowd regions
-        left out) and ``classes.txt``; the class index is the position of the category id among
-        the sorted category ids.
+        left out), ``classes.txt`` and ``data.yaml`` (``train``/``val``: ``images``, ``nc``,
+        ``names``, as Ultralytics reads it); the class index is the position of the category id
+        among the sorted category ids.
+    ``"yolo-seg"`` (a folder)
+        the same with YOLO's segmentation lines ``class x1 y1 x2 y2 ...`` (the object's polygon
+        normalised by the image size, see :func:`yolo_segment`; the box's corners for rows
+        without a mask).
     ``"csv"``, ``"parquet"`` (one file)
         the selected rows of the level's frame (metric values included for MetricFrames), the
         id as the first column, non-scalar cells as JSON text.
@@ -422,8 +532,9 @@ def export(data, selection=None, format: str = "coco", out=None, level: str = "i
             image_ids = _images_for(ds, level, ids, data)
             if format == "coco":
                 info.update(_write_coco(staged, ds, level, ids, image_ids))
-            elif format == "yolo":
-                info.update(_write_yolo(staged, ds, level, ids, image_ids))
+            elif format in ("yolo", "yolo-seg"):
+                info.update(_write_yolo(staged, ds, level, ids, image_ids,
+                                        segments=format == "yolo-seg"))
                 _write_marker(staged, **info)
             else:  # images
                 staged.mkdir()

@@ -50,3 +50,19 @@ def make_coco(folder: Path, n: int = 6, size=(64, 48), predictions: bool = True,
     (folder / "predictions.json").write_text(json.dumps(preds))
     return {"images": folder / "images", "annotations": folder / "instances.json",
             "predictions": (folder / "predictions.json") if predictions else None}
+
+
+def make_yolo(folder: Path, n: int = 4, size=(64, 48), class_names=("cat", "dog"),
+              classes_file: bool = True, seed: int = 0) -> dict:
+    """A small YOLO dataset on disk: images/, labels/<stem>.txt (two boxes per image, classes
+    0 and 1) and, with ``classes_file``, classes.txt beside images/ and labels/."""
+    names = make_images(folder / "images", n, size, seed)
+    labels = folder / "labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (labels / (Path(name).stem + ".txt")).write_text(
+            "0 0.375 0.375 0.25 0.25\n1 0.2 0.2 0.15 0.15\n")
+    if classes_file:
+        (folder / "classes.txt").write_text("".join(f"{c}\n" for c in class_names))
+    return {"images": folder / "images", "labels": labels,
+            "classes": (folder / "classes.txt") if classes_file else None}

@@ -22,8 +22,9 @@ from quality_widgets.frames import read_metrics, write_metrics
 
 distributed = pytest.importorskip("distributed")
 PREDICTIONS = Path("predictions") / "yolo-fastest-1.1-xl.json"
-# a few metrics at each level (and one of dataset scope) for the command-line runs
-CLI_METRICS = ("width,height,brightness,sharpness,phash,uniqueness,object_brightness,box_area,"
+# a few metrics at each level (and one of dataset scope, which brings its phash) for the
+# command-line runs
+CLI_METRICS = ("width,height,brightness,sharpness,uniqueness,object_brightness,box_area,"
                "confidence")
 
 

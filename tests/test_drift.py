@@ -3,7 +3,6 @@ and the image-permutation p-value by hand; the DriftView from the kernel; the CL
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -89,11 +88,22 @@ def test_darkened_copy_drifts_in_brightness(sample_metrics, darkened_metrics):
 def test_psi_holm_and_permutation_by_hand():
     a = np.arange(100, dtype=float)
     assert drift.population_stability_index(a, a) == 0
-    # b all in A's lowest decile: p = 0.1 there, q = 1; elsewhere q = 1e-4 (floored)
+    # 100 and 50 rows: 50 // 20 = 2 bins, split at A's median 49.5; b all in the lower one.
+    # Counts + 1/2 over n + 2/2: p = (50.5, 50.5) / 101, q = (50.5, 0.5) / 51
     b = np.zeros(50)
-    p, q = np.full(10, 0.1), np.r_[1.0, np.full(9, 1e-4)]
+    assert drift.psi_bins(100, 50) == 2 and drift.psi_bins(1000, 5000) == 10
+    p, q = np.array([50.5, 50.5]) / 101, np.array([50.5, 0.5]) / 51
     assert drift.population_stability_index(a, b) == pytest.approx(np.sum((q - p) *
                                                                         np.log(q / p)))
+    # deciles when asked: b in A's lowest decile, p = 10.5 / 105 each, q = (50.5, 0.5...) / 55
+    p, q = np.full(10, 10.5 / 105), np.r_[50.5, np.full(9, 0.5)] / 55
+    assert drift.population_stability_index(a, b, bins=10) == pytest.approx(
+        np.sum((q - p) * np.log(q / p)))
+    # the noise floor: (1/n_a + 1/n_b) chi2_0.95(k - 1); 2 bins: chi2_0.95(1) = 3.8415
+    assert drift.psi_noise(100, 50, 2) == pytest.approx((1 / 100 + 1 / 50) * 3.841459, rel=1e-6)
+    assert [drift.psi_band(v, 0.2) for v in (0.05, 0.15, 0.3, np.nan)] == [
+        "stable", "noise", "major", "undefined"]
+    assert drift.psi_band(0.15, 0.05) == "moderate"
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan, 0.005]),
                                [0.03, 0.06, 0.06, np.nan, 0.02])
     # one value per image: every split of 2 + 2 images; D = 1 for 2 of the 6 splits
@@ -115,12 +125,36 @@ def test_drift_view_brush_selects_both_datasets(sample_metrics, darkened_metrics
     view.select(0.0, 0.3)
     a = sample_metrics.images["brightness"]
     b = darkened_metrics.images["brightness"]
-    assert list(view.selection("A")) == a.index[a.between(0, 0.3)].tolist()
-    assert list(view.selection("B")) == b.index[b.between(0, 0.3)].tolist()
-    assert set(view.gallery.ids) <= set(view.selection("B"))     # the gallery shows side B
+    assert list(view.selection_of("A")) == a.index[a.between(0, 0.3)].tolist()
+    assert list(view.selection_of("B")) == b.index[b.between(0, 0.3)].tolist()
+    assert view.selection.equals(view.selection_of("B"))      # the trait holds the shown side
+    assert set(view.gallery.ids) <= set(view.selection)       # the gallery shows side B
     view.side = "A"
-    assert set(view.gallery.ids) <= set(view.selection("A"))
+    assert view.selection.equals(view.selection_of("A"))
+    assert set(view.gallery.ids) <= set(view.selection)
     assert "<script" not in view.table_html.value
+    with pytest.raises(ValueError, match="side"):
+        view.selection_of("C")
+
+
+def test_drift_view_selection_trait_fires_when_the_ids_change_at_the_same_size(
+        sample_metrics, darkened_metrics):
+    from quality_widgets.widgets.drift import DriftView
+    view = DriftView(sample_metrics, darkened_metrics, metric="brightness")
+    seen = []
+    view.observe(lambda change: seen.append(change["new"]), names="selection")
+    b = darkened_metrics.images["brightness"]
+    v = np.sort(b.to_numpy())
+    assert len(np.unique(v[:6])) == 6
+    first, second = (v[0], v[2]), (v[3], v[5])      # 3 rows of B each, different rows
+    view.histogram.selector.selected = np.array(first)      # as the browser's brush does
+    view.histogram.selector.selected = np.array(second)
+    assert [len(s) for s in seen] == [3, 3]
+    assert seen[0].tolist() == b.index[b.between(*first)].tolist()
+    assert seen[1].tolist() == b.index[b.between(*second)].tolist()
+    # moved, but the same rows of B (A's rows may change: not the shown side): no callback
+    view.select(second[0] - 1e-9, second[1] + 1e-9)
+    assert len(seen) == 2
 
 
 def test_cli_json(sample_metrics, darkened_metrics, tmp_path, capsys):

@@ -531,12 +531,6 @@ def test_add_outcomes_hand_made():
     assert frames.objects["detected"].tolist() == [True, True, True]
 
 
-def test_segm_not_implemented():
-    gt, results = synthetic(0)
-    with pytest.raises(NotImplementedError, match="bbox"):
-        evaluate(load(gt, results), iou_type="segm")
-
-
 # ---- CLI ----------------------------------------------------------------------------------
 def test_cli_json(tmp_path, capsys):
     gt, results = synthetic(1)

@@ -30,73 +30,6 @@ def expected_order(frame, metric, mask, ascending=True):
                             na_position="last").index.tolist()
 
 
-# ---- selection functions -----------------------------------------------------------------------
-def test_histogram_counts_and_log_heights():
-    values = np.array([0.0, 0.1, 0.5, 0.5, 1.0, np.nan])
-    h = sel.histogram(values, bins=4)
-    assert h.counts.tolist() == [2, 0, 2, 1] and h.n_missing == 1
-    assert h.edges[0] == 0.0 and h.edges[-1] == 1.0
-    hl = sel.histogram(values, bins=4, log=True)
-    np.testing.assert_allclose(hl.heights, np.log10(1 + h.counts))
-    const = sel.histogram(np.full(5, 3.0), bins=3)
-    assert const.counts.sum() == 5 and const.edges[0] < 3.0 < const.edges[-1]
-
-
-def test_range_mask_is_inclusive_and_skips_nan():
-    v = np.array([0.1, 0.2, 0.3, np.nan, 0.4])
-    assert sel.range_mask(v, 0.2, 0.4).tolist() == [False, True, True, False, True]
-    assert sel.range_mask(v, 0.4, 0.2).tolist() == [False, True, True, False, True]
-    assert sel.range_mask(v, None, 0.2).tolist() == [True, True, False, False, False]
-    assert sel.range_mask(v).tolist() == [True, True, True, False, True]
-    assert sel.range_mask(pd.Series([True, False, True]), 0.5, 1).tolist() == [True, False,
-                                                                                True]
-
-
-def test_overlapping_bins_cover_every_selected_value():
-    rng = np.random.default_rng(3)
-    values = rng.normal(size=2000)
-    h = sel.histogram(values, bins=17)
-    for lo, hi in [(-0.5, 0.3), (h.edges[3], h.edges[5]), (-10, 10), (0.2, 0.2)]:
-        flags = sel.overlapping_bins(h.edges, lo, hi)
-        picked = values[sel.range_mask(values, lo, hi)]
-        bin_of = np.clip(np.searchsorted(h.edges, picked, side="right") - 1, 0, 16)
-        assert flags[bin_of].all()
-    # a bin touching the interval only at its open right edge is not highlighted
-    flags = sel.overlapping_bins(np.array([0.0, 1.0, 2.0]), 1.0, 1.5)
-    assert flags.tolist() == [False, True]
-
-
-def test_combine_and_iqr_band():
-    a = np.array([True, True, False, True])
-    b = np.array([True, False, False, True])
-    assert sel.combine([a, None, b], 4).tolist() == [True, False, False, True]
-    assert sel.combine([], 3).tolist() == [True, True, True]
-    assert a.tolist() == [True, True, False, True]    # inputs untouched
-    v = np.arange(1, 101, dtype=float)
-    band = sel.iqr_band(v)
-    q1, q3 = np.quantile(v, [0.25, 0.75])
-    assert (band.low, band.high) == (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1))
-    assert sel.iqr_band([np.nan]) is None
-
-
-@pytest.mark.parametrize("ascending", [True, False])
-def test_sort_page_equals_a_stable_full_sort(ascending):
-    rng = np.random.default_rng(5)
-    n = 5000
-    frame = pd.DataFrame({"m": np.round(rng.random(n), 2)},
-                         index=pd.Index(rng.permutation(n) + 100, name="image_id"))
-    frame.loc[frame.index[::97], "m"] = np.nan
-    mask = rng.random(n) > 0.3
-    ref = expected_order(frame, "m", mask, ascending)
-    for page in (0, 1, 7, 10_000):
-        p = sel.sort_page(frame, "m", ascending, page, 24, mask=mask)
-        start = p.page * 24
-        assert p.ids == ref[start:start + 24]
-    last = sel.sort_page(frame, "m", ascending, 10_000, 24, mask=mask)
-    assert last.page == last.n_pages - 1 == (len(ref) - 1) // 24
-    assert last.ids[-1] == ref[-1]          # NaN rows come last
-
-
 # ---- explorer: brush, gallery, paging ----------------------------------------------------------
 def test_brush_sets_selection_gallery_and_summary(data):
     ex = Explorer(data)
@@ -118,6 +51,52 @@ def test_brush_sets_selection_gallery_and_summary(data):
     # the brush is cleared from the frontend: everything selected again
     ex.histogram.selector.selected = None
     assert len(ex.selection) == len(data.images)
+
+
+def _same_size_ranges(values, k=4):
+    """Two brush intervals selecting k rows each, different rows (values distinct there)."""
+    v = np.sort(values[np.isfinite(values)])
+    assert len(np.unique(v[:2 * k])) == 2 * k
+    return (v[0], v[k - 1]), (v[k], v[2 * k - 1])
+
+
+def test_selection_trait_fires_when_the_ids_change_at_the_same_size(data):
+    ex = Explorer(data)
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"]), names="selection")
+    first, second = _same_size_ranges(data.images["brightness"].to_numpy())
+    ex.histogram.selector.selected = np.array(first)      # as the browser's brush does
+    ex.histogram.selector.selected = np.array(second)     # same size, other ids
+    assert len(seen) == 2 and len(seen[0]) == len(seen[1]) == 4
+    f = data.images
+    assert seen[0].equals(f.index[sel.range_mask(f["brightness"], *first)])
+    assert seen[1].equals(f.index[sel.range_mask(f["brightness"], *second)])
+    assert set(seen[0]).isdisjoint(seen[1]) and ex.selection.equals(seen[1])
+    # a brush that moves without changing the selected set: no callback
+    ex.histogram.selector.selected = np.array([second[0] - 1e-9, second[1] + 1e-9])
+    ex.pin()                                 # the pinned range now selects those same rows
+    ex.metric = "contrast"
+    assert len(seen) == 2
+    ex.select("contrast", 0.0, 0.5)          # selects something else: fires once
+    assert len(seen) == 3 and ex.selection.equals(
+        f.index[sel.range_mask(f["brightness"], *second) & sel.range_mask(f["contrast"], 0, .5)])
+    with pytest.raises(Exception, match="read-only"):
+        ex.selection = f.index[:3]
+
+
+def test_selection_trait_fires_on_a_level_switch_with_the_same_ids(tmp_path):
+    """Image ids 1..3 and annotation ids 1..3: the level (the index name) is part of the value."""
+    images = pd.DataFrame({"m": [0.1, 0.2, 0.3]}, index=pd.Index([1, 2, 3], name="image_id"))
+    objects = pd.DataFrame({"image_id": [1, 2, 3], "o": [0.3, 0.1, 0.2]},
+                           index=pd.Index([1, 2, 3], name="annotation_id"))
+    predictions = pd.DataFrame({"image_id": pd.Series(dtype="int64")},
+                               index=pd.Index([], dtype="int64", name="prediction_id"))
+    ex = Explorer(MetricFrames(images=images, objects=objects, predictions=predictions),
+                  tags_path=tmp_path / "tags.parquet")
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"]), names="selection")
+    ex.level = "object"
+    assert len(seen) == 1 and seen[0].name == "annotation_id" and seen[0].tolist() == [1, 2, 3]
 
 
 def test_select_moves_the_brush_and_switches_metric(data):

@@ -2,7 +2,6 @@
 atomic writes, no silent overwrite, nothing written outside ``out``, and the CLI subcommand."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image
 
 from quality_widgets.data.dataset import Dataset
 from quality_widgets.errors import DataWarning, ExportError
-from quality_widgets.cli.export import add_parser
+from quality_widgets import cli
 from quality_widgets.export import (MARKER, export, flattened_name,
                                     safe_relative_name)
 from quality_widgets.frames import MetricFrames
@@ -281,12 +280,6 @@ def test_tables_hold_exactly_the_selected_rows(data, tmp_path, fmt):
 
 
 # ---- command line ------------------------------------------------------------------------------
-def _parser():
-    parser = argparse.ArgumentParser(prog="quality-widgets")
-    add_parser(parser.add_subparsers(dest="command"))
-    return parser
-
-
 def test_cli_export_from_a_metrics_folder_with_where(data, tmp_path, capsys):
     folder = tmp_path / "metrics"
     folder.mkdir()
@@ -294,18 +287,20 @@ def test_cli_export_from_a_metrics_folder_with_where(data, tmp_path, capsys):
     data.objects.to_parquet(folder / "objects.parquet")
     data.predictions.to_parquet(folder / "predictions.parquet")
     out = tmp_path / "dark.csv"
-    args = _parser().parse_args(["export", "--metrics", str(folder), "--where",
-                                 "brightness < 0.3", "--format", "csv", "--out", str(out)])
-    assert args.func(args) == 0
+    argv = ["export", "--metrics-dir", str(folder), "--where", "brightness < 0.3", "--format",
+            "csv", "--out", str(out)]
+    assert cli.main(argv) == 0
     expected = data.images.index[data.images["brightness"] < 0.3]
     assert pd.read_csv(out)["image_id"].tolist() == expected.tolist()
-    assert args.func(args) == 1           # second run: refused, exit code 1
+    assert cli.main(argv) == 2           # second run: refused (bad input), exit code 2
     assert "already exists" in capsys.readouterr().err
-    # COCO from the metrics folder alone: the dataset is rebuilt from the frames' columns
-    args = _parser().parse_args(["export", "--metrics", str(folder), "--level", "object",
-                                 "--where", "category == 'car'", "--format", "coco",
-                                 "--out", str(tmp_path / "cars.json")])
-    assert args.func(args) == 0
+    # COCO from a metrics folder that does not say where its dataset is: the dataset is
+    # rebuilt from the frames' columns, with a warning saying what that loses
+    assert cli.main(["export", "--metrics", str(folder), "--level", "object",   # the old name
+                     "--where", "category == 'car'", "--format", "coco",
+                     "--out", str(tmp_path / "cars.json")]) == 0
+    err = capsys.readouterr().err
+    assert "quality-widgets export: warning: " in err and "segmentation" in err
     coco = load_coco(tmp_path / "cars.json")
     assert sorted(coco.getAnnIds()) == sorted(
         data.objects.index[data.objects["category"] == "car"])
@@ -313,17 +308,20 @@ def test_cli_export_from_a_metrics_folder_with_where(data, tmp_path, capsys):
 
 def test_cli_export_from_coco_files_and_bad_where(data, tmp_path, capsys):
     ann = export(data, None, format="coco", out=tmp_path / "all.json")
-    args = _parser().parse_args([
+    assert cli.main([
         "export", "--images", str(data.dataset.images_dir), "--annotations", str(ann),
-        "--where", "width > 50", "--format", "images", "--out", str(tmp_path / "wide")])
-    assert args.func(args) == 0
+        "--where", "width > 50", "--format", "images", "--out", str(tmp_path / "wide")]) == 0
     assert len(list((tmp_path / "wide").rglob("*.jpg"))) == int(
         (data.images["width"] > 50).sum())
-    args = _parser().parse_args(["export", "--images", str(data.dataset.images_dir),
-                                 "--annotations", str(ann), "--where", "no_such_col > 1",
-                                 "--out", str(tmp_path / "x.json")])
-    assert args.func(args) == 2
-    assert "--where" in capsys.readouterr().err
+    capsys.readouterr()
+    assert cli.main(["export", "--images", str(data.dataset.images_dir), "--annotations",
+                     str(ann), "--where", "widht > 1", "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown column in --where 'widht' (did you mean 'width'?)" in err
+    assert "Traceback" not in err and not (tmp_path / "x.json").exists()
+    assert cli.main(["export", "--images", str(data.dataset.images_dir), "--annotations",
+                     str(ann), "--where", "width >", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--where 'width >' is not a valid query" in capsys.readouterr().err
 
 
 def test_coco128_object_export_round_trips(coco128_dataset, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import traitlets
 
@@ -13,37 +12,6 @@ import quality_widgets as qw
 from quality_widgets.analysis import selection as sel
 
 from helpers import make_coco
-
-
-def test_grouped_histogram_by_hand():
-    values = [0.0, 0.5, 1.0, 1.5, 2.0, np.nan, 0.2]
-    groups = ["a", "b", "a", "a", None, "a", ""]
-    g = sel.grouped_histogram(values, groups, bins=2)
-    assert g.groups == ["a", "(none)", "b"]                  # most frequent first
-    assert g.edges.tolist() == [0.0, 1.0, 2.0]
-    assert g.counts.tolist() == [[1, 2], [1, 1], [1, 0]]     # NaN of "a" left out
-    assert g.n_missing.tolist() == [1, 0, 0]
-    n = sel.grouped_histogram(values, groups, bins=[0.0, 1.0, 2.0], normalize=True)
-    np.testing.assert_allclose(n.heights, [[1 / 3, 2 / 3], [0.5, 0.5], [1.0, 0.0]])
-    # stacked counts add up to the plain histogram on the same bins
-    np.testing.assert_array_equal(g.counts.sum(axis=0), sel.histogram(values, 2).counts)
-
-
-def test_groups_beyond_the_limit_merge_into_other():
-    labels = ["g%d" % i for i in range(10) for _ in range(10 - i)]
-    g = sel.grouped_histogram(np.arange(len(labels)), labels, bins=3, max_groups=4)
-    assert g.groups == ["g0", "g1", "g2", "(other)"]
-    assert g.totals.tolist() == [10, 9, 8, sum(range(1, 8))]
-    counts = sel.group_counts(labels, np.arange(len(labels)) % 2 == 0, max_groups=4)
-    assert counts.loc["g0"].tolist() == [10, 5, 0.5]
-    assert counts["n"].sum() == len(labels)
-
-
-def test_categorical_columns():
-    frame = pd.DataFrame({"category": ["a", "b"], "score": [0.1, 0.2], "file_name": ["x", "y"],
-                          "crowd": [True, False], "segmentation": [[[1, 2]], None],
-                          "annotator": ["ann", None]})
-    assert sel.categorical_columns(frame) == ["category", "crowd", "annotator"]
 
 
 @pytest.fixture

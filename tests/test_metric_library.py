@@ -222,22 +222,27 @@ def test_embeddings_uniqueness():
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 7), (3, 3), (31, 17), (120, 90)])
-def test_compiled_and_numpy_summaries_are_identical(shape, monkeypatch):
-    """The numba kernel and the numpy fallback compute the same exact sums (also on a strided
-    crop view, as object metrics receive)."""
+@pytest.mark.parametrize("parent_first", [False, True])
+def test_compiled_and_numpy_summaries_are_identical(shape, parent_first, monkeypatch):
+    """The numba kernel and the numpy fallback compute the same exact sums, also on a strided
+    crop view as object metrics receive (read in place from its image when the image was
+    summarised first, as the engine does; copied otherwise)."""
     from quality_widgets.compute import _summary_kernel
     if not _summary_kernel.HAVE_NUMBA:
         pytest.skip("numba not installed: only the numpy path exists")
     rng = np.random.default_rng(sum(shape))
     big = rng.integers(0, 256, size=(shape[0] + 4, shape[1] + 5, 3)).astype(np.uint8)
     big.setflags(write=False)
+    if parent_first:
+        px.summary(big)
     view = big[2:2 + shape[0], 3:3 + shape[1]]
     fast = px.summary(view)
+    fast_hist = px.luma_histogram(view)
     monkeypatch.setattr(px, "USE_NUMBA", False)
-    slow = px._summary_numpy(view)
-    assert {k: v for k, v in fast.items() if k != "hist"} == \
-        {k: v for k, v in slow.items() if k != "hist"}
-    assert (fast["hist"] == slow["hist"]).all()
+    other = ro(view.copy())          # a new array: nothing memoised from the compiled path
+    assert fast == px.summary(other)
+    assert (fast_hist == px.luma_histogram(other)).all()
+    assert fast_hist.sum() == shape[0] * shape[1]
 
 
 def test_round_luma_multiply_shift_is_exact_for_every_luma_value():

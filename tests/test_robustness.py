@@ -177,8 +177,15 @@ def test_export_never_writes_outside_its_folder(computed, tmp_path):
 
 def test_yolo_bad_lines_are_skipped_with_file_and_line(corpus):
     root, _ = corpus
+    # 3 of the 4 lines are bad: past the default limit the folder is refused...
+    with pytest.raises(qw.DatasetError, match="3 of 4 label lines are unusable"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"])
+    # ... and with the limit raised, the bad lines are skipped and named
     with pytest.warns(qw.DataWarning) as caught:
-        ds = qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"])
+        ds = qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"],
+                                  max_unusable=1.0)
     text = " ".join(str(w.message) for w in caught)
     assert "a.txt:2" in text and "a.txt:3" in text and "a.txt:4" in text
     assert len(ds.annotations) == 1

@@ -175,3 +175,24 @@ def test_old_measure_names_are_aliases_and_precision_takes_its_iou(sample):
     assert precision_75 != pytest.approx(full.precision_recall_at(0.4, 0.5)[0])
     assert results.loc["recall at .5", "value"] == pytest.approx(
         full.precision_recall_at(0.4, 0.5)[1])
+
+
+def test_test_case_from_ranges_intersects_orders_and_validates():
+    from quality_widgets.analysis.testcases import test_case_from_ranges
+    case = test_case_from_ranges(
+        "dark small", "object",
+        [("box_area", 0, 5000), ("object_brightness", 0.4, 0.0),      # reversed: put in order
+         ("box_area", 1000, None), ("confidence", -np.inf, 0.9)],
+        measure="AR100", min_value=0.05, categories=["car"], tags=["check"])
+    assert case == {"name": "dark small",
+                    "where": {"object.box_area": [1000.0, 5000.0],
+                              "object.object_brightness": [0.0, 0.4],
+                              "object.confidence": [None, 0.9]},
+                    "measure": "AR100", "categories": ["car"], "tags": ["check"],
+                    "min": 0.05}
+    with pytest.raises(ValueError, match="requirement"):
+        test_case_from_ranges("none", "image", [])
+    with pytest.raises(TestCaseError, match="empty range"):       # ranges that do not meet
+        test_case_from_ranges("disjoint", "image", [("b", 0, 1), ("b", 2, 3)], min_value=0)
+    with pytest.raises(ValueError, match="level"):
+        test_case_from_ranges("x", "images", [], min_value=0)

@@ -15,18 +15,31 @@ production images) and, for every numeric metric present in both at a level, mea
   the image-permutation p-value of the same D: whole images are reassigned at random between A
   and B (``permutations`` = 999 times, keeping the number of images per side), and
   p = (1 + #{D_perm >= D}) / (1 + permutations), valid whatever the dependence within an image
-  (its smallest value is 1 / (1 + permutations)). ``p_method`` says which one a row uses;
+  (its smallest value is 1 / (1 + permutations)). In a video dataset (a ``video`` column in
+  the images frame) whole videos are the units, at every level including images, since frames of
+  one video are not independent either: ``p_method`` then says "video permutation". ``p_method``
+  says which one a row uses;
 * ``p_holm``: the ``p_value`` column adjusted with Holm's step-down method across all the rows of the
   table (family-wise error control: many metrics are tested at once);
 * ``wasserstein``: the earth mover's distance between the two distributions, in the metric's own
   units (``scipy.stats.wasserstein_distance``; for brightness 0.1 means "one tenth of the range
   darker on average", roughly);
 * ``psi``: the population stability index sum_b (q_b - p_b) ln(q_b / p_b), where p_b and q_b
-  are the fractions of A and of B in bin b. Bins: the deciles of A (the unique values of its
-  10%, ..., 90% quantiles as inner edges, open-ended outer bins; a value equal to an edge goes to
-  the bin above it), so each bin holds about a tenth of A; fractions below ``epsilon`` = 1e-4
-  are raised to ``epsilon`` so empty bins stay finite. Rule of thumb: < 0.1 stable, 0.1-0.25
-  moderate shift, > 0.25 major shift;
+  are the fractions of A and of B in bin b. Bins: ``k`` quantile bins of A (the unique values
+  of its 1/k, ..., (k-1)/k quantiles as inner edges, open-ended outer bins; a value equal to an
+  edge goes to the bin above it), so each bin holds about 1/k of A, with k sized to the
+  samples: k = min(10, max(2, floor(min(n_a, n_b) / 20))) (deciles from 200 rows a side;
+  fewer, larger bins for small samples, where deciles hold a handful of rows and one empty
+  bin decides the sum). Counts are smoothed by adding 1/2 to each bin, p_b = (c_b + 1/2) /
+  (n + k/2), so an empty bin stays finite without a floor that dominates the sum;
+* ``psi_band``: the rule of thumb (< 0.1 ``stable``, 0.1-0.25 ``moderate``, > 0.25
+  ``major``), except that a PSI two samples of one distribution reach by chance is ``noise``:
+  PSI <= ``psi_noise`` = (1/n_a + 1/n_b) chi2_{0.95}(k - 1), the 95th percentile of PSI under
+  no drift (PSI is about (1/n_a + 1/n_b) times a chi-square with k - 1 degrees of freedom
+  then). At object and prediction level n_a, n_b there are the numbers of *images* (boxes of
+  one image are not independent draws), which makes the band conservative. Two random halves
+  of coco128 (64 images each) gave "major" redness and greenness drift with deciles and a
+  1e-4 floor; they are "noise" or "stable" now (tests/test_drift.py);
 * ``n_a``, ``n_b``: the finite values compared (NaN and inf left out); ``mean_a``, ``mean_b``,
   ``median_a``, ``median_b``.
 
@@ -38,32 +51,64 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..frames import LEVELS, as_metric_frames, numeric_metric_columns
+from ..frames import LEVELS, as_metric_frames, numeric_metric_columns, resolve_name
 from .selection import as_float
 from .statistics import holm, permutation_p_value
 
-PSI_QUANTILES = np.linspace(0.1, 0.9, 9)    # deciles of A: the PSI bin edges
-PSI_EPSILON = 1e-4
+PSI_MAX_BINS = 10                 # deciles for large samples
+PSI_ROWS_PER_BIN = 20             # rows of the smaller sample per bin, at least
+PSI_SMOOTHING = 0.5               # added to each bin's count
+PSI_BANDS = ((0.1, "stable"), (0.25, "moderate"), (np.inf, "major"))
 PERMUTATIONS = 999
 COLUMNS = ["metric", "level", "ks_statistic", "p_value", "p_holm", "p_ks", "p_method",
-           "wasserstein", "psi", "n_a", "n_b", "mean_a", "mean_b", "median_a", "median_b"]
+           "wasserstein", "psi", "psi_band", "n_a", "n_b", "mean_a", "mean_b", "median_a",
+           "median_b"]
 
 
-def population_stability_index(a, b, quantiles=PSI_QUANTILES, epsilon: float = PSI_EPSILON
-                               ) -> float:
-    """PSI of ``b`` against the reference ``a`` on the quantile bins of ``a`` (module doc):
-    sum_b (q_b - p_b) ln(q_b / p_b), fractions floored at ``epsilon``. NaN if a side is empty."""
+def psi_bins(n_a: int, n_b: int) -> int:
+    """Number of quantile bins for samples of ``n_a`` and ``n_b`` rows (module doc)."""
+    return int(min(PSI_MAX_BINS, max(2, min(n_a, n_b) // PSI_ROWS_PER_BIN)))
+
+
+def population_stability_index(a, b, bins: int | None = None) -> float:
+    """PSI of ``b`` against the reference ``a`` on ``bins`` quantile bins of ``a`` (default
+    :func:`psi_bins`; see the module doc): sum_b (q_b - p_b) ln(q_b / p_b), with 1/2 added to
+    each bin's count. NaN if a side is empty."""
     a = as_float(a)
     b = as_float(b)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if a.size == 0 or b.size == 0:
         return float("nan")
-    edges = np.unique(np.quantile(a, quantiles))
+    k = psi_bins(a.size, b.size) if bins is None else int(bins)
+    edges = np.unique(np.quantile(a, np.arange(1, k) / k))
     n_bins = edges.size + 1
-    p = np.bincount(np.searchsorted(edges, a, side="right"), minlength=n_bins) / a.size
-    q = np.bincount(np.searchsorted(edges, b, side="right"), minlength=n_bins) / b.size
-    p, q = np.maximum(p, epsilon), np.maximum(q, epsilon)
+    count_a = np.bincount(np.searchsorted(edges, a, side="right"), minlength=n_bins)
+    count_b = np.bincount(np.searchsorted(edges, b, side="right"), minlength=n_bins)
+    p = (count_a + PSI_SMOOTHING) / (a.size + PSI_SMOOTHING * n_bins)
+    q = (count_b + PSI_SMOOTHING) / (b.size + PSI_SMOOTHING * n_bins)
     return float(np.sum((q - p) * np.log(q / p)))
+
+
+def psi_noise(n_a: int, n_b: int, bins: int | None = None, level: float = 0.95) -> float:
+    """The PSI that two samples of ``n_a`` and ``n_b`` independent rows from one distribution
+    exceed with probability 1 - ``level``: (1/n_a + 1/n_b) chi2_level(bins - 1)."""
+    from scipy import stats
+    if n_a < 1 or n_b < 1:
+        return float("nan")
+    k = psi_bins(n_a, n_b) if bins is None else int(bins)
+    return float((1 / n_a + 1 / n_b) * stats.chi2.ppf(level, max(k - 1, 1)))
+
+
+def psi_band(psi: float, noise: float) -> str:
+    """"stable" (< 0.1), "moderate" (0.1-0.25), "major" (> 0.25), or "noise" when ``psi`` is
+    0.1 or more but not above ``noise`` (:func:`psi_noise`); "undefined" for NaN."""
+    if not np.isfinite(psi):
+        return "undefined"
+    if psi < 0.1:
+        return "stable"
+    if np.isfinite(noise) and psi <= noise:
+        return "noise"
+    return "moderate" if psi <= 0.25 else "major"
 
 
 def _ks_statistics(in_a, last) -> np.ndarray:
@@ -122,13 +167,38 @@ def compare_values(a, b, images_a=None, images_b=None, permutations: int = PERMU
     if images_a is not None and images_b is not None:
         _, p_value = image_permutation_ks(a, images_a, b, images_b, permutations, seed)
         method = f"image permutation ({permutations})"
+    # the PSI noise floor counts independent units: images for boxes of images
+    units_a = (len(pd.unique(np.asarray(images_a)[ok_a])) if images_a is not None
+               else int(ok_a.sum()))
+    units_b = (len(pd.unique(np.asarray(images_b)[ok_b])) if images_b is not None
+               else int(ok_b.sum()))
     a, b = a[ok_a], b[ok_b]
+    psi = population_stability_index(a, b)
+    noise = psi_noise(units_a, units_b, psi_bins(a.size, b.size))
     return {"ks_statistic": float(ks.statistic), "p_value": p_value, "p_ks": float(ks.pvalue),
             "p_method": method,
             "wasserstein": float(stats.wasserstein_distance(a, b)),
-            "psi": population_stability_index(a, b), "n_a": int(a.size), "n_b": int(b.size),
+            "psi": psi, "psi_band": psi_band(psi, noise), "n_a": int(a.size), "n_b": int(b.size),
             "mean_a": float(a.mean()), "mean_b": float(b.mean()),
             "median_a": float(np.median(a)), "median_b": float(np.median(b))}
+
+
+def _units(frames, frame: pd.DataFrame, level: str):
+    """(unit of each row for the permutation, or None for independent rows; whether some units
+    are videos): the row's video when its image is a video frame, else its image (objects and
+    predictions) or None (images outside videos)."""
+    ids = frame.index.to_numpy() if level == "image" else (
+        frame["image_id"].to_numpy() if "image_id" in frame else None)
+    if ids is None:
+        return None, False
+    images = frames.images
+    video = (images["video"].reindex(ids).to_numpy(dtype=object) if "video" in images
+             else np.full(len(ids), None, dtype=object))
+    in_video = pd.notna(video)
+    if not in_video.any():
+        return (None if level == "image" else ids), False
+    return np.array([f"video {v}" if ok else f"image {i}"
+                     for v, i, ok in zip(video, ids, in_video)], dtype=object), True
 
 
 def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
@@ -137,14 +207,21 @@ def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
 
     ``metrics_a``, ``metrics_b``: :class:`MetricFrames` (from ``compute_metrics``) or folders
     written by ``quality-widgets metrics``. ``levels``: which frames to compare. ``metrics``:
-    column names to compare (default: every numeric metric column present on both sides).
-    ``permutations``, ``seed``: the image permutations of object / prediction p-values
-    (reproducible for a given seed). Returns one row per (metric, level) with the columns
-    ``metric, level, ks_statistic, p_value, p_holm, p_ks, p_method, wasserstein, psi, n_a, n_b,
-    mean_a, mean_b, median_a, median_b``, sorted by ``ks_statistic`` (largest drift first),
-    then ``p_value``.
+    column names to compare (default: every numeric metric column present on both sides; an
+    unknown name raises KeyError with the closest ones). ``permutations``, ``seed``: the image
+    permutations of object / prediction p-values (reproducible for a given seed; at least 1).
+    Returns one row per (metric, level) with the columns ``metric, level, ks_statistic,
+    p_value, p_holm, p_ks, p_method, wasserstein, psi, psi_band, n_a, n_b, mean_a, mean_b,
+    median_a, median_b``, sorted by ``ks_statistic`` (largest drift first), then ``p_value``.
     """
+    if int(permutations) < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
     fa, fb = as_metric_frames(metrics_a), as_metric_frames(metrics_b)
+    if metrics is not None:
+        names = {c for lv in ((levels,) if isinstance(levels, str) else levels)
+                 for f in (fa, fb) for c in numeric_metric_columns(f.frame(lv))}
+        for name in metrics:
+            resolve_name(name, sorted(names), "metric column")
     levels = (levels,) if isinstance(levels, str) else tuple(levels)
     rows = []
     for level in levels:
@@ -159,11 +236,13 @@ def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,
             a, b = as_float(frame_a[column]), as_float(frame_b[column])
             if not np.isfinite(a).any() or not np.isfinite(b).any():
                 continue
-            clustered = level != "image" and "image_id" in frame_a and "image_id" in frame_b
-            images_a = frame_a["image_id"].to_numpy() if clustered else None
-            images_b = frame_b["image_id"].to_numpy() if clustered else None
-            rows.append({"metric": column, "level": level,
-                         **compare_values(a, b, images_a, images_b, permutations, seed)})
+            images_a, videos_a = _units(fa, frame_a, level)
+            images_b, videos_b = _units(fb, frame_b, level)
+            row = compare_values(a, b, images_a if images_b is not None else None,
+                                 images_b if images_a is not None else None, permutations, seed)
+            if (videos_a or videos_b) and images_a is not None and images_b is not None:
+                row["p_method"] = row["p_method"].replace("image", "video")
+            rows.append({"metric": column, "level": level, **row})
     if metrics is not None:
         found = {r["metric"] for r in rows}
         missing = [m for m in metrics if m not in found]

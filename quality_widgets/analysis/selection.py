@@ -398,3 +398,85 @@ def group_counts(groups, mask=None, max_groups: int | None = None) -> pd.DataFra
     first (merged into ``"(other)"`` beyond ``max_groups`` when given)."""
     codes, names = group_codes(groups, max_groups)
     return count_by_group(codes, names, mask)
+
+
+# ---- a threshold on a histogram ------------------------------------------------------------------
+def threshold_split(hist: Histogram, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """``(below, above)``: the heights of ``hist``'s bins drawn on each side of ``threshold``.
+
+    A bin goes to ``above`` when its centre is ``>= threshold`` and to ``below`` otherwise (the
+    hypothesis test's sides are ``value < T`` and ``value >= T``, here at bin resolution), so
+    every bin is on exactly one side and ``below + above == hist.heights``.
+    """
+    above = hist.centers >= float(threshold)
+    return np.where(above, 0.0, hist.heights), np.where(above, hist.heights, 0.0)
+
+
+def interval_medians(values, lows, highs) -> np.ndarray:
+    """Median of the finite ``values`` in each interval ``[lows[i], highs[i])`` (a high of +inf
+    closes it at the top); the interval's low where no value falls in it. Places a bin's point
+    on a curve at its typical value rather than at an edge."""
+    values = as_float(values)
+    values = values[np.isfinite(values)]
+    out = np.empty(len(lows), dtype=np.float64)
+    for i, (lo, hi) in enumerate(zip(lows, highs)):
+        inside = values[(values >= lo) & (values < hi)]
+        out[i] = float(np.median(inside)) if inside.size else float(lo)
+    return out
+
+
+# ---- a grid of rows per group ------------------------------------------------------------------
+def group_membership(frame: pd.DataFrame, column: str, rows_of_images: pd.DataFrame | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, labels)``: row ``positions[i]`` of ``frame`` is in group ``labels[i]``.
+
+    When ``column`` is a column of ``frame``, each row is in the group of its value. Otherwise,
+    for an image frame, ``rows_of_images`` (objects or annotations: an ``image_id`` column and
+    ``column``) puts an image in the group of each of its rows, e.g. ``column="category"``: an
+    image is in every category it shows (once per category). Raises KeyError when neither has
+    the column.
+    """
+    if column in frame.columns:
+        return np.arange(len(frame)), frame[column].to_numpy(dtype=object)
+    if rows_of_images is not None and column in rows_of_images and \
+            "image_id" in rows_of_images:
+        positions = frame.index.get_indexer(rows_of_images["image_id"])
+        found = positions >= 0
+        return positions[found], rows_of_images[column].to_numpy(dtype=object)[found]
+    raise KeyError(f"no column {column!r} to group by; columns: {', '.join(map(str, frame))}")
+
+
+def first_per_group(order, positions, labels, n: int = PER_PAGE,
+                    max_groups: int | None = MAX_GROUPS) -> list[tuple[str, np.ndarray]]:
+    """The first ``n`` rows of each group, in display order.
+
+    ``order``: the frame positions of the rows to show, in display order (e.g.
+    :func:`sorted_positions` of a selection). ``positions``, ``labels``: row ``positions[i]``
+    is in group ``labels[i]`` (:func:`group_membership`; labelled by :func:`group_labels`, so a
+    missing value is the group ``"(none)"``); a row may be in several groups, and rows not in
+    ``order`` are left out. Groups are ordered most frequent first among the rows shown (ties
+    by name); beyond ``max_groups`` the rest merge into ``"(other)"`` (None: no limit).
+    Returns ``[(group, frame positions)]``, each at most ``n`` rows, in ``order``'s order,
+    without repeats; groups with no row shown are left out.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    positions = np.asarray(positions, dtype=np.int64)
+    size = int(max(order.max(initial=-1), positions.max(initial=-1))) + 1
+    rank = np.full(size, -1, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    ranks = rank[positions] if positions.size else positions
+    shown = ranks >= 0
+    pairs = pd.DataFrame({"rank": ranks[shown],
+                          "label": group_labels(np.asarray(labels, dtype=object)[shown])})
+    pairs = pairs.drop_duplicates()      # an image with two dogs counts once for "dog"
+    if pairs.empty:
+        return []
+    ranks, labels = pairs["rank"].to_numpy(), pairs["label"].to_numpy(dtype=object)
+    limit = max_groups if max_groups is not None else max(1, len(pd.unique(labels)))
+    labels, names = top_groups(labels, limit)
+    out = []
+    for name in names:
+        in_group = np.unique(ranks[labels == name])[:n]      # sorted ranks, repeats dropped
+        if in_group.size:
+            out.append((name, order[in_group]))
+    return out

@@ -83,9 +83,10 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
-from ..frames import LEVELS, MetricFrames
+from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
-from .statistics import bootstrap_ci
+from .hypothesis import slice_interval
+from .statistics import cluster_labels
 
 SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
 MEASURES = tuple(MEASURE_SPECS)
@@ -315,8 +316,14 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
                 found = (lv, values)
                 break
         if found is None:
-            raise TestCaseError(f"no column {col!r} at level(s) {', '.join(levels)} (compute "
-                                f"the metric first, or check the name)", file, name, field)
+            known = [c for lv in levels for frame in (
+                metrics.frame(lv) if metrics is not None else None,
+                {"image": dataset.images, "object": dataset.annotations,
+                 "prediction": dataset.predictions}[lv]) if frame is not None
+                for c in numeric_metric_columns(frame)]
+            raise TestCaseError(unknown_name_message(
+                col, known, f"column at level(s) {', '.join(levels)}",
+                "Compute the metric first, or check the name."), file, name, field)
         lv, values = found
         closed = _closure(lo_inc, hi_inc)
         inside = range_mask(values, lo, hi, closed)
@@ -336,8 +343,8 @@ def slice_masks(case: dict, dataset, metrics=None) -> dict:
         known = set(dataset.categories["name"].astype(str))
         unknown = [c for c in case["categories"] if c not in known]
         if unknown:
-            raise TestCaseError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
-                                f"{', '.join(map(repr, unknown))}", file, name, "categories")
+            raise TestCaseError(unknown_name_message(unknown[0], sorted(known), "category"),
+                                file, name, "categories")
         ann &= dataset.annotations["category"].astype(str).isin(case["categories"]).to_numpy()
         pred &= dataset.predictions["category"].astype(str).isin(case["categories"]).to_numpy()
     for tag in case["tags"]:
@@ -364,24 +371,13 @@ def _passes(value, case) -> bool:
         (case["max"] is None or value <= case["max"])
 
 
-def _bootstrap_weights(in_slice: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """[resamples, n_images] image multiplicities: each row draws as many of the slice's images
-    as it has, with replacement (no copies of the data: the evaluator takes multiplicities)."""
-    rng = np.random.default_rng(seed)
-    positions = np.flatnonzero(in_slice)
-    weights = np.zeros((int(resamples), len(in_slice)), dtype=np.int64)
-    if len(positions):
-        weights[:, positions] = rng.multinomial(len(positions),
-                                                np.full(len(positions), 1.0 / len(positions)),
-                                                size=int(resamples))
-    return weights
-
-
 def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
                   seed: int = 0, confidence: float = 0.95) -> dict:
     """One validated test case on an :class:`~quality_widgets.Evaluator` (a row of
     :func:`run_test_cases`): the slice's matching once (:meth:`Evaluator.state`), its measure
-    and the bootstrap's through :meth:`Evaluator.measure_many`, as the hypothesis test does."""
+    through :meth:`Evaluator.measure_many`, and its interval from
+    :func:`~quality_widgets.analysis.hypothesis.slice_interval` (random halves of the slice's
+    images, of whole videos in a video dataset), the method of the hypothesis test's curve."""
     dataset = evaluator.dataset
     masks = slice_masks(case, dataset, metrics)
     img = masks["images"]
@@ -404,8 +400,15 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
         notes.append("no annotation in the slice")
     ci_low = ci_high = float("nan")
     if resamples and np.isfinite(value):
-        values = measure(_bootstrap_weights(img, resamples, seed))
-        ci_low, ci_high = bootstrap_ci(value, values, level=confidence)   # percentile
+        clusters = cluster_labels(dataset.images, dataset.images.index[np.flatnonzero(img)])
+        if len(np.unique(clusters)) < len(clusters):
+            notes.append("interval from halves of whole videos")
+        else:
+            clusters = None
+        ci_low, ci_high, _ = slice_interval(
+            evaluator, state, case["measure"], images=img, resamples=resamples, seed=seed,
+            level=confidence, score_threshold=case["score_threshold"], iou=iou,
+            clusters=clusters)
     return {"name": case["name"], "measure": case["measure"], "value": value,
             "ci_low": ci_low, "ci_high": ci_high, "requirement": requirement_text(case),
             "passed": _passes(value, case), "n_images": int(np.count_nonzero(img)),
@@ -415,16 +418,17 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
 
 
 def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: int = 0,
-                   confidence: float = 0.95) -> pd.DataFrame:
+                   confidence: float = 0.95, iou_type: str = "bbox") -> pd.DataFrame:
     """Run test cases on ``dataset`` (with annotations and predictions).
 
     ``metrics``: the :class:`MetricFrames` holding the columns the slices use (None when they
     only use the dataset's own columns). ``cases_or_path``: a YAML/JSON file, one case (a
-    mapping) or a list of them (schema in the module doc). ``resamples``: bootstrap resamples of
+    mapping) or a list of them (schema in the module doc). ``resamples``: random halves of
     the slice's images for the ``confidence`` interval (0: none); ``seed`` makes it
     reproducible. Returns one row per case: ``name, measure, value, ci_low, ci_high,
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the
-    value (not the interval) with the requirement.
+    value (not the interval) with the requirement. ``iou_type``: "bbox", or "segm" to measure
+    masks (see :class:`~quality_widgets.Evaluator`).
     """
     cases = as_test_cases(cases_or_path)
     if metrics is not None and not isinstance(metrics, MetricFrames):
@@ -434,7 +438,7 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
         raise ValueError("test cases need a dataset with annotations")
     if not dataset.has_predictions and len(dataset.predictions) == 0:
         raise ValueError("test cases need a dataset with predictions (a COCO results file)")
-    evaluator = Evaluator(dataset)
+    evaluator = Evaluator(dataset, iou_type=iou_type)
     rows = [run_test_case(evaluator, case, metrics, resamples, seed, confidence)
             for case in cases]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -450,3 +454,54 @@ def referenced_columns(cases) -> list[str]:
             if col not in out:
                 out.append(col)
     return out
+
+
+def test_case_from_ranges(name: str, level: str, ranges, measure: str = "AP", min_value=None,
+                          max_value=None, categories=(), tags=(), description: str = ""
+                          ) -> dict:
+    """A test case (a mapping of the schema above) for the rows selected by metric ranges.
+
+    ``ranges``: ``(metric, lo, hi)`` triples of columns at ``level`` ("image", "object",
+    "prediction"), each ``lo <= value <= hi`` (inclusive, as the Explorer's brush; None or
+    +-inf for an open end; reversed bounds are put in order). Ranges of one metric are ANDed
+    into their intersection; the case's ``where`` keys are ``level.metric``.
+    ``categories``, ``tags``: category names and tag names (each required). The requirement
+    is ``min_value <= measure <= max_value`` (at least one). The case is validated here, so a
+    bad one fails now with a :class:`TestCaseError` rather than when it is run; an empty
+    intersection is such an error.
+
+    Example: ``test_case_from_ranges("dark", "object", [("object_brightness", 0, 0.2)],
+    min_value=0.15)`` is ``{"name": "dark", "where": {"object.object_brightness": [0.0,
+    0.2]}, "measure": "AP", "min": 0.15}``.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
+    if min_value is None and max_value is None:
+        raise ValueError("a test case needs a requirement: min_value and/or max_value")
+    bounds: dict = {}
+    for metric, lo, hi in ranges:
+        lo = -math.inf if lo is None else float(lo)
+        hi = math.inf if hi is None else float(hi)
+        lo, hi = (hi, lo) if hi < lo else (lo, hi)
+        key = f"{level}.{metric}"
+        old_lo, old_hi = bounds.get(key, (-math.inf, math.inf))
+        bounds[key] = (max(lo, old_lo), min(hi, old_hi))
+    where = {key: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi]
+             for key, (lo, hi) in bounds.items()}
+    case: dict = {"name": name}
+    if description:
+        case["description"] = description
+    case.update(where=where, measure=measure)
+    if categories:
+        case["categories"] = [str(c) for c in categories]
+    if tags:
+        case["tags"] = [str(t) for t in tags]
+    if min_value is not None:
+        case["min"] = float(min_value)
+    if max_value is not None:
+        case["max"] = float(max_value)
+    validate_test_cases([case])
+    return case
+
+
+test_case_from_ranges.__test__ = False     # not a pytest test, whatever module imports it

@@ -11,7 +11,12 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="open the quickstart notebook in JupyterLab (extra "
-                                           "arguments such as --no-browser go to JupyterLab)")
+                                           "arguments such as --no-browser go to JupyterLab)",
+                              description="Copy the notebooks (quickstart on the bundled "
+                                          "sample, and the others) into --dir, never "
+                                          "overwriting an edited one, and start JupyterLab on "
+                                          "the quickstart. Needs the demo extra: pip install "
+                                          "'quality-widgets[demo]'.")
     p.add_argument("--dir", default="quality-widgets-notebooks",
                    help="where the notebooks are copied (default ./quality-widgets-notebooks)")
     p.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)

@@ -1,27 +1,36 @@
-"""``evaluate`` subcommand: COCO bbox evaluation of a results file against an instances file.
+"""``evaluate`` subcommand: COCO evaluation of a results file against an instances file.
 
     quality-widgets evaluate --annotations instances.json --predictions results.json [--json]
+        [--iou-type bbox|segm|keypoints]
 
-Prints pycocotools' summary table, or with ``--json`` an object ``{"stats": [12 floats],
+Prints pycocotools' summary table, or with ``--json`` an object ``{"stats": [12 floats (10
+for keypoints)],
 "per_category": [{"category_id", "name", "AP", "AP50"}, ...]}`` (NaN AP, for a category
 without annotations, is written as null).
 """
 from __future__ import annotations
 
-from ._shared import error, print_json
+from ._shared import add_max_unusable_argument, error, print_json
 
 
 def add_parser(subparsers):
     """Register ``evaluate`` on an argparse subparsers object; sets ``func=run``."""
     parser = subparsers.add_parser(
         "evaluate", help="COCO mAP of predictions (pycocotools-exact)",
-        description="COCO detection evaluation (the 12 pycocotools numbers and per-category AP) "
-                    "of a COCO results file against a COCO instances file.")
+        description="COCO detection evaluation of a COCO results file against a COCO "
+                    "instances file: prints pycocotools' 12-number summary; --json prints the "
+                    "12 numbers and the AP and AP50 of every category. Exit code 0, or 2 when "
+                    "the input cannot be evaluated (no labels, predictions whose ids do not "
+                    "match the labels...).")
     parser.add_argument("--annotations", required=True, help="COCO instances JSON (ground truth)")
     parser.add_argument("--predictions", required=True, help="COCO results JSON (a list)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm"],
-                        help="only bbox is implemented")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (the 12 numbers and per-category AP, AP50) instead "
+                             "of the table")
+    parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm", "keypoints"],
+                        help="box IoU (default), mask IoU (segmentations: polygons, RLE) or "
+                             "keypoint OKS")
+    add_max_unusable_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -32,10 +41,14 @@ def run(args) -> int:
     from ..errors import DatasetError
     from ..evaluation.evaluator import evaluate
     try:
-        dataset = Dataset.from_coco(None, args.annotations, args.predictions)
+        dataset = Dataset.from_coco(None, args.annotations, args.predictions,
+                                    max_unusable=args.max_unusable)
         result = evaluate(dataset, iou_type=args.iou_type)
-    except (DatasetError, NotImplementedError) as problem:
+    except (DatasetError, ValueError, ImportError) as problem:
         return error("evaluate", problem)
+    except NotImplementedError as problem:
+        return error("evaluate", f"--iou-type {args.iou_type} is not available in this "
+                                 f"version ({problem}); use --iou-type bbox")
     if args.json:
         per_category = result.per_category
         payload = {

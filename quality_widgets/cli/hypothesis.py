@@ -1,20 +1,27 @@
 """``hypothesis`` subcommand: does a metric affect the model's performance?
 
     quality-widgets hypothesis --images DIR --annotations A.json --predictions P.json \\
-        --metric object_redness [--threshold T] [--measure AP] [--resamples N] [--seed S] [--json]
+        --metric object_redness [--level image|object] [--threshold T] [--measure AP]
+        [--resamples N | --resolution P] [--seed S] [--json]
 
 Computes the metric (``compute_metrics(metrics=[NAME])``, cached as usual), then runs
-:func:`quality_widgets.hypothesis.test_hypothesis`. Prints the two sides, the difference, its
-95% bootstrap CI, the permutation p-value and the summary sentence; with ``--json`` an object
+:func:`quality_widgets.hypothesis.test_hypothesis`. Prints the two sides (images, boxes,
+categories, predictions, measure), the difference, its 95% interval (the inverted permutation
+test), the permutation p-value and the summary sentence; with ``--json`` an object
 with exactly the keys ``metric``, ``threshold``, ``measure``, ``below``, ``above``,
 ``difference``, ``ci95``, ``p_value``, ``summary`` (NaN written as null). ``--images`` may be
 omitted for metrics that need no pixels (box geometry, overlaps).
 """
 from __future__ import annotations
 
-import sys
-
-from ._shared import add_dataset_arguments, error, load_dataset, print_json
+from ._shared import (
+    add_dataset_arguments,
+    error,
+    load_dataset,
+    metrics_to_compute,
+    print_json,
+    yolo_labels_of,
+)
 
 JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "ci95",
              "p_value", "summary")
@@ -27,10 +34,17 @@ def add_parser(subparsers):
         "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
         description="Split the data at a threshold of a metric (images for an image metric, "
                     "objects for an object metric) and compare a COCO measure on the two "
-                    "sides, with a 95%% bootstrap confidence interval of the difference and a "
-                    "permutation-test p-value.")
+                    "sides, with a 95% confidence interval of the difference (the permutation "
+                    "test inverted) and a permutation-test p-value. Needs labels and predictions. Exit code 0, or 2 "
+                    "for unusable input (an unknown name, no predictions, a threshold outside "
+                    "the metric's values...).")
     add_dataset_arguments(parser, images_required=False)
-    parser.add_argument("--metric", required=True, help="metric column, e.g. object_redness")
+    parser.add_argument("--metric", required=True,
+                        help="metric column, e.g. object_redness (an image metric splits "
+                             "images, an object metric splits boxes)")
+    parser.add_argument("--level", choices=("image", "object"),
+                        help="split images or objects (required when the metric exists at both "
+                             "levels)")
     parser.add_argument("--threshold", type=float,
                         help="split value T: sides are < T and >= T (default: the median)")
     parser.add_argument("--measure", default="AP", choices=MEASURES,
@@ -39,7 +53,10 @@ def add_parser(subparsers):
     parser.add_argument("--score-threshold", type=float, default=0.5,
                         help="score threshold of --measure precision / recall (default 0.5)")
     parser.add_argument("--resamples", type=int, default=1000,
-                        help="bootstrap resamples and permutations (default 1000)")
+                        help="permutations, at least 1 (default 1000)")
+    parser.add_argument("--resolution", type=float,
+                        help="instead of --resamples: the smallest p-value wanted (e.g. 0.001); "
+                             "permutations stop early once the test is clearly not significant")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the resampling (default 1)")
@@ -58,27 +75,35 @@ def json_payload(result) -> dict:
 def run(args) -> int:
     """Load, compute the metric, test, print. 0 on success, 2 on unusable input."""
     import warnings
+
+    from ..analysis.hypothesis import test_hypothesis
     from ..compute.engine import compute_metrics
     from ..errors import DatasetError
-    from ..analysis.hypothesis import test_hypothesis
-    if args.annotations is None and args.yolo_labels is None:
+    if args.annotations is None and yolo_labels_of(args) is None:
         return error("hypothesis", "--annotations (or --yolo-labels) is needed: the test "
                                    "compares the model's performance against ground truth")
+    if args.predictions is None and args.yolo_predictions is None:
+        return error("hypothesis", "--predictions (or --yolo-predictions) is needed: the test "
+                                   "measures the model's predictions on the two sides")
+    if args.resamples < 1:
+        return error("hypothesis", f"--resamples {args.resamples}: the confidence interval and "
+                                   "the p-value need resamples and permutations (at least 1; "
+                                   "default 1000)")
     try:
         with warnings.catch_warnings():
             if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
                 warnings.simplefilter("default")
             dataset = load_dataset(args)
-            metrics = compute_metrics(dataset, metrics=[args.metric],
+            needed = metrics_to_compute([args.metric], "metric column", columns_only=True)
+            metrics = compute_metrics(dataset, metrics=needed,
                                       progress=not (args.quiet or args.json))
-        category = args.category
-        if category is not None and category.lstrip("-").isdigit():
-            category = int(category)
+        category = _category(args.category, dataset)
         result = test_hypothesis(dataset, metrics, metric=args.metric,
                                  threshold=args.threshold, measure=args.measure,
                                  resamples=args.resamples, seed=args.seed, category=category,
                                  score_threshold=args.score_threshold,
-                                 progress=not (args.quiet or args.json), workers=args.workers)
+                                 progress=not (args.quiet or args.json), workers=args.workers,
+                                 level=args.level, resolution=args.resolution)
     except (DatasetError, ValueError, KeyError) as problem:
         message = problem.args[0] if isinstance(problem, KeyError) and problem.args else problem
         return error("hypothesis", message)
@@ -88,12 +113,27 @@ def run(args) -> int:
     print(result.table().to_string(float_format=lambda v: f"{v:.4f}"))
     lo, hi = result.ci95
     print(f"\ndifference (above - below): {result.difference:+.4f}   95% CI [{lo:+.4f}, "
-          f"{hi:+.4f}] ({result.ci_method} bootstrap, {result.resamples} resamples, "
-          f"{result.bootstrap_dropped} undefined)")
+          f"{hi:+.4f}] (the inverted permutation test: excludes 0 exactly when p < 0.05)")
+    stop = ", stopped early" if result.stopped_early else ""
     print(f"permutation p-value: {result.p_value:.4g} ({result.permutations} permutations, "
-          f"{result.permutations_dropped} undefined; two-sided)")
+          f"{result.permutations_dropped} undefined{stop}; two-sided; smallest possible "
+          f"{result.min_p:.2g})")
+    if result.note:
+        print(f"note: {result.note}")
     if result.n_excluded:
         print(f"{result.n_excluded} {'images' if result.level == 'image' else 'annotations'} "
               f"without a value of {result.metric} are in neither side")
     print(f"\n{result.summary}")
     return 0
+
+
+def _category(category, dataset):
+    """``--category`` as a category id (digits) or a name of the dataset; an unknown one raises
+    KeyError with the closest names."""
+    from ..frames import resolve_name
+    if category is None:
+        return None
+    if category.lstrip("-").isdigit():
+        resolve_name(int(category), dataset.categories.index.tolist(), "category id")
+        return int(category)
+    return resolve_name(category, dataset.categories["name"].astype(str).tolist(), "category")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import demo, drift, evaluate, export, hypothesis, metrics, test_cases
-from ._shared import EXIT_BAD_INPUT, error
+from ._shared import EXIT_BAD_INPUT, error, one_line_warnings
 
 SUBCOMMANDS = (metrics, evaluate, hypothesis, test_cases, drift, export, demo)
 
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 a test case failed, 2 bad input or
+    nothing usable: see :mod:`._shared`)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
@@ -31,15 +33,18 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     if extra and not getattr(args, "takes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from ..analysis.testcases import TestCaseError
     from ..errors import DatasetError, ExportError
-    try:
-        if getattr(args, "takes_extra", False):
-            return args.func(args, extra)
-        return int(args.func(args) or 0)
-    except (DatasetError, ExportError, FileNotFoundError) as e:
-        return error(args.command, e)
-    except KeyError as e:                   # a name that is not there: its message, unquoted
-        return error(args.command, e.args[0] if e.args else e)
+    with one_line_warnings(args.command):
+        try:
+            if getattr(args, "takes_extra", False):
+                return args.func(args, extra)
+            return int(args.func(args) or 0)
+        except (DatasetError, ExportError, TestCaseError, FileNotFoundError,
+                NotADirectoryError, IsADirectoryError) as e:
+            return error(args.command, e)
+        except KeyError as e:               # a name that is not there: its message, unquoted
+            return error(args.command, e.args[0] if e.args else e)
 
 
 if __name__ == "__main__":

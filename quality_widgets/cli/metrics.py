@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 
-from ._shared import add_dataset_arguments, error, load_dataset
+from ._shared import (EXIT_OK, add_dataset_arguments, check_images_usable, error, load_dataset,
+                      metrics_to_compute)
 
 
 def add_parser(subparsers) -> None:
@@ -13,13 +14,18 @@ def add_parser(subparsers) -> None:
         "metrics", help="compute metric frames and write them as Parquet",
         description="Compute the quality metrics of a dataset (all built-in ones by default) and "
                     "write images.parquet, objects.parquet and predictions.parquet into --out "
-                    "(read them back with qw.read_metrics(DIR) or qw.Explorer(DIR)). --images, "
+                    "(read them back with qw.read_metrics(DIR) or qw.Explorer(DIR)). The "
+                    "dataset is COCO (--annotations), YOLO (--yolo-labels, or a labels/ folder "
+                    "beside an images/ folder) or a plain folder of images. --images, "
                     "--annotations, --predictions and --out may be fsspec URLs (s3://, gs://, "
-                    "http(s)://...; needs the [dask] extra).")
+                    "http(s)://...; needs the [dask] extra). Exit code 0, or 2 for unusable "
+                    "input (see --max-unusable).")
     add_dataset_arguments(p)
     p.add_argument("--out", required=True, help="output folder (or URL) for images/objects/"
-                                                "predictions.parquet")
-    p.add_argument("--metrics", help="comma-separated metric names (default: all)")
+                                                "predictions.parquet (created)")
+    p.add_argument("--metrics", help="comma-separated metric names to compute (functions or "
+                                     "the columns they write, e.g. brightness,margin; default: "
+                                     "all)")
     p.add_argument("--metric-file", action="append", help="a .py file of @metric functions "
                                                            "(repeatable)")
     p.add_argument("--workers", type=int, help="worker processes (default: the cores)")
@@ -35,6 +41,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..compute.engine import compute_metrics
+    from ..data.storage import path_or_url
     from ..frames import write_metrics
     try:
         target = scheduler_target(args.scheduler)
@@ -42,12 +49,19 @@ def run(args) -> int:
         return error("metrics", e)
     if target is not None and importlib.util.find_spec("distributed") is None:
         return error("metrics", "--scheduler needs Dask: pip install 'quality-widgets[dask]'")
-    metrics = None
-    if args.metrics or args.metric_file:
-        metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
-        metrics += list(args.metric_file or [])
-    cache = False if args.no_cache else args.cache_dir
+    out = path_or_url(args.out)
+    if not isinstance(out, str) and out.exists() and not out.is_dir():   # before the work
+        return error("metrics", f"{out}: --out must be a folder, and this is an existing file")
     dataset = load_dataset(args)
+    metrics = None
+    from_files = []
+    if args.metric_file:                         # loaded first: valid --metrics names too
+        from ..compute.registry import load_metric_file
+        from_files = [m for file in args.metric_file for m in load_metric_file(file)]
+    if args.metrics or args.metric_file:
+        names = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
+        metrics = metrics_to_compute(names) + from_files
+    cache = False if args.no_cache else args.cache_dir
     with contextlib.ExitStack() as stack:
         try:
             client = stack.enter_context(dask_client(target))
@@ -55,7 +69,7 @@ def run(args) -> int:
             return error("metrics", f"cannot reach the Dask scheduler at {args.scheduler}: {e}")
         frames = compute_metrics(dataset, metrics=metrics, workers=args.workers,
                                  cache_dir=cache, progress=not args.quiet, executor=client)
-    out = args.out
+    check_images_usable(frames, args)
     write_metrics(frames, out)
     print(f"{dataset!r}")
     print(f"computed {frames.stats['computed']} images, {frames.stats['from_cache']} from the "
@@ -69,7 +83,7 @@ def run(args) -> int:
             continue
         desc = frame[cols].astype(float).describe().T[["mean", "min", "50%", "max"]]
         print(f"\n{level} metrics:\n{desc.to_string(float_format=lambda v: f'{v:.4g}')}")
-    return 0
+    return EXIT_OK
 
 
 def _local_cluster_config() -> dict:

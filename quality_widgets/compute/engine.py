@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import Dataset
-from ..data.imaging import ImageDecodeError, crop, decode_rgb
+from ..data.imaging import ImageDecodeError, crop, decode_rgb, source_file
 from ..data.schema import BOX_COLUMNS
 from ..data.storage import is_url
 from ..data.storage import versions as storage_versions
@@ -188,10 +188,26 @@ def _box_text(boxes: np.ndarray) -> list[str]:
 def item_keys(level: str, frame: pd.DataFrame) -> list[str]:
     boxes = _box_text(frame[BOX_COLUMNS].to_numpy(dtype=float))
     cats = frame["category_id"].astype(str).tolist()
+    if "segmentation" in frame:   # mask metrics depend on the mask, not only on the box
+        cats = [c + _mask_digest(m) for c, m in zip(cats, frame["segmentation"].tolist())]
     if level == "object":
         return [f"{i}|{b}|{c}" for i, b, c in zip(frame.index.tolist(), boxes, cats)]
     scores = [repr(s) for s in frame["score"].tolist()]
     return [f"{b}|{c}|{s}" for b, c, s in zip(boxes, cats, scores)]
+
+
+def _mask_digest(segmentation) -> str:
+    """'' without a mask, else ``|m`` + a CRC-32 of the mask's JSON text."""
+    if segmentation is None:
+        return ""
+    import zlib
+    try:
+        import orjson
+        text = orjson.dumps(segmentation, option=orjson.OPT_SERIALIZE_NUMPY)
+    except (ImportError, TypeError):
+        import json
+        text = json.dumps(segmentation, default=str).encode()
+    return f"|m{zlib.crc32(text):08x}"
 
 
 def image_keys(images: pd.DataFrame) -> list[str]:
@@ -199,7 +215,8 @@ def image_keys(images: pd.DataFrame) -> list[str]:
     key of their own (nothing is cached for an image whose pixels could not be read)."""
     paths = images["path"].tolist()
     remote = [i for i, p in enumerate(paths) if is_url(p)]
-    versions = dict(zip(remote, storage_versions([paths[i] for i in remote]))) if remote else {}
+    versions = dict(zip(remote, storage_versions([source_file(paths[i]) for i in remote]))
+                    ) if remote else {}
     keys = []
     for i, (image_id, path, w, h) in enumerate(zip(images.index.tolist(), paths,
                                                    images["width"].tolist(),
@@ -212,7 +229,7 @@ def image_keys(images: pd.DataFrame) -> list[str]:
             keys.append(f"{path}|{version}|{size}" if version else f"<missing>|{path}|{size}")
         else:
             try:
-                st = os.stat(path)
+                st = os.stat(source_file(path))   # a video frame: its video file
                 keys.append(f"{path}|{st.st_size}|{st.st_mtime_ns}|{size}")
             except OSError:
                 keys.append(f"<missing>|{path}|{size}")
@@ -326,6 +343,7 @@ def _job_items(level: str, source: pd.DataFrame, positions, image_id, item_keys_
 def _row_dicts(level: str, frame: pd.DataFrame) -> list[dict]:
     cols = ["category_id", "category"] + (["score"] if level == "prediction" else [])
     cols += ["iscrowd"] if level == "object" and "iscrowd" in frame else []
+    cols += ["segmentation"]          # the mask metrics read it (None or absent: no mask)
     data = {c: frame[c].tolist() for c in cols if c in frame}
     ids = frame.index.tolist()
     id_name = "annotation_id" if level == "object" else "prediction_id"
@@ -518,12 +536,13 @@ def _assemble(dataset: Dataset, plan: Plan, keys: Keys, results: list) -> dict:
 def _base_frames(dataset: Dataset) -> dict:
     """The identifying columns of each level: file, size; category, box, area or score."""
     images = dataset.images
-    base = {"image": images[[c for c in ("file_name", "path", "width", "height")
-                             if c in images]].copy()}
+    base = {"image": images[[c for c in ("file_name", "path", "width", "height", "video",
+                                         "frame_index") if c in images]].copy()}
     for level, src in _item_frames(dataset).items():
         cols = ["image_id", "category_id", "category", *BOX_COLUMNS]
         cols += ["area", "iscrowd"] if level == "object" else ["score"]
-        extra = [c for c in src.columns if c not in cols and c not in ("segmentation", "scores")]
+        extra = [c for c in src.columns
+                 if c not in cols and c not in ("segmentation", "scores", "keypoints")]
         frame = src[cols + extra].copy()
         frame.insert(1, "file_name", images["file_name"].reindex(frame["image_id"]).to_numpy())
         frame.insert(2, "path", images["path"].reindex(frame["image_id"]).to_numpy())

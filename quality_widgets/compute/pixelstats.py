@@ -15,16 +15,29 @@ import numpy as np
 _MEMO: dict = {}
 
 
-def _memo(arr: np.ndarray, name: str, compute):
-    """compute(arr), remembered for as long as ``arr`` lives (only for read-only arrays, so
-    nobody can change the pixels behind a remembered value)."""
+def _forget(key):
+    return lambda _ref: _MEMO.pop(key, None)
+
+
+def _slot(arr: np.ndarray):
+    """The memo of a read-only array (created on first use), or None for a writeable one."""
     if arr.flags.writeable:
-        return compute(arr)
+        return None
     key = id(arr)
     slot = _MEMO.get(key)
     if slot is None:
-        slot = _MEMO[key] = {}
-        weakref.finalize(arr, _MEMO.pop, key, None)
+        # the weak reference (kept in the slot) drops the entry when the array dies, before
+        # its id can be reused
+        slot = _MEMO[key] = {"_ref": weakref.ref(arr, _forget(key))}
+    return slot
+
+
+def _memo(arr: np.ndarray, name: str, compute):
+    """compute(arr), remembered for as long as ``arr`` lives (only for read-only arrays, so
+    nobody can change the pixels behind a remembered value)."""
+    slot = _slot(arr)
+    if slot is None:
+        return compute(arr)
     if name not in slot:
         slot[name] = compute(arr)
     return slot[name]
@@ -48,6 +61,10 @@ def planes(rgb: np.ndarray) -> np.ndarray:
 
 def luma_q(rgb: np.ndarray) -> np.ndarray:
     """Q = 299 R + 587 G + 114 B = 1000 Y, exact, as int32 (H, W)."""
+    from . import _summary_kernel as sk
+    if sk.HAVE_NUMBA and USE_NUMBA and not rgb.flags.writeable:
+        summary(rgb)                      # the compiled pass leaves the luma in the memo
+
     def compute(a):
         r, g, b = planes(a)
         q = np.multiply(r, 299, dtype=np.int32)
@@ -74,24 +91,75 @@ def luma_u8(rgb: np.ndarray) -> np.ndarray:
 
 def summary(rgb: np.ndarray) -> dict:
     """Every sum the built-in pixel metrics need, from one pass (numba) or numpy passes:
-    n, sum and sum of squares of Q = 1000 Y and of the Laplacian of Q, counts of red, green
-    and blue pixels, sums and sums of squares of rg = R - G and yb2 = R + G - 2B, channel sums,
-    and ``hist``, the 256-bin histogram of round(Y). All exact integers."""
+    n, sum and sum of squares of Q = 1000 Y and of the Laplacian of Q (interior pixels),
+    counts of red, green and blue pixels, sums and sums of squares of rg = R - G and
+    yb2 = R + G - 2B, and channel sums. All exact integers. (The luma histogram is
+    :func:`luma_histogram`.)"""
+    slot = _MEMO.get(id(rgb))
+    if slot is not None and "summary" in slot and not rgb.flags.writeable:
+        return slot["summary"]                    # the metrics of one image share this
+    return _memo(_check(rgb), "summary", _summary)
+
+
+USE_NUMBA = True   # tests switch it off to compare both paths
+
+# Decoded images whose crops are read in place (a crop is a view of one of them): id ->
+# (weak reference, address of the first byte, row stride in bytes). The last few only.
+_PARENTS: dict = {}
+_MAX_PARENTS = 4
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _register_parent(a: np.ndarray) -> None:
+    if id(a) in _PARENTS or a.flags.writeable or not a.flags.c_contiguous:
+        return
+    while len(_PARENTS) >= _MAX_PARENTS:
+        _PARENTS.pop(next(iter(_PARENTS)))
+    key = id(a)
+    _PARENTS[key] = (weakref.ref(a, lambda _ref: _PARENTS.pop(key, None)), _address(a),
+                     a.strides[0])
+
+
+def _layout(a: np.ndarray):
+    """(flat bytes, offset, row stride) of an (H, W, 3) uint8 array for the kernels: the array
+    itself when contiguous; for a crop of a registered image, that image's bytes (no copy);
+    otherwise a contiguous copy."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1), 0, 3 * a.shape[1]
+    parent = _PARENTS.get(id(a.base))
+    if parent is not None and a.strides[1] == 3 and a.strides[2] == 1:
+        base = parent[0]()
+        if base is a.base and a.strides[0] == parent[2]:
+            return base.reshape(-1), _address(a) - parent[1], parent[2]
+    c = np.ascontiguousarray(a)
+    return c.reshape(-1), 0, 3 * c.shape[1]
+
+
+def _summary(a: np.ndarray) -> dict:
+    from . import _summary_kernel as sk
+    if not (sk.HAVE_NUMBA and USE_NUMBA):
+        return _summary_numpy(a)
+    _register_parent(a)
+    flat, off, stride = _layout(a)
+    q = np.empty(a.shape[:2], np.int32)
+    values = sk.kernel(flat, off, stride, a.shape[0], a.shape[1], q)
+    _memo(a, "luma_q", lambda _: q)   # the kernel's luma serves later statistics
+    return dict(zip(sk.SUMMARY_FIELDS, values.tolist()))
+
+
+def luma_histogram(rgb: np.ndarray) -> np.ndarray:
+    """The 256-bin histogram (int64 counts) of round(Y), halves rounded up."""
     def compute(a):
         from . import _summary_kernel as sk
         if sk.HAVE_NUMBA and USE_NUMBA:
             hist = np.zeros(256, np.int64)
-            q = np.empty(a.shape[:2], np.int32)
-            values = sk.kernel(a, hist, q)
-            _memo(a, "luma_q", lambda _: q)   # the kernel's luma serves later statistics
-            out = {k: int(v) for k, v in zip(sk.SUMMARY_FIELDS, values)}
-            out["hist"] = hist
-            return out
-        return _summary_numpy(a)
-    return _memo(_check(rgb), "summary", compute)
-
-
-USE_NUMBA = True   # tests switch it off to compare both paths
+            sk.luma_hist(luma_q(a), hist)
+            return hist
+        return np.bincount(luma_u8(a).ravel(), minlength=256).astype(np.int64)
+    return _memo(_check(rgb), "hist", compute)
 
 
 def _summary_numpy(a: np.ndarray) -> dict:
@@ -112,7 +180,6 @@ def _summary_numpy(a: np.ndarray) -> dict:
                s_yb22=int(yb2 @ yb2))
     out.update(s_r=int(r.sum(dtype=np.int64)), s_g=int(g.sum(dtype=np.int64)),
                s_b=int(b.sum(dtype=np.int64)))
-    out["hist"] = np.bincount(luma_u8(a).ravel(), minlength=256).astype(np.int64)
     return out
 
 
@@ -225,7 +292,7 @@ def colorfulness(rgb: np.ndarray) -> float:
 
 def entropy(rgb: np.ndarray) -> float:
     """Shannon entropy in bits of the 256-bin histogram of round(Y), in [0, 8]."""
-    counts = summary(rgb)["hist"]
+    counts = luma_histogram(rgb)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0
 

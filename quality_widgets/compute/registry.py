@@ -14,7 +14,8 @@ unchanged, so it stays callable on a numpy array in a test or a notebook::
 Levels: ``"image"`` functions take the decoded image; ``"object"`` (annotations) and
 ``"prediction"`` functions take the box crop and, if they accept a second argument, the row
 (a dict with ``bbox_x, bbox_y, bbox_w, bbox_h, image_width, image_height, category_id,
-category`` and, for predictions, ``score``). ``level=("object", "prediction")`` defines one
+category``, for predictions ``score``, and ``segmentation``, the COCO mask or None, when the
+frame has masks). ``level=("object", "prediction")`` defines one
 metric at both levels under the same column name. ``pixels=False`` says the function needs no
 pixels (geometry only): it receives ``None`` instead of pixels and the engine skips decoding when
 nothing else needs them. ``scope="dataset"`` metrics run after the per-item ones on the whole
@@ -207,8 +208,9 @@ def resolve_metrics(metrics=None) -> list[Metric]:
         elif isinstance(item, str):
             found = [m for m in registered_metrics() if m.name == item]
             if not found:
-                known = sorted({m.name for m in registered_metrics()})
-                raise KeyError(f"unknown metric {item!r}; known metrics: {', '.join(known)}")
+                from ..frames import resolve_name
+                resolve_name(item, sorted({m.name for m in registered_metrics()
+                                           if not m.name.startswith("_")}), "metric")
             out.extend(found)
         else:
             raise TypeError(f"cannot use {item!r} as a metric")

@@ -4,6 +4,9 @@ Every metric sees the same pixels: an ``(H, W, 3)`` ``uint8`` C-contiguous RGB a
 EXIF orientation applied (so width/height and pixels are as a person sees the photo), the first
 frame of an animation, 16-bit images scaled to 8 bits (v * 255 / 65535, rounded), palette and
 grayscale expanded to RGB, and alpha dropped (the colour channels are kept as stored).
+
+A ``path`` of the form ``"<video file>#frame=<i>"`` is a frame reference: frame ``i`` of a video
+file, decoded by :mod:`quality_widgets.data.video` (PyAV) to the same kind of array.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from . import video
 from .storage import is_url, open_binary
+from .video import FRAME_MARK
 
 # Refuse images above this many pixels before decoding anything: a 50,000 x 50,000 header would
 # otherwise make Pillow allocate 7.5 GB. 120 megapixels covers every camera and most scans.
@@ -56,7 +61,15 @@ def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None
     ``draft=(w, h)`` asks the JPEG decoder for a reduced-size decode (DCT scaling, 2-8x faster)
     at least that large: fast but not exact, used only when a caller opts in.
     Raises :class:`ImageDecodeError` with a one-line reason for any unreadable file.
+    A frame reference (see the module doc) is decoded from its video; ``draft`` is ignored.
     """
+    if isinstance(path, str) and FRAME_MARK in path:
+        reference = video.parse_frame_reference(path)
+        if reference is not None:
+            try:
+                return video.decode_frame(*reference, max_pixels=max_pixels)
+            except video.VideoDecodeError as e:
+                raise ImageDecodeError(str(e)) from None
     if is_url(path):   # read whole from its store (fsspec), then decoded like a local file
         path = _fetch(path)
     try:
@@ -114,6 +127,16 @@ def _fetch(url: str) -> io.BytesIO:
         text = str(e).strip().replace("\n", " ")
         raise ImageDecodeError(f"cannot read from the store: {type(e).__name__}"
                                + (f": {text}" if text else "")) from None
+
+
+def source_file(path):
+    """The file whose bytes make the pixels of ``path``: the video of a frame reference, else
+    ``path`` itself (for cache keys: a frame changes when its video file does)."""
+    if isinstance(path, str) and FRAME_MARK in path:
+        head, _, index = path.rpartition(FRAME_MARK)
+        if head and index.isdigit():
+            return head
+    return path
 
 
 def crop_bounds(x: float, y: float, w: float, h: float, width: int, height: int

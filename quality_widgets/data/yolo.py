@@ -4,24 +4,35 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from .schema import empty_annotations, empty_categories, empty_predictions
-from ..errors import DatasetError, warn_rows
+from ..errors import DataWarning, DatasetError, warn_rows
 from ._io import images_frame, list_images
+from .checks import MAX_UNUSABLE, folder_image_ids, require_usable
 from .storage import is_url
 
 
+def class_names_file(labels_dir: Path | None) -> Path | None:
+    """The class-names file found next to a labels folder: ``labels/classes.txt``,
+    ``classes.txt`` or ``data.yaml`` in its parent; None when there is none."""
+    for candidate in ([labels_dir / "classes.txt", labels_dir.parent / "classes.txt",
+                       labels_dir.parent / "data.yaml"] if labels_dir else []):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_class_names(class_names, labels_dir: Path | None = None) -> dict[int, str]:
+    """Class index -> name, from a list, a dict, a file, or (None) the file found next to
+    ``labels_dir`` (:func:`class_names_file`; {} when there is none)."""
     if class_names is None:
-        for candidate in ([labels_dir / "classes.txt", labels_dir.parent / "classes.txt",
-                           labels_dir.parent / "data.yaml"] if labels_dir else []):
-            if candidate.is_file():
-                return read_class_names(candidate)
-        return {}
+        found = class_names_file(labels_dir)
+        return read_class_names(found) if found is not None else {}
     if isinstance(class_names, dict):
         return {int(k): str(v) for k, v in class_names.items()}
     if isinstance(class_names, (list, tuple)):
@@ -85,16 +96,20 @@ def _read_label_file(path: Path, n_fields: int, problems: dict) -> list[tuple]:
     return rows
 
 
-def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool):
+def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool,
+                 max_unusable=MAX_UNUSABLE):
     n_fields = 6 if with_conf else 5
     problems: dict = {}
     records = []
+    n_lines = 0
     for image_id, name, w, h in zip(images.index, images["file_name"], images["width"],
                                     images["height"]):
         label = labels_dir / PurePosixPath(name).with_suffix(".txt")
         if not label.is_file():
             continue  # an image without a label file has no objects (YOLO convention)
+        before = sum(map(len, problems.values()))
         rows = _read_label_file(label, n_fields, problems)
+        n_lines += len(rows) + sum(map(len, problems.values())) - before
         if rows and (pd.isna(w) or pd.isna(h)):
             problems.setdefault("labels for an unreadable image (size unknown)", []).append(
                 label.name)
@@ -105,6 +120,9 @@ def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool):
             records.append((int(image_id), cls, x, y, bw * w, bh * h, *r[5:]))
     for problem, where in problems.items():
         warn_rows(labels_dir, problem, where)
+    n_bad = sum(map(len, problems.values()))
+    require_usable(n_bad, max(n_lines, n_bad), labels_dir,
+                   "label lines" if not with_conf else "prediction lines", max_unusable)
     return records
 
 
@@ -121,8 +139,15 @@ def _boxes_frame(records: list, index_name: str) -> pd.DataFrame:
     return frame
 
 
-def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None
-         ) -> dict:
+def default_labels_dir(images_dir) -> Path | None:
+    """The sibling ``labels`` folder of an ``images`` folder (YOLO's layout), if it exists."""
+    images_dir = Path(images_dir).absolute()
+    candidate = images_dir.parent / "labels"
+    return candidate if images_dir.name == "images" and candidate.is_dir() else None
+
+
+def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None,
+         max_unusable=MAX_UNUSABLE) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a YOLO folder."""
     for where in (images_dir, labels_dir, predictions_dir):
         if is_url(where):
@@ -135,13 +160,16 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
     if labels_dir is not None and not labels_dir.is_dir():
         raise DatasetError(labels_dir, "labels folder not found")
     names = list_images(images_dir)
-    images = images_frame(images_dir, names)
+    ids, id_rule = folder_image_ids(names)
+    images = images_frame(images_dir, names, ids)
     classes = read_class_names(class_names, labels_dir)
+    classes_source = (class_names if isinstance(class_names, (str, Path)) else
+                      class_names_file(labels_dir) if class_names is None else None)
     anns = empty_annotations()
     preds = empty_predictions()
     found_classes = set()
     if labels_dir is not None:
-        rec = _read_labels(images, labels_dir, with_conf=False)
+        rec = _read_labels(images, labels_dir, with_conf=False, max_unusable=max_unusable)
         if rec:
             anns = _boxes_frame(rec, "annotation_id")
             anns["area"] = anns["bbox_w"] * anns["bbox_h"]
@@ -152,10 +180,19 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
         pdir = Path(predictions_dir).absolute()
         if not pdir.is_dir():
             raise DatasetError(pdir, "predictions folder not found")
-        rec = _read_labels(images, pdir, with_conf=True)
+        rec = _read_labels(images, pdir, with_conf=True, max_unusable=max_unusable)
         if rec:
             preds = _boxes_frame(rec, "prediction_id")
             found_classes |= set(preds["category_id"].tolist())
+    unnamed = sorted(found_classes - set(classes))
+    if unnamed:
+        where = (f"no class names (pass class_names= or --classes; looked for classes.txt in "
+                 f"{labels_dir} and its parent, data.yaml in the parent)" if not classes else
+                 f"{len(classes)} class names in {classes_source or 'class_names'}")
+        warnings.warn(f"{labels_dir or predictions_dir}: class index(es) "
+                      f"{', '.join(map(str, unnamed[:10]))}{' ...' if len(unnamed) > 10 else ''} "
+                      f"used by the labels have {where}: these categories are named by their "
+                      f"index ('{unnamed[0]}')", DataWarning, stacklevel=3)
     all_ids = sorted(set(classes) | found_classes)
     cats = empty_categories() if not all_ids else pd.DataFrame(
         {"name": [classes.get(i, str(i)) for i in all_ids], "supercategory": None},
@@ -171,4 +208,7 @@ def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, na
                 has_predictions=predictions_dir is not None,
                 name=name or images_dir.parent.name,
                 sources={"labels": str(labels_dir) if labels_dir else None,
-                         "predictions": str(predictions_dir) if predictions_dir else None})
+                         "predictions": str(predictions_dir) if predictions_dir else None,
+                         "classes": (str(Path(classes_source).absolute()) if classes_source
+                                     is not None else None),
+                         "image_ids": id_rule})

@@ -467,11 +467,28 @@ def block_maxima(rec: Records, weights, reach, q_out, total_out) -> None:
     q_out[valid] = np.maximum.reduceat(flat[:n_total], (offset[:, None] + first - 1)[valid])
 
 
-def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
-    """The 12 numbers of pycocotools' ``summarize()`` for detections (same arithmetic)."""
+SUMMARY_ROWS = [(1, None, "all", 100), (1, .5, "all", 100), (1, .75, "all", 100),
+                (1, None, "small", 100), (1, None, "medium", 100), (1, None, "large", 100),
+                (0, None, "all", 1), (0, None, "all", 10), (0, None, "all", 100),
+                (0, None, "small", 100), (0, None, "medium", 100), (0, None, "large", 100)]
+#: pycocotools' ``_summarizeKps`` rows (maxDets 20: the arrays' maxDets=100 column, see
+#: :class:`~.evaluator.Evaluator`).
+KEYPOINT_SUMMARY_ROWS = [(1, None, "all", 20), (1, .5, "all", 20), (1, .75, "all", 20),
+                         (1, None, "medium", 20), (1, None, "large", 20),
+                         (0, None, "all", 20), (0, .5, "all", 20), (0, .75, "all", 20),
+                         (0, None, "medium", 20), (0, None, "large", 20)]
+
+
+def summary_rows(iou_type: str = "bbox") -> list:
+    return KEYPOINT_SUMMARY_ROWS if iou_type == "keypoints" else SUMMARY_ROWS
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray, iou_type: str = "bbox") -> np.ndarray:
+    """The numbers of pycocotools' ``summarize()`` (same arithmetic): 12 for detections (bbox,
+    segm), 10 for keypoints."""
     def one(ap, iou=None, area="all", max_dets=100):
         aind = [i for i, label in enumerate(AREA_LABELS) if label == area]
-        mind = [i for i, m in enumerate(MAX_DETS) if m == max_dets]
+        mind = [i for i, m in enumerate(MAX_DETS) if m == (100 if max_dets == 20 else max_dets)]
         if ap:
             s = precision
             if iou is not None:
@@ -484,33 +501,18 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
             s = s[:, :, aind, mind]
         return -1 if len(s[s > -1]) == 0 else np.mean(s[s > -1])
 
-    stats = np.zeros((12,))
-    stats[0] = one(1)
-    stats[1] = one(1, iou=.5)
-    stats[2] = one(1, iou=.75)
-    stats[3] = one(1, area="small")
-    stats[4] = one(1, area="medium")
-    stats[5] = one(1, area="large")
-    stats[6] = one(0, max_dets=1)
-    stats[7] = one(0, max_dets=10)
-    stats[8] = one(0)
-    stats[9] = one(0, area="small")
-    stats[10] = one(0, area="medium")
-    stats[11] = one(0, area="large")
+    rows = summary_rows(iou_type)
+    stats = np.zeros((len(rows),))
+    for i, (ap, iou, area, max_dets) in enumerate(rows):
+        stats[i] = one(ap, iou, area, max_dets)
     return stats
 
 
-SUMMARY_ROWS = [(1, None, "all", 100), (1, .5, "all", 100), (1, .75, "all", 100),
-                (1, None, "small", 100), (1, None, "medium", 100), (1, None, "large", 100),
-                (0, None, "all", 1), (0, None, "all", 10), (0, None, "all", 100),
-                (0, None, "small", 100), (0, None, "medium", 100), (0, None, "large", 100)]
-
-
-def format_summary(stats: np.ndarray) -> str:
+def format_summary(stats: np.ndarray, iou_type: str = "bbox") -> str:
     """The table pycocotools' ``summarize()`` prints, line for line."""
     line = ' {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}'
     out = []
-    for value, (ap, iou, area, max_dets) in zip(stats, SUMMARY_ROWS):
+    for value, (ap, iou, area, max_dets) in zip(stats, summary_rows(iou_type)):
         iou_str = '{:0.2f}:{:0.2f}'.format(IOU_THRESHOLDS[0], IOU_THRESHOLDS[-1]) \
             if iou is None else '{:0.2f}'.format(iou)
         out.append(line.format('Average Precision' if ap else 'Average Recall',

@@ -42,7 +42,7 @@ def _as_mask(mask, n: int, what: str) -> np.ndarray | None:
 
 
 class Evaluator:
-    """COCO bbox evaluation of one dataset, with IoUs and matchings cached for re-evaluation.
+    """COCO evaluation of one dataset, with IoUs and matchings cached for re-evaluation.
 
     >>> ev = Evaluator(dataset)
     >>> ev.evaluate().stats[0]                         # AP, as pycocotools
@@ -50,25 +50,34 @@ class Evaluator:
     >>> ev.evaluate(object_range=("area", 0, 32**2))   # a metric slice
     >>> ev.evaluate_masks(ann, pred, image_weights=w)  # general form (bootstrap: w = counts)
 
-    Semantics are those of pycocotools' default ``Params`` for ``iouType='bbox'``: images are
+    Semantics are those of pycocotools' default ``Params`` for ``iouType``: images are
     the dataset's images, categories its categories; row order of the frames stands for file
     order (it breaks ties in scores and IoUs exactly as pycocotools' order does).
+
+    ``iou_type``: "bbox" (box IoU), "segm" (mask IoU of the ``segmentation`` columns: polygons
+    and RLE, crowd RLE regions; predictions without a mask are their box, as loadRes makes
+    them; needs pycocotools for polygons, ``pip install 'quality-widgets[masks]'``) or
+    "keypoints" (OKS of the ``keypoints`` columns with ``kpt_oks_sigmas``, COCO's 17 person
+    sigmas by default; GT with ``num_keypoints == 0`` are ignored). Keypoint evaluation keeps
+    pycocotools' keypoint parameters: 20 detections per image and category (the best 20;
+    the others are left out before matching, so the arrays' maxDets=100 column is pycocotools'
+    maxDets=20) and the area ranges all / medium / large; ``stats`` then holds its 10 numbers
+    (AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl).
     """
 
-    def __init__(self, dataset, iou_type: str = "bbox", cache_size: int = 16):
-        if iou_type != "bbox":
-            raise NotImplementedError(
-                f"iou_type={iou_type!r} is not supported: only 'bbox' evaluation is implemented "
-                "(mask IoU for 'segm' needs RLE masks of every prediction)")
+    def __init__(self, dataset, iou_type: str = "bbox", cache_size: int = 16,
+                 kpt_oks_sigmas=None):
         self.dataset = dataset
         self.iou_type = iou_type
-        self.inputs = build_inputs(dataset)
+        self.inputs = build_inputs(dataset, iou_type, kpt_oks_sigmas)
         self.candidates = candidate_pairs(self.inputs)
         self.orders = detection_orders(self.inputs)
         self._gt_outside = _outside(self.inputs.gt_area)
         self._dt_outside = _outside(self.inputs.dt_area)
         self.cache_size = cache_size
         self._cache: OrderedDict = OrderedDict()
+        #: Slice-independent tables derived from the inputs (e.g. :mod:`.labelled`'s), kept.
+        self.tables: dict = {}
         self.category_names = list(dataset.categories["name"].reindex(
             self.inputs.category_ids).astype(object))
 
@@ -86,7 +95,7 @@ class Evaluator:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        gt_ignore = inputs.gt_crowd[None, :] | self._gt_outside
+        gt_ignore = inputs.gt_ignored[None, :] | self._gt_outside
         if ann is not None:
             gt_ignore = gt_ignore | ~ann[inputs.gt_row][None, :]
         dt_outside = self._dt_outside
@@ -108,7 +117,7 @@ class Evaluator:
             raise ValueError("ann_masks and pred_masks must hold one mask per slice each")
         inputs = self.inputs
         a = area_index(area)
-        gt_base = inputs.gt_crowd | self._gt_outside[a]
+        gt_base = inputs.gt_ignored | self._gt_outside[a]
         gt_ignore = np.stack([
             gt_base | ~_as_mask(m, inputs.n_annotations, "ann_masks[i]")[inputs.gt_row]
             for m in ann_masks])
@@ -156,7 +165,7 @@ class Evaluator:
         else:
             precision, recall, n_gt = accumulate(self.inputs, self.orders, state, weights,
                                                  stats_only=True)
-            stats = summarize(precision, recall)
+            stats = summarize(precision, recall, self.iou_type)
             if weights is None:
                 state.unit_summary = (stats, n_gt)
 
@@ -166,7 +175,8 @@ class Evaluator:
         return EvaluationResult(
             stats=stats.copy(), n_gt=n_gt,
             category_ids=self.inputs.category_ids, category_names=self.category_names,
-            full_arrays=full_arrays, evaluator=self, state=state, weights=weights)
+            full_arrays=full_arrays, evaluator=self, state=state, weights=weights,
+            iou_type=self.iou_type)
 
     def evaluate(self, image_ids=None, object_range=None, metrics=None) -> EvaluationResult:
         """Evaluate on the images ``image_ids`` (all when None) and the objects of
@@ -217,6 +227,47 @@ class Evaluator:
                 raise ValueError("weights_matrix must be [B, n_images]")
         return measure_many(state, weights, spec, row, k, score_threshold)
 
+    def measure_labelled(self, ann_labels, pred_labels, n_slices: int, measure: str = "AP",
+                         category=None, score_threshold: float = 0.5, permutations: int = 0,
+                         seed: int = 0) -> np.ndarray:
+        """``measure`` on every slice of an object labelling, or of random relabellings.
+
+        ``ann_labels`` / ``pred_labels``: int per ``dataset.annotations`` /
+        ``dataset.predictions`` row, the slice ``0 .. n_slices - 1`` or -1 (none). Slice s is
+        the slice of :meth:`slices_state` with masks ``labels == s`` (GT labelled otherwise
+        ignored, unmatched detections labelled otherwise ignored). ``permutations`` = 0:
+        [n_slices], the same doubles as ``measure_many(slices_state(...), slice_index=s)``;
+        n > 0: [n, n_slices], each row the slices after shuffling the annotation labels among
+        the annotations and the prediction labels among the predictions (a permutation
+        test's null distribution), reproducible from ``seed``. The matching of the
+        components that do not depend on the labels is reused (see :mod:`.labelled`): a
+        relabelling costs about one pass over the detections.
+        """
+        from .labelled import HAVE_NUMBA as compiled, labelled_measures
+        spec = measure_spec(measure)
+        ann_labels = np.asarray(ann_labels, dtype=np.int64)
+        pred_labels = np.asarray(pred_labels, dtype=np.int64)
+        if ann_labels.shape != (self.inputs.n_annotations,) or \
+                pred_labels.shape != (self.inputs.n_predictions,):
+            raise ValueError("ann_labels and pred_labels need one label per annotation and "
+                             "per prediction row")
+        k = None if category is None else self.category_index(category)
+        if compiled and spec.kind != "at_score":
+            return labelled_measures(self, spec, ann_labels, pred_labels, n_slices, k,
+                                     permutations, seed)
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(max(int(permutations), 1)):
+            a, p = ann_labels, pred_labels
+            if permutations:
+                a, p = rng.permutation(a), rng.permutation(p)
+            state = self.slices_state([a == s for s in range(n_slices)],
+                                      [p == s for s in range(n_slices)], spec.area)
+            out.append([self.measure(state, None, measure, category, score_threshold, s)
+                        for s in range(n_slices)])
+        out = np.array(out, dtype=float)
+        return out if permutations else out[0]
+
     def counted_gt(self, state: MatchState, image_weights=None, area: str = "all",
                    slice_index: int = 0) -> np.ndarray:
         """[K] counted (non-ignored) GT per category of a matching row, with multiplicities
@@ -230,14 +281,15 @@ class Evaluator:
     def category_index(self, category) -> int:
         """Position in ``inputs.category_ids`` of a category id, or of a category name."""
         ids = self.inputs.category_ids
+        from ..frames import unknown_name_message
         if isinstance(category, str) and category not in [str(c) for c in ids]:
             if category not in self.category_names:
-                raise KeyError(f"unknown category {category!r}")
+                raise KeyError(unknown_name_message(category, self.category_names, "category"))
             return self.category_names.index(category)
         cid = int(category)
         k = int(np.searchsorted(ids, cid))
         if k >= len(ids) or ids[k] != cid:
-            raise KeyError(f"unknown category id {cid}")
+            raise KeyError(unknown_name_message(cid, [int(i) for i in ids], "category id"))
         return k
 
     def _unit(self, weights):
@@ -272,8 +324,14 @@ class Evaluator:
 
 
 def evaluate(dataset, iou_type: str = "bbox", image_ids=None, object_range=None,
-             metrics=None) -> EvaluationResult:
-    """COCO detection evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact."""
-    return Evaluator(dataset, iou_type=iou_type).evaluate(image_ids=image_ids,
-                                                          object_range=object_range,
-                                                          metrics=metrics)
+             metrics=None, kpt_oks_sigmas=None) -> EvaluationResult:
+    """COCO evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact:
+    ``iou_type`` "bbox", "segm" (masks) or "keypoints" (OKS).
+    A dataset without labels or without predictions is a :class:`DatasetError` (pycocotools'
+    -1 for "nothing to measure" is not a result)."""
+    from ..data.checks import require_labels, require_predictions
+    require_labels(dataset, "COCO evaluation")
+    if not getattr(dataset, "has_predictions", False):
+        require_predictions(dataset, "COCO evaluation")
+    return Evaluator(dataset, iou_type=iou_type, kpt_oks_sigmas=kpt_oks_sigmas).evaluate(
+        image_ids=image_ids, object_range=object_range, metrics=metrics)

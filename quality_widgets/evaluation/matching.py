@@ -1,5 +1,8 @@
 """Box IoUs and pycocotools' greedy matching, vectorised across images and categories.
 
+The pair IoUs are box IoUs here; mask IoUs (``iou_type="segm"``) come from :mod:`.mask_iou`
+and keypoint similarities (``"keypoints"``) from :mod:`.oks`; the matching is the same.
+
 pycocotools evaluates one (image, category) group at a time: detections sorted by score
 (stable ``mergesort`` on ``-score``, so ties keep file order) are cut to the best 100, and each,
 in turn, takes the still-free ground truth (GT) of best IoU. This module does the same work for
@@ -94,10 +97,29 @@ class EvaluationInputs:
     n_predictions: int              # rows of dataset.predictions
     n_images: int                   # rows of dataset.images
     gt_by_category: np.ndarray      # GT indices sorted by category (stable)
+    #: GT ignored whatever the slice (pycocotools' ``gt['ignore']``): crowd, and for keypoints
+    #: also GT with ``num_keypoints == 0``. None: ``gt_crowd``.
+    gt_ignore_base: np.ndarray | None = None
+    iou_type: str = "bbox"
+
+    @property
+    def gt_ignored(self) -> np.ndarray:
+        return self.gt_crowd if self.gt_ignore_base is None else self.gt_ignore_base
 
 
-def build_inputs(dataset) -> EvaluationInputs:
-    """Flatten ``dataset`` into :class:`EvaluationInputs` and compute all pair IoUs."""
+IOU_TYPES = ("bbox", "segm", "keypoints")
+
+
+def build_inputs(dataset, iou_type: str = "bbox", kpt_oks_sigmas=None) -> EvaluationInputs:
+    """Flatten ``dataset`` into :class:`EvaluationInputs` and compute all pair IoUs.
+
+    ``iou_type``: "bbox" (box IoU), "segm" (mask IoU, :mod:`.mask_iou`) or "keypoints" (OKS,
+    :mod:`.oks`, with ``kpt_oks_sigmas``; only the 20 best detections of each image and
+    category take part, pycocotools' keypoint ``maxDets``: the others get a rank past every
+    maxDets). A prediction's area for the area ranges is its ``area`` column when the frame
+    has one (masks and keypoints results, as loadRes sets it), else w * h."""
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
     images = dataset.images
     image_ids = np.unique(images.index.to_numpy(dtype=np.int64))
     image_pos_of_row = np.searchsorted(image_ids, images.index.to_numpy(dtype=np.int64))
@@ -128,6 +150,9 @@ def build_inputs(dataset) -> EvaluationInputs:
     n_cat = max(len(category_ids), 1)
     dt_group = p_img[dt_row] * n_cat + p_cat[dt_row]
     _, dt_rank = rank_in_group(dt_group, dt_score)
+    if iou_type == "keypoints":
+        from .oks import KEYPOINT_MAX_DETS
+        dt_rank = np.where(dt_rank < KEYPOINT_MAX_DETS, dt_rank, dt_rank + MAX_DETS[-1])
 
     # Every (detection, GT) pair of the same group: GT sorted by (group, row) gives each group
     # a contiguous range, and each detection is paired with its group's range.
@@ -140,7 +165,24 @@ def build_inputs(dataset) -> EvaluationInputs:
     pair_dt = np.repeat(np.arange(len(dt_row)), count)
     offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(count) - count, count)
     pair_gt = gt_order[np.repeat(lo, count) + offset]
-    pair_iou = box_iou(dt_box[pair_dt], gt_box[pair_gt], gt_crowd[pair_gt])
+    gt_ignore_base = None
+    if iou_type == "bbox":
+        pair_iou = box_iou(dt_box[pair_dt], gt_box[pair_gt], gt_crowd[pair_gt])
+    elif iou_type == "segm":
+        from .mask_iou import mask_pair_iou
+        pair_iou = mask_pair_iou(dataset, gt_row, dt_row, pair_gt, pair_dt, gt_crowd)
+    else:
+        from .oks import keypoint_pair_oks
+        kept = dt_rank[pair_dt] < MAX_DETS[-1]      # pycocotools computes OKS for these only
+        pair_dt, pair_gt = pair_dt[kept], pair_gt[kept]
+        pair_iou = keypoint_pair_oks(dataset, gt_row, dt_row, pair_gt, pair_dt, kpt_oks_sigmas)
+        n_kp = anns["num_keypoints"].to_numpy()[gt_row] if "num_keypoints" in anns else \
+            np.zeros(len(gt_row))
+        gt_ignore_base = gt_crowd | (n_kp == 0)
+    if "area" in preds:
+        dt_area = preds["area"].to_numpy(dtype=float)[dt_row]
+    else:
+        dt_area = dt_box[:, 2] * dt_box[:, 3]
 
     return EvaluationInputs(
         image_ids=image_ids, image_pos_of_row=image_pos_of_row, category_ids=category_ids,
@@ -148,10 +190,11 @@ def build_inputs(dataset) -> EvaluationInputs:
         gt_area=anns["area"].to_numpy(dtype=float)[gt_row] if len(anns) else np.zeros(0),
         gt_crowd=gt_crowd, gt_id=anns.index.to_numpy(dtype=np.int64)[gt_row],
         dt_row=dt_row, dt_image=p_img[dt_row], dt_cat=p_cat[dt_row], dt_score=dt_score,
-        dt_area=dt_box[:, 2] * dt_box[:, 3], dt_rank=dt_rank,
+        dt_area=dt_area, dt_rank=dt_rank,
         pair_dt=pair_dt, pair_gt=pair_gt, pair_iou=pair_iou,
         n_annotations=len(anns), n_predictions=len(preds), n_images=len(images),
-        gt_by_category=np.argsort(a_cat[gt_row], kind="stable"))
+        gt_by_category=np.argsort(a_cat[gt_row], kind="stable"),
+        gt_ignore_base=gt_ignore_base, iou_type=iou_type)
 
 
 def best_iou(inputs: EvaluationInputs) -> np.ndarray:

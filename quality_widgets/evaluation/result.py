@@ -13,7 +13,9 @@ class EvaluationResult:
     """COCO detection evaluation of a dataset (or a slice / resample of it).
 
     ``stats``: the 12 summary numbers in pycocotools order — AP, AP50, AP75, AP small / medium /
-    large, AR1, AR10, AR100, AR small / medium / large (-1 where nothing is defined).
+    large, AR1, AR10, AR100, AR small / medium / large (-1 where nothing is defined); for
+    ``iou_type="keypoints"`` pycocotools' 10 — AP, AP50, AP75, AP medium / large, AR, AR50,
+    AR75, AR medium / large (maxDets 20, which is the arrays' maxDets=100 column there).
     ``precision`` [T, R, K, A, M] and ``recall`` [T, K, A, M]: pycocotools' ``eval`` arrays
     (T = :data:`IOU_THRESHOLDS`, R = :data:`RECALL_THRESHOLDS`, K = ``category_ids``,
     A = :data:`AREA_LABELS`, M = :data:`MAX_DETS`), -1 for categories without counted GT.
@@ -29,7 +31,9 @@ class EvaluationResult:
     area_labels = AREA_LABELS
 
     def __init__(self, stats, n_gt, category_ids, category_names, precision=None, recall=None,
-                 full_arrays=None, evaluator=None, state=None, weights=None):
+                 full_arrays=None, evaluator=None, state=None, weights=None,
+                 iou_type: str = "bbox"):
+        self.iou_type = iou_type
         self.stats = stats
         self.n_gt = n_gt
         self.category_ids = category_ids
@@ -52,8 +56,10 @@ class EvaluationResult:
         return self._arrays()[1]
 
     def __repr__(self) -> str:
-        return (f"<EvaluationResult AP={self.stats[0]:.4f} AP50={self.stats[1]:.4f} "
-                f"AR100={self.stats[8]:.4f}, {len(self.category_ids)} categories>")
+        ar = ("AR", self.stats[5]) if self.iou_type == "keypoints" else ("AR100", self.stats[8])
+        kind = "" if self.iou_type == "bbox" else f" {self.iou_type}"
+        return (f"<EvaluationResult{kind} AP={self.stats[0]:.4f} AP50={self.stats[1]:.4f} "
+                f"{ar[0]}={ar[1]:.4f}, {len(self.category_ids)} categories>")
 
     @property
     def ap(self) -> float:
@@ -64,8 +70,14 @@ class EvaluationResult:
         return float(self.stats[1])
 
     def summary(self) -> str:
-        """The 12 lines pycocotools' ``COCOeval.summarize()`` prints."""
-        return format_summary(self.stats)
+        """The lines pycocotools' ``COCOeval.summarize()`` prints (12; 10 for keypoints)."""
+        return format_summary(self.stats, self.iou_type)
+
+    def _m(self, max_dets: int) -> int:
+        """Index of ``max_dets`` in the arrays (keypoints: 20 is the maxDets=100 column)."""
+        if self.iou_type == "keypoints" and max_dets == 20:
+            max_dets = 100
+        return max_dets_index(max_dets)
 
     def _k(self, category_id) -> int:
         k = np.searchsorted(self.category_ids, category_id)
@@ -78,7 +90,7 @@ class EvaluationResult:
         """AP of one category: mean precision over recall thresholds (and IoU thresholds when
         ``iou`` is None); NaN when the category has no counted GT."""
         s = self.precision[:, :, self._k(category_id), area_index(area),
-                           max_dets_index(max_dets)]
+                           self._m(max_dets)]
         if iou is not None:
             s = s[iou_index(iou)]
         s = s[s > -1]
@@ -88,7 +100,7 @@ class EvaluationResult:
                  max_dets: int = 100) -> tuple[np.ndarray, np.ndarray]:
         """(recall thresholds, interpolated precision) for plotting. With ``category_id`` None,
         the precision is averaged over categories with counted GT (as AP averages them)."""
-        s = self.precision[iou_index(iou), :, :, area_index(area), max_dets_index(max_dets)]
+        s = self.precision[iou_index(iou), :, :, area_index(area), self._m(max_dets)]
         if category_id is not None:
             return RECALL_THRESHOLDS.copy(), s[:, self._k(category_id)].copy()
         valid = s[0] > -1

@@ -1,8 +1,8 @@
 """DriftView: two datasets' histograms of one metric overlaid, brushable, with the drift table.
 
-Display and link only: the table is :func:`quality_widgets.drift.compare`, the shared bins and
-normalised heights :func:`quality_widgets.selection.grouped_histogram`, the brushed rows
-:func:`quality_widgets.selection.range_mask`.
+Display and link only: the table is :func:`quality_widgets.analysis.drift.compare`, the shared
+bins and normalised heights :func:`quality_widgets.analysis.selection.grouped_histogram`, the
+brushed rows :func:`quality_widgets.analysis.selection.range_mask`.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import traitlets
 
 from ..analysis import selection as sel
 from ..analysis.drift import compare
-from ..frames import as_metric_frames
-from ..frames import LEVELS
-from .thumbnails import ThumbnailCache
-from .explorer import GroupBars
+from ..frames import LEVELS, as_metric_frames
 from .gallery import Gallery
+from .group_bars import GroupBars
 from .histogram import MetricHistogram
+from .thumbnails import ThumbnailCache
+from .traits import Ids, Quiet, ids_in
 
 SIDES = ("A", "B")
 
@@ -44,7 +44,7 @@ def drift_table_html(table: pd.DataFrame, highlight=None, max_rows: int = 30) ->
             f"{''.join(rows)}</table>{more}")
 
 
-class DriftView(widgets.VBox):
+class DriftView(Quiet, widgets.VBox):
     """Compare dataset A (the reference) with dataset B, metric by metric.
 
     ``DriftView(metrics_a, metrics_b)`` (MetricFrames or ``quality-widgets metrics`` folders)
@@ -52,13 +52,16 @@ class DriftView(widgets.VBox):
     row with the largest drift), both histograms on the same bins, each normalised to sum 1 so
     datasets of different sizes compare by shape. Brushing ``[lo, hi]`` selects the rows of
     both datasets with ``lo <= value <= hi``; the gallery shows those of ``side`` ("A" or "B").
-    From Python: :meth:`select`, ``selection(side)``, ``table``.
+    From Python: :meth:`select`, ``selection`` (read-only trait: the ids of the brushed rows of
+    the shown ``side``, all rows when nothing is brushed; observe it like the Explorer's),
+    :meth:`selection_of` (the ids of either side), ``table``.
     """
 
     level = traitlets.Enum(list(LEVELS), default_value="image")
     metric = traitlets.Unicode("")
     side = traitlets.Enum(list(SIDES), default_value="B")
     summary = traitlets.Unicode("")
+    selection = Ids(read_only=True).tag(doc="ids of the brushed rows of the shown side")
 
     def __init__(self, metrics_a, metrics_b, metric: str | None = None,
                  level: str | None = None, table: pd.DataFrame | None = None,
@@ -84,7 +87,6 @@ class DriftView(widgets.VBox):
         super().__init__(children=[self.metric_control, self.histogram, self.summary_html,
                                    self.side_control, self.gallery, self.table_html], **kwargs)
         self._masks = {"A": None, "B": None}
-        self._loading = False
         widgets.link((self.side_control, "value"), (self, "side"))
         self.metric_control.observe(self._on_control, "value")
         self.histogram.observe(lambda _: self._update(), "interval")
@@ -108,25 +110,22 @@ class DriftView(widgets.VBox):
     def values(self, side: str) -> np.ndarray:
         return sel.as_float(self.frame(side)[self.metric])
 
-    def selection(self, side: str | None = None) -> pd.Index:
-        """Ids of the brushed rows of dataset ``side`` (default: the gallery's side)."""
-        side = side or self.side
-        frame = self.frame(side)
-        mask = self._masks[side]
-        return frame.index if mask is None else frame.index[mask]
+    def selection_of(self, side: str) -> pd.Index:
+        """Ids of the brushed rows of dataset ``side`` ("A" or "B"; all its rows when nothing
+        is brushed). ``selection_of(view.side)`` equals the ``selection`` trait."""
+        if side not in SIDES:
+            raise ValueError(f"side must be 'A' or 'B', got {side!r}")
+        return ids_in(self.frame(side).index, self._masks[side])
 
     # ---- showing ---------------------------------------------------------------------------
     def _on_control(self, change):
         metric, level = change["new"]
-        self._loading = True
-        try:
+        with self._quiet():
             with self.hold_trait_notifications():
                 self.level, self.metric = level, metric
             pooled = np.concatenate([self.values("A"), self.values("B")])
             self.histogram.set_values(pooled, metric)
             self._show_overlay()
-        finally:
-            self._loading = False
         self.table_html.value = drift_table_html(self.table, highlight=(metric, level))
         self._update()
 
@@ -142,7 +141,7 @@ class DriftView(widgets.VBox):
 
     @traitlets.observe("side")
     def _on_side(self, change):
-        if not self._loading:
+        if not self._quieted:
             self._show_gallery()
 
     def select(self, lo=None, hi=None) -> pd.Index:
@@ -153,10 +152,10 @@ class DriftView(widgets.VBox):
         lo = float(finite.min()) if lo is None and finite.size else lo
         hi = float(finite.max()) if hi is None and finite.size else hi
         self.histogram.interval = None if lo is None or hi is None else (lo, hi)
-        return self.selection()
+        return self.selection
 
     def _update(self) -> None:
-        if self._loading:
+        if self._quieted:
             return
         interval = self.histogram.interval
         counts = {}
@@ -187,3 +186,4 @@ class DriftView(widgets.VBox):
         frame = self.frame(self.side)
         self.gallery.show(frame, self.metric, self._masks[self.side],
                           values=sel.as_float(frame[self.metric]))
+        self.set_trait("selection", self.selection_of(self.side))

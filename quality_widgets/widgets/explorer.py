@@ -1,14 +1,14 @@
 """The Explorer: brushable metric histograms and a scatter linked to an image gallery, with
 filters, tags and export, in one widget.
 
-Only display and linking live here; masks, bins, sorting and export are the plain functions of
-:mod:`quality_widgets.selection` and :mod:`quality_widgets.export`.
+Only display and linking live here; masks, bins, sorting, test cases and export are the plain
+functions of :mod:`quality_widgets.analysis.selection`, :mod:`quality_widgets.analysis.testcases`
+and :mod:`quality_widgets.export`.
 """
 from __future__ import annotations
 
 import html
 
-import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -18,69 +18,25 @@ from ..analysis import selection as sel
 from ..export import FORMATS, export
 from ..compute.engine import compute_metrics
 from ..data.dataset import Dataset
-from ..frames import LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns
+from ..frames import (LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns,
+                      resolve_name)
 from ..analysis.tags import TAG_COLUMN, TagStore, check_tag, split_tags
-from .thumbnails import ThumbnailCache
+from ..analysis.testcases import test_case_from_ranges
 from .gallery import Gallery
+from .group_bars import GroupBars
 from .histogram import MetricHistogram
 from .scatter import MetricScatter
+from .static import show_images
+from .thumbnails import ThumbnailCache
+from .traits import Ids, Quiet, ids_in
 
 LEVEL_LABELS = {"image": "images", "object": "objects", "prediction": "predictions"}
 ALL = "(all)"
 # Geometry columns: numeric, but rarely the first thing to look at; not the default metric.
 SIZE_COLUMNS = ("width", "height", "area", "aspect_ratio")
-# One colour per group (tab10 without the brush orange); "(other)" is grey.
-GROUP_COLORS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                "#bcbd22"]
-OTHER_COLOR = "#7f7f7f"
 
 
-class GroupBars:
-    """Bars per group drawn on a :class:`MetricHistogram`'s figure and scales (so its brush
-    still selects), from a :class:`~quality_widgets.selection.GroupedHistogram`: ``"stacked"``
-    (the total is the plain histogram) or ``"grouped"`` (side by side, for normalised
-    comparisons). While groups are shown the plain bars are hidden."""
-
-    def __init__(self, histogram: MetricHistogram, type: str = "stacked"):
-        self.histogram = histogram
-        self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((1, 1)), type=type, padding=0.05,
-                            opacities=[0.85], visible=False, display_legend=True,
-                            scales={"x": histogram.x_scale, "y": histogram.y_scale})
-        # Joined to the figure only while groups are shown: bqplot sizes a scale from the data
-        # of every mark on it, hidden ones included, so a parked placeholder would distort the
-        # plain histogram's x axis in the browser.
-        self.grouped: sel.GroupedHistogram | None = None
-
-    def _attach(self, on: bool) -> None:
-        figure = self.histogram.figure
-        marks = [m for m in figure.marks if m is not self.bars]
-        figure.marks = [*marks, self.bars] if on else marks
-
-    def show(self, grouped: "sel.GroupedHistogram | None") -> None:
-        """Draw ``grouped`` (None: back to the plain histogram)."""
-        self.grouped = grouped
-        if grouped is None or not grouped.groups:
-            self.bars.visible = False
-            self._attach(False)
-            self.histogram.bars.visible = True
-            self.histogram.figure.legend_location = "top-right"
-            return
-        colors = [OTHER_COLOR if g == sel.OTHER_GROUP else GROUP_COLORS[i % len(GROUP_COLORS)]
-                  for i, g in enumerate(grouped.groups)]
-        with self.bars.hold_sync():
-            self.bars.x = grouped.centers
-            self.bars.y = grouped.heights
-            self.bars.colors = colors
-            self.bars.labels = [str(g) for g in grouped.groups]
-            self.bars.visible = True
-        self._attach(True)
-        self.histogram.bars.visible = False
-        top = float(grouped.heights.sum(axis=0).max()) if self.bars.type == "stacked" else \
-            float(grouped.heights.max())
-        self.histogram.y_scale.max = (top if top > 0 else 1.0) * 1.05
-
-
-class Explorer(widgets.VBox):
+class Explorer(Quiet, widgets.VBox):
     """Explore the metric values of a dataset and the images behind them.
 
     ``Explorer(metrics)`` takes a :class:`~quality_widgets.frames.MetricFrames` (or a Dataset,
@@ -95,8 +51,11 @@ class Explorer(widgets.VBox):
     * a summary line, the :class:`Gallery` of the selection sorted by the metric, a tag box
       and an export panel.
 
-    From Python: ``selection`` (the index of the selected rows), ``mask`` (bool per row),
-    :meth:`select`, :meth:`pin`, :meth:`clear`, :meth:`tag`, :meth:`export`; the parts are
+    From Python: ``selection`` (read-only trait: the ids of the selected rows, a
+    :class:`pandas.Index` in frame order; ``explorer.observe(f, "selection")`` calls ``f`` on
+    every change of the selected set, also when its size stays the same), ``mask`` (bool per
+    row), :meth:`select`, :meth:`pin`, :meth:`clear`, :meth:`tag`, :meth:`export`,
+    :meth:`show_selection` (a static grid that stays in the saved notebook); the parts are
     ``histogram``, ``scatter``, ``gallery``. Switching the metric drops an unpinned brush
     (pin it to keep it); switching the level clears every filter.
     """
@@ -107,8 +66,11 @@ class Explorer(widgets.VBox):
     categories = traitlets.List(traitlets.Unicode())
     tag_filter = traitlets.Unicode("")
     group_by = traitlets.Unicode("").tag(doc="categorical column splitting the histogram")
+    where = traitlets.Dict().tag(doc="{column: [values]}: keep rows whose column (or, for an "
+                                     "object or image column, whose image's) is one of values")
     n_selected = traitlets.Int(0)
     summary = traitlets.Unicode("")
+    selection = Ids(read_only=True).tag(doc="ids (frame index) of the selected rows")
 
     def __init__(self, metrics, level: str | None = None, metric: str | None = None,
                  tags_path=None, thumbnail_size: int = 160, per_page: int = sel.PER_PAGE,
@@ -123,8 +85,8 @@ class Explorer(widgets.VBox):
         self.thumbnails = ThumbnailCache(cache_dir, size=thumbnail_size)
         self._mask = None
         self._base_mask = None          # AND of every filter but the live brush
-        self._selection_cache = None
         self._pinned_masks: dict = {}
+        self._initial_metric, self._initial_group_by = None, group_by   # for the first load
 
         levels = [lv for lv in LEVELS if lv == "image" or len(self.frames.frame(lv))]
         self.level_control = widgets.ToggleButtons(
@@ -140,6 +102,7 @@ class Explorer(widgets.VBox):
         self.group_table = widgets.HTML()
         self.scatter = MetricScatter()
         self.gallery = Gallery(thumbnails=self.thumbnails, per_page=per_page)
+        self.gallery.dataset = getattr(self.frames, "dataset", None)
         self.summary_html = widgets.HTML()
         self.pin_button = widgets.Button(description="pin range", icon="thumb-tack",
                                          tooltip="keep this range while brushing another "
@@ -160,15 +123,22 @@ class Explorer(widgets.VBox):
                                                  layout=widgets.Layout(width="100px"))
         self.export_button = widgets.Button(description="export selection", icon="download")
         self.status = widgets.HTML()
+        # video datasets: the track of the first selected object (TrackView, widgets/tracks.py)
+        self.track_button = widgets.Button(description="show track", icon="film",
+                                           tooltip="the track of the first selected object, "
+                                                   "frame by frame")
+        self.track_box = widgets.VBox()
+        self.track_view = None
         super().__init__(children=[
             widgets.HBox([self.level_control, self.metric_control, self.group_control]),
             self.histogram,
             widgets.HBox([self.pin_button, self.clear_button, self.category_control,
-                          self.tag_filter_control]),
+                          self.tag_filter_control, self.track_button]),
             self.summary_html,
             self.group_table,
             self.scatter,
             self.gallery,
+            self.track_box,
             widgets.HBox([self.tag_name, self.tag_button, self.export_format,
                           self.export_path, self.export_overwrite, self.export_button]),
             self.status], **kwargs)
@@ -189,12 +159,18 @@ class Explorer(widgets.VBox):
         self.clear_button.on_click(lambda _: self._guard(self.clear))
         self.tag_button.on_click(lambda _: self._guard(lambda: self.tag(self.tag_name.value)))
         self.export_button.on_click(lambda _: self._guard(self._export_clicked))
+        self.track_button.on_click(lambda _: self._guard(self.show_track))
 
         start = (level if level is not None else levels[0]).rstrip("s")
         if start not in levels:
             raise ValueError(f"level {start!r} has no rows to explore; levels with rows: "
                              f"{', '.join(levels)}")
-        self._initial_group_by = group_by
+        if metric:                      # a typo is an error, not silently another metric
+            elsewhere = [lv for lv in levels if metric in self.frames.frame(lv).columns]
+            resolve_name(metric, numeric_metric_columns(self.frames.frame(start)),
+                         f"metric column at level {start!r}",
+                         f"It is a column at level {elsewhere[0]!r}: pass level="
+                         f"{elsewhere[0]!r}." if elsewhere else None)
         if start == self.level:
             self._load_level(metric)
         else:
@@ -224,20 +200,13 @@ class Explorer(widgets.VBox):
         return self._mask
 
     @property
-    def selection(self) -> pd.Index:
-        """Ids (the frame's index) of the selected rows, in frame order."""
-        if self._selection_cache is None:
-            self._selection_cache = self.frame.index[self._mask]
-        return self._selection_cache
-
-    @property
     def selected_frame(self) -> pd.DataFrame:
         return self.frame[self._mask]
 
     # ---- level and metric ------------------------------------------------------------------
     @traitlets.observe("level")
     def _on_level(self, change):
-        self._load_level(getattr(self, "_initial_metric", None))
+        self._load_level(self._initial_metric)
         self._initial_metric = None
 
     def refresh(self) -> None:
@@ -252,12 +221,11 @@ class Explorer(widgets.VBox):
         options = numeric_metric_columns(frame)
         self._pinned_masks.clear()
         self._base_mask = None
-        self._loading = True
-        try:
+        with self._quiet():
             with self.hold_trait_notifications():
                 self.pinned, self.categories, self.tag_filter = [], [], ""
             self._update_filter_controls()
-            self._update_group_control(getattr(self, "_initial_group_by", "") or self.group_by)
+            self._update_group_control(self._initial_group_by or self.group_by)
             self._initial_group_by = ""
             self.metric_control.options = options
             # Image size is numeric but rarely what one wants to look at first.
@@ -270,18 +238,14 @@ class Explorer(widgets.VBox):
                 self.scatter.x_metric, self.scatter.y_metric = preferred[0], preferred[1]
             self._show_metric()
             self._show_scatter()
-        finally:
-            self._loading = False
+        self.track_button.layout.display = None if "track_id" in frame else "none"
         self._rebuild_base_mask()
 
     @traitlets.observe("metric")
     def _on_metric(self, change):
-        if not getattr(self, "_loading", False):
-            self._loading = True
-            try:
+        if not self._quieted:
+            with self._quiet():
                 self._show_metric()  # drops the brush of the previous metric
-            finally:
-                self._loading = False
             self._update()
 
     def _show_metric(self) -> None:
@@ -318,7 +282,7 @@ class Explorer(widgets.VBox):
                 self.group_control.options = [*self.group_control.options,
                                               (change["new"], change["new"])]
             self.group_control.value = change["new"]
-        if not getattr(self, "_loading", False):
+        if not self._quieted:
             self._show_groups()
             self._update_group_table()
 
@@ -366,12 +330,9 @@ class Explorer(widgets.VBox):
             f"<th>selected</th><th>rows</th><th>%</th></tr>{rows}</table>")
 
     def _on_scatter_metrics(self, change):
-        if not getattr(self, "_loading", False):
-            self._loading = True
-            try:
+        if not self._quieted:
+            with self._quiet():
                 self._show_scatter()  # drops the rectangle brushed on the previous pair
-            finally:
-                self._loading = False
             self._rebuild_base_mask()
 
     def _show_scatter(self) -> None:
@@ -434,30 +395,28 @@ class Explorer(widgets.VBox):
         self.pinned = [p for p in self.pinned if p[0] != metric]
 
     def clear(self) -> None:
-        """Clear the brush, pinned ranges, scatter rectangle, category and tag filters."""
-        self._loading = True
-        try:
+        """Clear the brush, pinned ranges, scatter rectangle, category, tag and ``where``
+        filters."""
+        with self._quiet():
             with self.hold_trait_notifications():
-                self.pinned, self.categories, self.tag_filter = [], [], ""
+                self.pinned, self.categories, self.tag_filter, self.where = [], [], "", {}
             self.histogram.interval = None
             self.scatter.rect = None
             self.category_control.value = ()
             self.tag_filter_control.value = ALL
-        finally:
-            self._loading = False
         self._rebuild_base_mask()
 
-    @traitlets.observe("pinned", "categories", "tag_filter")
+    @traitlets.observe("pinned", "categories", "tag_filter", "where")
     def _on_filters(self, change):
-        if not getattr(self, "_loading", False):
+        if not self._quieted:
             self._rebuild_base_mask()
 
     def _on_rect(self, change):
-        if not getattr(self, "_loading", False):
+        if not self._quieted:
             self._rebuild_base_mask()
 
     def _on_interval(self, change):
-        if not getattr(self, "_loading", False):
+        if not self._quieted:
             self._update()
 
     def _pinned_mask(self, metric, lo, hi) -> np.ndarray:
@@ -477,12 +436,31 @@ class Explorer(widgets.VBox):
             return rows
         return sel.images_with_mask(self.frame.index, source["image_id"], rows)
 
+    def _where_mask(self, column: str, values) -> np.ndarray:
+        """Rows whose ``column`` is one of ``values`` (compared as text); a column of another
+        level's frame (or of the dataset's annotations or images) selects through the images."""
+        values = [str(v) for v in values]
+        frame = self.frame
+        if column in frame.columns:
+            return sel.isin_mask(frame[column].astype(str), values)
+        ds = self.frames.dataset
+        image_ids = frame.index if self.level == "image" else frame["image_id"]
+        for source in (self.frames.objects, getattr(ds, "annotations", None),
+                       getattr(ds, "images", None)):
+            if source is not None and column in source.columns:
+                rows = sel.isin_mask(source[column].astype(str), values)
+                ids = source.index if "image_id" not in source.columns else source["image_id"]
+                return sel.images_with_mask(image_ids, ids, rows)
+        raise KeyError(f"where: no column {column!r} at level {self.level!r}, on the objects "
+                       f"or on the images")
+
     def _rebuild_base_mask(self) -> None:
         """AND of the filters that do not change on a brush: computed once per filter change,
         so that a brush update is one range mask and one AND."""
         n = len(self.frame)
         masks = [self._pinned_mask(*p) for p in self.pinned]
         masks.append(self._category_mask())
+        masks.extend(self._where_mask(column, values) for column, values in self.where.items())
         if self.tag_filter and TAG_COLUMN in self.frame:
             masks.append(sel.tag_mask(self.frame[TAG_COLUMN].tolist(), self.tag_filter))
         rect = self.scatter.rect
@@ -500,6 +478,8 @@ class Explorer(widgets.VBox):
             texts.append("category: " + ", ".join(self.categories))
         if self.tag_filter:
             texts.append(f"tag: {self.tag_filter}")
+        texts.extend(f"{column}: {', '.join(map(str, values))}"
+                     for column, values in self.where.items())
         if self.scatter.rect is not None:
             (x0, x1), (y0, y1) = self.scatter.rect
             texts.append(f"scatter {self.scatter.x_metric} in [{sel.format_value(x0)}, "
@@ -521,7 +501,6 @@ class Explorer(widgets.VBox):
         else:
             mask = np.logical_and(brush, self._base_mask, out=brush)
         self._mask = mask
-        self._selection_cache = None
         filtered = brush is not None or self._base_mask is not None
         self.n_selected = int(np.count_nonzero(mask))
         ranges = list(self.pinned) + ([(self.metric, *interval)] if interval is not None else [])
@@ -535,48 +514,42 @@ class Explorer(widgets.VBox):
         else:
             self.gallery.show(self.frame, "", None)
         self._update_group_table()
+        # Last, so that its observers see the summary, gallery and group table of this update.
+        self.set_trait("selection", ids_in(self.frame.index, mask))
+
+    # ---- a static grid ---------------------------------------------------------------------
+    def show_selection(self, n: int = 24, group_by: str | None = None) -> None:
+        """Draw the first ``n`` selected rows (per tab with ``group_by``, e.g. "category") as a
+        static ipyplot grid, in the gallery's order (by the current metric, in its direction)
+        and with its thumbnails: :func:`~quality_widgets.widgets.static.show_images`. Unlike
+        the widget, the grid stays in the saved notebook (GitHub, nbviewer, HTML export)."""
+        show_images(self.frames, self.selection, level=self.level,
+                    sort_by=self.metric if self.metric in self.frame else None,
+                    ascending=self.gallery.ascending, n=n, group_by=group_by,
+                    mode=self.gallery.mode, thumbnails=self.thumbnails)
 
     # ---- test cases ------------------------------------------------------------------------
-    def as_test_case(self, name: str, measure: str = "AP", min_value=None, max_value=None
-                     ) -> dict:
-        """The current selection as a model test case (see :mod:`quality_widgets.testcases`):
-        the pinned ranges, the live brush and the scatter rectangle as ``where`` ranges
-        (``level.metric: [lo, hi]``, inclusive like the brush), the chosen ``categories`` and
-        tag, with the requirement ``min_value <= measure <= max_value``. Note: at image level
-        the category filter picks images *showing* a category, while a test case evaluates
-        *only* those categories."""
-        from ..analysis.testcases import validate_test_cases
-        if min_value is None and max_value is None:
-            raise ValueError("a test case needs a requirement: min_value and/or max_value")
-        bounds: dict = {}
-
-        def add(metric, lo, hi):
-            lo, hi = sel.ordered_interval(lo, hi)
-            key = f"{self.level}.{metric}"
-            old_lo, old_hi = bounds.get(key, (-np.inf, np.inf))
-            bounds[key] = (max(lo, old_lo), min(hi, old_hi))   # ranges of one metric AND
-
-        for metric, lo, hi in self.pinned:
-            add(metric, lo, hi)
+    def selected_ranges(self) -> list:
+        """The ``(metric, lo, hi)`` ranges behind the selection: pinned ranges, the live brush
+        and the scatter rectangle (both of its axes), all inclusive, at the current level."""
+        ranges = list(self.pinned)
         if self.histogram.interval is not None and self.metric:
-            add(self.metric, *self.histogram.interval)
+            ranges.append((self.metric, *self.histogram.interval))
         if self.scatter.rect is not None:
             (x0, x1), (y0, y1) = self.scatter.rect
-            add(self.scatter.x_metric, x0, x1)
-            add(self.scatter.y_metric, y0, y1)
-        where = {key: [None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi)]
-                 for key, (lo, hi) in bounds.items()}
-        case = {"name": name, "where": where, "measure": measure}
-        if self.categories:
-            case["categories"] = list(self.categories)
-        if self.tag_filter:
-            case["tags"] = [self.tag_filter]
-        if min_value is not None:
-            case["min"] = float(min_value)
-        if max_value is not None:
-            case["max"] = float(max_value)
-        validate_test_cases([case])     # a clear error now rather than when it is run
-        return case
+            ranges += [(self.scatter.x_metric, x0, x1), (self.scatter.y_metric, y0, y1)]
+        return ranges
+
+    def as_test_case(self, name: str, measure: str = "AP", min_value=None, max_value=None
+                     ) -> dict:
+        """The current selection as a model test case
+        (:func:`~quality_widgets.analysis.testcases.test_case_from_ranges` of
+        :meth:`selected_ranges`, the chosen ``categories`` and tag), with the requirement
+        ``min_value <= measure <= max_value``. Note: at image level the category filter picks
+        images *showing* a category, while a test case evaluates *only* those categories."""
+        return test_case_from_ranges(name, self.level, self.selected_ranges(), measure,
+                                     min_value, max_value, categories=self.categories,
+                                     tags=[self.tag_filter] if self.tag_filter else ())
 
     # ---- tags and export -------------------------------------------------------------------
     def tag(self, name: str) -> int:
@@ -617,6 +590,32 @@ class Explorer(widgets.VBox):
                           overwrite=self.export_overwrite.value)
         self.status.value = html.escape(f"exported {self.n_selected} "
                                         f"{LEVEL_LABELS[self.level]} to {out}")
+
+    # ---- tracks (video datasets) ----------------------------------------------------------
+    def show_track(self, track_id=None, video=None):
+        """Open a :class:`~quality_widgets.widgets.tracks.TrackView` below the gallery: of
+        ``track_id`` (in ``video``), or of the first selected row's track. Returns the view."""
+        from ..analysis.tracks import tracks_of
+        from .tracks import TrackView
+        first = None
+        if track_id is None:
+            found = tracks_of(self.frames, self.selection, self.level)
+            if not found:
+                raise ValueError("select objects with a track_id first (video datasets)")
+            video, track_id = found[0]
+            first = self.selection[self.frame.loc[self.selection, "track_id"].notna()
+                                   .to_numpy(dtype=bool)][0]
+        metric = self.metric if self.metric in ("shape_similarity", "box_jump", "area_change",
+                                                "id_switch_iou", "gap_after") else None
+        if self.track_view is None or self.track_view.level != self.level:
+            self.track_view = TrackView(self.frames, track_id, video=video, metric=metric,
+                                        level=self.level)
+            self.track_box.children = [self.track_view]
+        else:
+            self.track_view.show(track_id, video)
+        if first is not None and first in self.track_view.rows.index:   # at the selected row
+            self.track_view.position = int(self.track_view.rows.index.get_loc(first))
+        return self.track_view
 
     def _guard(self, action) -> None:
         """Run a button action; show a refusal in the status line instead of a traceback."""

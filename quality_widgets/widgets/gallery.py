@@ -9,15 +9,14 @@ image as PNG on each call.
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
-
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import traitlets
 
 from ..analysis import selection as sel
-from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri
+from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri, shapes_for
+from .traits import Quiet
 
 OUTCOME_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "ignored": "#7f7f7f"}
 BOX_COLOR = "#ff7f0e"
@@ -53,7 +52,66 @@ def grid_html(tiles, size: int = 160) -> str:
             f'repeat(auto-fill,minmax({size + 10}px,1fr))">' + "".join(tiles) + "</div>")
 
 
-class Gallery(widgets.VBox):
+def thumbnail_requests(rows: pd.DataFrame, mode: str = "box", dataset=None):
+    """``(requests, borders)`` for the rows of a frame: a :class:`ThumbnailRequest` per row (the
+    whole image, or with ``mode`` "box" / "crop" its box when the rows have box columns,
+    outlined in the colour of its ``outcome``, with its mask and skeleton from ``dataset``
+    when it has them), and the tile border colour (None, or the outcome's colour for
+    predictions)."""
+    has_box = all(c in rows.columns for c in BOX_COLUMNS)
+    n = len(rows)
+    paths = rows["path"].tolist() if "path" in rows else [None] * n
+    widths = rows["width"].tolist() if "width" in rows else [None] * n
+    heights = rows["height"].tolist() if "height" in rows else [None] * n
+    outcomes = rows["outcome"].tolist() if "outcome" in rows else [None] * n
+    boxes = rows[BOX_COLUMNS].to_numpy(dtype=float) if has_box else None
+    segs, kps, skeletons = shapes_for(dataset, rows)
+    requests, borders = [], []
+    for i, path in enumerate(paths):
+        w, h = widths[i], heights[i]
+        size = (int(w), int(h)) if _text(w) and _text(h) else None
+        color = OUTCOME_COLORS.get(outcomes[i], BOX_COLOR) if outcomes[i] else BOX_COLOR
+        path = path if isinstance(path, str) else None
+        if has_box:
+            requests.append(ThumbnailRequest(path, mode=mode, box=tuple(boxes[i]), color=color,
+                                             image_size=size, segmentation=segs[i],
+                                             keypoints=kps[i], skeleton=skeletons[i]))
+        else:
+            requests.append(ThumbnailRequest(path, image_size=size))
+        borders.append(OUTCOME_COLORS.get(outcomes[i]) if outcomes[i] else None)
+    return requests, borders
+
+
+def caption_lines(rows: pd.DataFrame, metric: str = "", values=None,
+                  with_id: bool = True) -> list[list[str]]:
+    """Plain-text caption lines per row (the caller escapes them): ``metric = value`` (when
+    ``metric``; ``values`` is that column as floats, if the caller has it), ``image_id 42``
+    (when ``with_id``), the category (with the score and outcome of a prediction), the file
+    name."""
+    index_name = rows.index.name or "id"
+    cols = {c: rows[c].tolist() for c in ("file_name", "category", "outcome", "score")
+            if c in rows.columns}
+    if metric and values is None:
+        values = sel.as_float(rows[metric])
+    out = []
+    for i, row_id in enumerate(rows.index.tolist()):
+        lines = [f"{metric} = {sel.format_value(values[i])}"] if metric else []
+        if with_id:
+            lines.append(f"{index_name} {row_id}")
+        if "category" in cols and _text(cols["category"][i]):
+            line = _text(cols["category"][i])
+            if "score" in cols and _text(cols["score"][i]) and index_name == "prediction_id":
+                line += f" ({sel.format_value(cols['score'][i])})"
+            if "outcome" in cols and _text(cols["outcome"][i]):
+                line += f" {cols['outcome'][i]}"
+            lines.append(line)
+        if "file_name" in cols:
+            lines.append(_text(cols["file_name"][i]))
+        out.append(lines)
+    return out
+
+
+class Gallery(Quiet, widgets.VBox):
     """One page of the rows of ``frame`` in ``mask``, sorted by ``metric``.
 
     ``ids`` are the row ids shown, in order (read it; the gallery sets it). ``page`` (0-based),
@@ -76,6 +134,7 @@ class Gallery(widgets.VBox):
                  thumbnails: ThumbnailCache | None = None, per_page: int = sel.PER_PAGE,
                  **kwargs):
         self.thumbnails = thumbnails or ThumbnailCache()
+        self.dataset = None     # set by the Explorer: masks and skeletons are drawn from it
         self.order_control = widgets.ToggleButtons(
             options=[("ascending", True), ("descending", False)], value=True,
             style={"button_width": "90px"})
@@ -98,25 +157,16 @@ class Gallery(widgets.VBox):
         self._frame = frame if frame is not None else pd.DataFrame()
         self._values = None
         self._mask = mask
-        self._held = 0
         self.last_page: sel.Page | None = None
         self.per_page = per_page
         self.show(frame, metric, mask)
 
     # ---- data ----------------------------------------------------------------------------
-    @contextmanager
-    def _hold(self):
-        self._held += 1
-        try:
-            yield
-        finally:
-            self._held -= 1
-
     def show(self, frame=None, metric: str | None = None, mask=None, values=None,
              page: int = 0) -> None:
         """Show ``mask`` rows of ``frame`` sorted by ``metric`` (``values``: that column as a
         float array, if the caller already has it), from ``page``; renders once."""
-        with self._hold():
+        with self._quiet():
             if frame is not None:
                 self._frame = frame
             if metric is not None:
@@ -138,66 +188,24 @@ class Gallery(widgets.VBox):
 
     @traitlets.observe("ascending", "mode", "per_page")
     def _on_order(self, change):
-        if self._held:
+        if self._quieted:
             return
-        with self._hold():
+        with self._quiet():
             self.page = 0
         self.render()
 
     @traitlets.observe("page")
     def _on_page(self, change):
-        if not self._held:
+        if not self._quieted:
             self.render()
 
     # ---- rendering -----------------------------------------------------------------------
-    def _requests(self, rows: pd.DataFrame):
-        has_box = all(c in rows.columns for c in BOX_COLUMNS)
-        paths = rows["path"].tolist() if "path" in rows else [None] * len(rows)
-        widths = rows["width"].tolist() if "width" in rows else [None] * len(rows)
-        heights = rows["height"].tolist() if "height" in rows else [None] * len(rows)
-        outcomes = rows["outcome"].tolist() if "outcome" in rows else [None] * len(rows)
-        boxes = rows[BOX_COLUMNS].to_numpy(dtype=float) if has_box else None
-        requests, borders = [], []
-        for i, path in enumerate(paths):
-            w, h = widths[i], heights[i]
-            size = (int(w), int(h)) if _text(w) and _text(h) else None
-            color = OUTCOME_COLORS.get(outcomes[i], BOX_COLOR) if outcomes[i] else BOX_COLOR
-            if has_box:
-                requests.append(ThumbnailRequest(path if isinstance(path, str) else None,
-                                                 mode=self.mode, box=tuple(boxes[i]),
-                                                 color=color, image_size=size))
-            else:
-                requests.append(ThumbnailRequest(path if isinstance(path, str) else None,
-                                                 image_size=size))
-            borders.append(OUTCOME_COLORS.get(outcomes[i]) if outcomes[i] else None)
-        return requests, borders
-
-    def _captions(self, page: sel.Page, rows: pd.DataFrame):
-        index_name = rows.index.name or "id"
-        cols = {c: rows[c].tolist() for c in ("file_name", "category", "outcome", "score")
-                if c in rows.columns}
-        out = []
-        for i, row_id in enumerate(page.ids):
-            lines = [f"{self.metric} = {sel.format_value(page.values[i])}",
-                     f"{index_name} {row_id}"]
-            if "category" in cols and _text(cols["category"][i]):
-                line = _text(cols["category"][i])
-                if "score" in cols and _text(cols["score"][i]) and index_name == "prediction_id":
-                    line += f" ({sel.format_value(cols['score'][i])})"
-                if "outcome" in cols and _text(cols["outcome"][i]):
-                    line += f" {cols['outcome'][i]}"
-                lines.append(line)
-            if "file_name" in cols:
-                lines.append(_text(cols["file_name"][i]))
-            out.append(lines)
-        return out
-
     def render(self) -> None:
         """Compute the page and redraw the grid."""
         frame = self._frame
         if frame is None or len(frame) == 0 or not self.metric or self.metric not in frame:
             self.last_page = None
-            with self._hold():
+            with self._quiet():
                 self.ids, self.n_pages, self.total, self.page = [], 1, 0, 0
             self.page_label.value = "page 1 / 1"
             self.html.value = "<i>nothing to show</i>"
@@ -210,9 +218,9 @@ class Gallery(widgets.VBox):
         display = None if has_box else "none"
         if self.mode_control.layout.display != display:
             self.mode_control.layout.display = display
-        requests, borders = self._requests(rows)
+        requests, borders = thumbnail_requests(rows, self.mode, self.dataset)
         jpegs = self.thumbnails.get_many(requests)
-        captions = self._captions(page, rows)
+        captions = caption_lines(rows, self.metric, page.values)
         tiles = []
         for i, row_id in enumerate(page.ids):
             jpeg = jpegs[i]
@@ -224,7 +232,7 @@ class Gallery(widgets.VBox):
             else:
                 tiles.append(tile_html(None, captions[i], title, borders[i], error=jpeg,
                                        size=self.thumbnails.size))
-        with self._hold():
+        with self._quiet():
             self.page = page.page
             self.n_pages = page.n_pages
             self.total = page.total

@@ -1,7 +1,7 @@
 """A bqplot histogram of one metric with a brush: the brushed interval is the ``interval`` trait.
 
-Display and link only: bins, highlight flags and the IQR band come from
-:mod:`quality_widgets.selection`.
+Display and link only: bins, highlight flags and the outlier fences come from
+:mod:`quality_widgets.analysis.selection`.
 """
 from __future__ import annotations
 
@@ -12,21 +12,23 @@ import traitlets
 from bqplot.interacts import BrushIntervalSelector
 
 from ..analysis import selection as sel
+from .traits import Quiet
 
 BAR_COLOR = "#9aa7b8"
 HIGHLIGHT_COLOR = "#ff7f0e"
 BAND_COLOR = "#2ca02c"
 
 
-class MetricHistogram(widgets.VBox):
+class MetricHistogram(Quiet, widgets.VBox):
     """Histogram of ``values`` (one metric column) with a ``BrushIntervalSelector``.
 
     ``interval`` is ``(lo, hi)`` of the brush in data units (None when nothing is brushed);
     dragging the brush sets it, and setting it from Python moves the brush. Rows with
     ``lo <= value <= hi`` are the selected ones (see :mod:`quality_widgets.selection`); bins
     overlapping the interval are drawn highlighted. ``bins`` and ``log`` (log10(1 + count)
-    heights) have their own controls. The green band marks Tukey's 1.5 x IQR fences: values
-    outside it are outliers.
+    heights) have their own controls. The green band spans Tukey's outlier fences
+    ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]`` (IQR = Q3 - Q1): values outside it are outliers; the
+    label under the plot gives the two fences (not the interquartile range itself).
 
     Counts are computed once per (values, bins, log); a brush only recomputes the per-bin
     highlight flags, so the figure receives ``2 x bins`` numbers per brush update.
@@ -42,7 +44,6 @@ class MetricHistogram(widgets.VBox):
                  **kwargs):
         self._values = np.zeros(0)
         self._hist: sel.Histogram | None = None
-        self._syncing = False
         self.x_scale = bq.LinearScale()
         self.y_scale = bq.LinearScale(min=0.0)
         # Two stacked series (not brushed / brushed) so highlighting only changes bar heights.
@@ -66,9 +67,9 @@ class MetricHistogram(widgets.VBox):
                                               layout=widgets.Layout(width="260px"))
         self.log_control = widgets.Checkbox(value=log, description="log count", indent=False,
                                             layout=widgets.Layout(width="110px"))
-        self.iqr_label = widgets.HTML()
+        self.fences_label = widgets.HTML()
         super().__init__(children=[self.figure, widgets.HBox(
-            [self.bins_control, self.log_control, self.iqr_label])], **kwargs)
+            [self.bins_control, self.log_control, self.fences_label])], **kwargs)
         widgets.link((self.bins_control, "value"), (self, "bins"))
         widgets.link((self.log_control, "value"), (self, "log"))
         self.selector.observe(self._on_brush, "selected")
@@ -121,11 +122,13 @@ class MetricHistogram(widgets.VBox):
             else:
                 self.band.visible = False
             self._highlight()
-        self.iqr_label.value = (
-            f"<span style='color:{BAND_COLOR}'>IQR band [{sel.format_value(band.low)}, "
-            f"{sel.format_value(band.high)}]</span>" if band is not None else "")
+        self.fences_label.value = (
+            f"<span style='color:{BAND_COLOR}' title='Tukey&#39;s fences Q1 - 1.5 IQR and "
+            f"Q3 + 1.5 IQR: values outside are outliers'>outlier fences "
+            f"[{sel.format_value(band.low)}, {sel.format_value(band.high)}] (1.5 IQR beyond "
+            f"the quartiles)</span>" if band is not None else "")
         if hist.n_missing:
-            self.iqr_label.value += f" &middot; {hist.n_missing:,} NaN not drawn"
+            self.fences_label.value += f" &middot; {hist.n_missing:,} NaN not drawn"
 
     def _highlight(self) -> None:
         hist = self._hist
@@ -141,7 +144,7 @@ class MetricHistogram(widgets.VBox):
 
     # ---- brush <-> interval --------------------------------------------------------------
     def _on_brush(self, change):
-        if self._syncing:
+        if self._quieted:
             return
         value = change["new"]
         if value is None or len(value) < 2:
@@ -160,8 +163,7 @@ class MetricHistogram(widgets.VBox):
     @traitlets.observe("interval")
     def _on_interval(self, change):
         value = change["new"]
-        self._syncing = True
-        try:
+        with self._quiet():
             current = self.selector.selected
             if value is None:
                 if current is not None and len(current):
@@ -172,7 +174,5 @@ class MetricHistogram(widgets.VBox):
             elif current is None or len(current) < 2 or \
                     (float(np.min(current)), float(np.max(current))) != tuple(value):
                 self.selector.selected = np.array(value, dtype=float)
-        finally:
-            self._syncing = False
         with self.bars.hold_sync():
             self._highlight()

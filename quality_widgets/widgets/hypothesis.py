@@ -1,8 +1,11 @@
 """Hypothesis-test widgets: does a metric affect the model's performance?
 
 Display and controls only: the split, measures, bootstrap and permutations are
-:func:`quality_widgets.hypothesis.test_hypothesis`, :func:`~quality_widgets.hypothesis.
-performance_curve` and :func:`~quality_widgets.hypothesis.rank_metrics`.
+:func:`quality_widgets.analysis.hypothesis.test_hypothesis`, ``performance_curve`` and
+``rank_metrics``; the columns offered, the reference values and the default threshold are
+``testable_metrics``, ``reference_values`` and ``default_threshold`` of the same module; the
+bins and their sides are :func:`quality_widgets.analysis.selection.histogram` and
+``threshold_split``.
 """
 from __future__ import annotations
 
@@ -14,21 +17,21 @@ import numpy as np
 import traitlets
 
 from ..analysis import hypothesis as hyp
+from ..analysis import selection as sel
 from ..evaluation import Evaluator
-from ..frames import numeric_metric_columns
 
 BELOW_COLOR = "#1f77b4"
 ABOVE_COLOR = "#ff7f0e"
 
 
+HISTOGRAM_BINS = 30
+
+
 def metric_options(metrics) -> list:
-    """(label, column) for every column a test can split on: numeric image columns, and
-    numeric object columns that predictions have too (see :func:`hypothesis.metric_level`)."""
-    out = [(f"{c} (image)", c) for c in numeric_metric_columns(metrics.images)]
-    pred_cols = set(metrics.predictions.columns)
-    out += [(f"{c} (object)", c) for c in numeric_metric_columns(metrics.objects)
-            if c not in metrics.images.columns and (c in pred_cols or not len(metrics.predictions))]
-    return out
+    """(label, column) for the dropdown: every column a test can split on
+    (:func:`~quality_widgets.analysis.hypothesis.testable_metrics`); a name at both levels is
+    listed once, "(image, object)", and needs ``level``."""
+    return [(f"{c} ({level})", c) for c, level in hyp.testable_metrics(metrics)]
 
 
 def result_html(result) -> str:
@@ -43,13 +46,20 @@ def result_html(result) -> str:
     head = ("<tr><th>side</th><th>images</th><th>annotations</th><th>predictions</th>"
             f"<th>{esc(result.measure)}</th></tr>")
     stats = (f"<p>difference {result.difference:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}], "
-             f"p = {result.p_value:.4g}</p>") if not result.too_small else ""
+             f"p = {result.p_value:.4g} ({result.permutations - result.permutations_dropped} "
+             f"permutations, smallest possible p {result.min_p:.2g})</p>"
+             ) if not result.too_small else ""
+    rests = (f"<p>each side rests on: below {result.below.n_annotations} boxes in "
+             f"{result.below.n_categories} categories, above {result.above.n_annotations} "
+             f"boxes in {result.above.n_categories} categories</p>")
+    note = f"<p><i>{esc(result.note)}</i></p>" if result.note else ""
     style = "color:#b00" if result.too_small else ""
-    return (f"<table class='qw-hypothesis'>{head}{''.join(rows)}</table>{stats}"
+    return (f"<table class='qw-hypothesis'>{head}{''.join(rows)}</table>{stats}{rests}{note}"
             f"<p style='{style}'><b>{esc(result.summary)}</b></p>")
 
 
 ALL_CATEGORIES = -1
+
 
 class HypothesisTest(widgets.VBox):
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
@@ -57,11 +67,13 @@ class HypothesisTest(widgets.VBox):
     Controls: metric (numeric columns of all levels), threshold (a slider under the metric's
     histogram; bars below T blue, above orange), measure, category, Run. Run computes
     :func:`~quality_widgets.hypothesis.test_hypothesis` (progress bar) and the
-    performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with bootstrap
-    95% intervals). ``result`` and ``curve`` hold the last outcomes.
+    performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with 95%
+    intervals from random halves of each bin's images). ``result`` and ``curve`` hold the last
+    outcomes. A metric at image and object level shows a level toggle (``level``).
     """
 
     metric = traitlets.Unicode()
+    level = traitlets.Unicode(None, allow_none=True)   # "image" / "object" for a name at both
     threshold = traitlets.Float()
     measure = traitlets.Unicode("AP")
     category = traitlets.Any(None, allow_none=True)
@@ -70,8 +82,8 @@ class HypothesisTest(widgets.VBox):
 
     def __init__(self, dataset, metrics=None, metric: str = "object_redness", threshold=None,
                  measure: str = "AP", resamples: int = 1000, seed: int = 0,
-                 curve_bins: int = 5, curve_resamples: int = 200, **kwargs):
-        dataset, metrics = hyp._dataset_and_metrics(dataset, metrics)
+                 curve_bins: int = 5, curve_resamples: int = 200, level=None, **kwargs):
+        dataset, metrics = hyp.dataset_and_metrics(dataset, metrics)
         self.dataset, self.metrics = dataset, metrics
         self.resamples, self.seed = resamples, seed
         self.curve_bins, self.curve_resamples = curve_bins, curve_resamples
@@ -83,6 +95,9 @@ class HypothesisTest(widgets.VBox):
             metric = options[0][1]
         self.metric_dropdown = widgets.Dropdown(options=options, value=metric,
                                                 description="metric")
+        self.level_toggle = widgets.ToggleButtons(options=list(hyp.LEVELS),
+                                                  value=level or "image",
+                                                  layout=widgets.Layout(display="none"))
         self.threshold_slider = widgets.FloatSlider(description="threshold", readout_format=".4g",
                                                     continuous_update=False,
                                                     layout=widgets.Layout(width="100%"))
@@ -133,7 +148,8 @@ class HypothesisTest(widgets.VBox):
             fig_margin=dict(top=30, bottom=40, left=55, right=10),
             layout=widgets.Layout(height="220px", width="100%"))
         super().__init__(children=[
-            widgets.HBox([self.metric_dropdown, self.measure_dropdown, self.category_dropdown]),
+            widgets.HBox([self.metric_dropdown, self.level_toggle, self.measure_dropdown,
+                          self.category_dropdown]),
             self.histogram, self.threshold_slider,
             widgets.HBox([self.run_button, self.progress]), self.output, self.curve_figure],
             **kwargs)
@@ -142,8 +158,9 @@ class HypothesisTest(widgets.VBox):
         traitlets.link((self.category_dropdown, "value"), (self, "category"),
                        transform=(lambda v: None if v == ALL_CATEGORIES else v,
                                   lambda v: ALL_CATEGORIES if v is None else v))
+        self.level_toggle.observe(self._on_level_toggle, "value")
         self.threshold_slider.observe(self._on_slider, "value")
-        self.observe(self._on_metric, "metric")
+        self.observe(self._on_metric, ["metric", "level"])
         self.observe(self._on_threshold, "threshold")
         self.run_button.on_click(lambda _: self.run())
         self.metric = metric
@@ -152,37 +169,41 @@ class HypothesisTest(widgets.VBox):
             self.threshold = float(threshold)
 
     # ---- state -> view ---------------------------------------------------------------------
+    def _split_level(self):
+        """The level to split on: None unless the metric is a column at both levels."""
+        both = len(hyp.metric_levels(self.metrics, self.metric)) > 1
+        return (self.level or "image") if both else None
+
+    def _on_level_toggle(self, change):
+        self.level = change["new"]
+
     def reference_values(self) -> np.ndarray:
-        """Values whose median is the default threshold (images, or non-crowd annotations)."""
-        if self.metric in self.metrics.images.columns:
-            v = self.metrics.images[self.metric]
-        else:
-            objects = self.metrics.objects
-            v = objects[self.metric]
-            if "iscrowd" in objects:
-                v = v[~objects["iscrowd"].astype(bool)]
-        v = np.asarray(v, dtype=float)
-        return v[np.isfinite(v)]
+        """Values whose median is the default threshold (images, or non-crowd annotations):
+        :func:`~quality_widgets.analysis.hypothesis.reference_values`."""
+        return hyp.reference_values(self.metrics, self.metric, self.dataset,
+                                    self._split_level())
 
     def _on_metric(self, change=None):
+        both = self._split_level() is not None
+        self.level_toggle.layout.display = "" if both else "none"
+        if both and self.level_toggle.value != self._split_level():
+            self.level_toggle.value = self._split_level()
         values = self.reference_values()
         self._values = values
         self.hist_axis.label = self.metric
         self.curve_x_axis.label = f"{self.metric} (bin median)"
-        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
-        if hi <= lo:
-            hi = lo + 1.0
         # The histogram first: moving the slider's bounds below may clamp its value, which
         # redraws the two sides.
-        counts, edges = np.histogram(values, bins=30, range=(lo, hi))
-        self._edges, self._counts = edges, counts
+        self._hist = sel.histogram(values, bins=HISTOGRAM_BINS)
+        lo, hi = float(self._hist.edges[0]), float(self._hist.edges[-1])
         with self.bars.hold_sync():
-            self.bars.x = (edges[:-1] + edges[1:]) / 2
+            self.bars.x = self._hist.centers
         slider = self.threshold_slider
         slider.min, slider.max = -np.inf, np.inf            # no clamping while both move
         slider.min, slider.max = lo, hi
         slider.step = (hi - lo) / 200
-        median = float(np.median(values)) if len(values) else lo
+        median = hyp.default_threshold(self.metrics, self.metric, self.dataset,
+                                       self._split_level()) if len(values) else lo
         if self.threshold == median:
             self._on_threshold()
         self.threshold = median
@@ -195,10 +216,7 @@ class HypothesisTest(widgets.VBox):
         if self.threshold_slider.value != t:
             self.threshold_slider.value = min(max(t, self.threshold_slider.min),
                                               self.threshold_slider.max)
-        centers = (self._edges[:-1] + self._edges[1:]) / 2
-        above = centers >= t
-        self.bars.y = np.vstack([np.where(above, 0, self._counts),
-                                 np.where(above, self._counts, 0)])
+        self.bars.y = np.vstack(sel.threshold_split(self._hist, t))
         self.threshold_line.x = [t, t]
 
     def _on_progress(self, done, total):
@@ -215,11 +233,12 @@ class HypothesisTest(widgets.VBox):
             result = hyp.test_hypothesis(
                 self.dataset, self.metrics, metric=self.metric, threshold=self.threshold,
                 measure=self.measure, resamples=self.resamples, seed=self.seed,
-                category=self.category, progress=self._on_progress, evaluator=self.evaluator)
+                category=self.category, progress=self._on_progress, evaluator=self.evaluator,
+                level=self._split_level())
             curve = hyp.performance_curve(
                 self.dataset, self.metrics, metric=self.metric, measure=self.measure,
                 bins=self.curve_bins, resamples=self.curve_resamples, seed=self.seed,
-                category=self.category, evaluator=self.evaluator)
+                category=self.category, evaluator=self.evaluator, level=self._split_level())
         except (ValueError, KeyError) as error:
             self.output.value = (f"<p style='color:#b00'>{html.escape(str(error))}</p>")
             return None
@@ -232,12 +251,7 @@ class HypothesisTest(widgets.VBox):
         return result
 
     def _draw_curve(self, curve):
-        values = self._values
-        x = []
-        for lo, hi in zip(curve["low"], curve["high"]):
-            inside = values[(values >= lo) & (values < hi)]
-            x.append(float(np.median(inside)) if len(inside) else float(lo))
-        x = np.asarray(x)
+        x = sel.interval_medians(self._values, curve["low"], curve["high"])
         y = curve["value"].to_numpy(dtype=float)
         with self.curve_figure.hold_sync():
             self.curve_points.x, self.curve_points.y = x, y
@@ -250,34 +264,44 @@ class HypothesisTest(widgets.VBox):
 def ranking_html(frame) -> str:
     """The :func:`rank_metrics` frame as an HTML table (escaped), plus the skipped metrics."""
     esc = html.escape
+    adjusted = frame.attrs.get("adjusted_column", "p_holm")
+    label = {"p_holm": "p (Holm)", "q_bh": "q (BH)"}.get(adjusted, adjusted)
     head = ("<tr><th>metric</th><th>level</th><th>threshold</th><th>below</th><th>above</th>"
-            "<th>difference</th><th>95% CI</th><th>p</th><th>p (Holm)</th></tr>")
+            f"<th>difference</th><th>95% CI</th><th>p</th><th>{label}</th>"
+            "<th>permutations</th><th>smallest possible p</th></tr>")
     rows = []
-    for r in frame.itertuples():
-        flag = " <i>(too small)</i>" if r.too_small else ""
-        rows.append(f"<tr><td>{esc(str(r.metric))}{flag}</td><td>{esc(r.level)}</td>"
-                    f"<td>{r.threshold:.4g}</td><td>{r.below:.4f}</td><td>{r.above:.4f}</td>"
-                    f"<td>{r.difference:+.4f}</td><td>[{r.ci_low:+.4f}, {r.ci_high:+.4f}]</td>"
-                    f"<td>{r.p_value:.4g}</td><td>{r.p_holm:.4g}</td></tr>")
+    for r in frame.to_dict("records"):
+        flag = " <i>(too small)</i>" if r["too_small"] else ""
+        rows.append(f"<tr><td>{esc(str(r['metric']))}{flag}</td><td>{esc(r['level'])}</td>"
+                    f"<td>{r['threshold']:.4g}</td><td>{r['below']:.4f}</td>"
+                    f"<td>{r['above']:.4f}</td><td>{r['difference']:+.4f}</td>"
+                    f"<td>[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]</td>"
+                    f"<td>{r['p_value']:.4g}</td><td>{r[adjusted]:.4g}</td>"
+                    f"<td>{r['permutations']}</td><td>{r['min_p']:.2g}</td></tr>")
     skipped = frame.attrs.get("skipped", {})
     note = ""
     if skipped:
         items = "".join(f"<li>{esc(str(k))}: {esc(str(v))}</li>" for k, v in skipped.items())
         note = f"<details><summary>{len(skipped)} skipped</summary><ul>{items}</ul></details>"
+    warning = frame.attrs.get("warning")
+    if warning:
+        note = f"<p style='color:#b00'>{esc(warning)}</p>" + note
     return f"<table class='qw-ranking'>{head}{''.join(rows)}</table>{note}"
 
 
 class MetricRanking(widgets.VBox):
     """Every numeric metric tested at its median (:func:`rank_metrics`), largest effect first,
-    with Holm-adjusted p-values. ``frame`` holds the table; Run recomputes it."""
+    with Holm-adjusted p-values (``correction="bh"``: BH q-values), the permutations each
+    test used and the smallest p-value they allow. ``frame`` holds the table; Run recomputes
+    it."""
 
     frame = traitlets.Any(None, allow_none=True)
     measure = traitlets.Unicode("AP")
 
-    def __init__(self, dataset, metrics=None, measure: str = "AP", resamples: int = 200,
-                 seed: int = 0, run: bool = True, **kwargs):
-        self.dataset, self.metrics = hyp._dataset_and_metrics(dataset, metrics)
-        self.resamples, self.seed = resamples, seed
+    def __init__(self, dataset, metrics=None, measure: str = "AP", resamples=None,
+                 seed: int = 0, run: bool = True, correction: str = "holm", **kwargs):
+        self.dataset, self.metrics = hyp.dataset_and_metrics(dataset, metrics)
+        self.resamples, self.seed, self.correction = resamples, seed, correction
         self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
                                                  description="measure")
         self.run_button = widgets.Button(description="Run", button_style="primary",
@@ -294,7 +318,8 @@ class MetricRanking(widgets.VBox):
         self.run_button.disabled = True
         try:
             self.frame = hyp.rank_metrics(self.dataset, self.metrics, measure=self.measure,
-                                          resamples=self.resamples, seed=self.seed)
+                                          resamples=self.resamples, seed=self.seed,
+                                          correction=self.correction)
         finally:
             self.run_button.disabled = False
         self.output.value = ranking_html(self.frame)

@@ -17,6 +17,7 @@ from ..analysis import selection as sel
 from ..frames import MetricFrames
 from .thumbnails import ThumbnailCache
 from .gallery import Gallery
+from .traits import Quiet
 
 # Acquisition columns and the sort direction that puts the most informative image first.
 ACQUISITION_ORDER = {
@@ -37,7 +38,7 @@ def label_next_order(frame: pd.DataFrame, metric: str, ascending: bool | None = 
     return frame.index[positions]
 
 
-class LabelNext(widgets.VBox):
+class LabelNext(Quiet, widgets.VBox):
     """The gallery of images sorted by an acquisition metric (most uncertain first).
 
     ``LabelNext(metrics, metric="n_uncertain")``: ``metrics`` are MetricFrames holding the
@@ -73,17 +74,17 @@ class LabelNext(widgets.VBox):
         self.gallery.mode_control.layout.display = "none"
         super().__init__(children=[widgets.HBox([self.metric_control, self.order_note]),
                                    self.gallery], **kwargs)
-        self._init = True
-        self.metric = metric
-        self.ascending = ACQUISITION_ORDER.get(metric, False) if ascending is None else ascending
-        self._init = False
+        with self._quiet():
+            self.metric = metric
+            self.ascending = (ACQUISITION_ORDER.get(metric, False) if ascending is None
+                              else ascending)
         widgets.link((self.metric_control, "value"), (self, "metric"))
         widgets.link((self, "ascending"), (self.gallery, "ascending"))
         self._show()
 
     @traitlets.observe("metric")
     def _on_metric(self, change):
-        if not getattr(self, "_init", True):
+        if not self._quieted:
             # Each metric has its own "most uncertain first" direction.
             self.ascending = ACQUISITION_ORDER.get(change["new"], False)
             self._show()

@@ -14,6 +14,7 @@ import traitlets
 from bqplot.interacts import BrushSelector
 
 from ..analysis import selection as sel
+from .traits import Quiet
 
 POINT_COLOR = "#1f77b4"
 MAX_POINTS = 5000
@@ -29,7 +30,7 @@ def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray
     return np.sort(rng.choice(n, size=max_points, replace=False))
 
 
-class MetricScatter(widgets.VBox):
+class MetricScatter(Quiet, widgets.VBox):
     """Scatter of ``x_metric`` against ``y_metric`` with a rectangle brush.
 
     ``options`` lists the metrics offered in the two dropdowns; whoever owns the data observes
@@ -67,7 +68,6 @@ class MetricScatter(widgets.VBox):
         widgets.link((self.x_control, "value"), (self, "x_metric"), transform=_NONE_AS_EMPTY)
         widgets.link((self.y_control, "value"), (self, "y_metric"), transform=_NONE_AS_EMPTY)
         self._drawn = np.zeros(0, dtype=np.int64)  # row positions of the drawn points
-        self._syncing = False
         self.selector.observe(self._on_brush, ["selected_x", "selected_y"])
         self.options = list(options)
         if x_metric:
@@ -116,7 +116,7 @@ class MetricScatter(widgets.VBox):
 
     # ---- brush <-> rect ------------------------------------------------------------------
     def _on_brush(self, change):
-        if self._syncing:
+        if self._quieted:
             return
         sx, sy = self.selector.selected_x, self.selector.selected_y
         if sx is None or sy is None or len(sx) < 2 or len(sy) < 2:
@@ -128,18 +128,14 @@ class MetricScatter(widgets.VBox):
     @traitlets.observe("rect")
     def _on_rect(self, change):
         rect = change["new"]
-        self._syncing = True
-        try:
-            with self.selector.hold_sync():
-                if rect is None:
-                    had = self.selector.selected_x is not None and len(self.selector.selected_x)
-                    self.selector.selected_x = None
-                    self.selector.selected_y = None
-                    if had:
-                        self.selector.reset()  # removes the drawn rectangle in the browser
-                else:
-                    (x0, x1), (y0, y1) = rect
-                    self.selector.selected_x = np.array([x0, x1], dtype=float)
-                    self.selector.selected_y = np.array([y0, y1], dtype=float)
-        finally:
-            self._syncing = False
+        with self._quiet(), self.selector.hold_sync():
+            if rect is None:
+                had = self.selector.selected_x is not None and len(self.selector.selected_x)
+                self.selector.selected_x = None
+                self.selector.selected_y = None
+                if had:
+                    self.selector.reset()  # removes the drawn rectangle in the browser
+            else:
+                (x0, x1), (y0, y1) = rect
+                self.selector.selected_x = np.array([x0, x1], dtype=float)
+                self.selector.selected_y = np.array([y0, y1], dtype=float)

@@ -1,7 +1,8 @@
 """Gallery thumbnails: made once, cached in memory (LRU) and on disk beside the metric cache.
 
 A thumbnail is a small JPEG of an image, of the image with one box drawn on it, or of the crop
-of one box. Its cache key is the file's identity (absolute path, size, modification time), the
+of one box; an object's mask (semi-transparent fill) and skeleton (limbs and keypoints) are
+drawn too when the request carries them. Its cache key is the file's identity (absolute path, size, modification time), the
 kind of thumbnail, the box, the colour and the thumbnail size: editing the image file or moving
 the box makes a new thumbnail, everything else is served from the cache.
 """
@@ -43,6 +44,77 @@ class ThumbnailRequest:
     box: tuple | None = None
     color: str = "#ff7f0e"
     image_size: tuple | None = None
+    #: COCO segmentation (polygons or RLE) drawn as a semi-transparent fill ("box", "crop").
+    segmentation: object = None
+    #: COCO keypoints [x1, y1, v1, ...] (v > 0: drawn) and 1-based limbs to join.
+    keypoints: object = None
+    skeleton: object = None
+
+
+MASK_ALPHA = 0.4
+
+
+def shapes_for(dataset, rows):
+    """(segmentations, keypoints, skeletons) of metric-frame ``rows`` (indexed by
+    annotation_id or prediction_id) from ``dataset``; Nones where there are none."""
+    n = len(rows)
+    empty = [None] * n
+    if dataset is None or rows.index.name not in ("annotation_id", "prediction_id"):
+        return empty, empty, empty
+    source = dataset.annotations if rows.index.name == "annotation_id" else dataset.predictions
+
+    def column(name):
+        if name not in source:
+            return empty
+        return source[name].reindex(rows.index).tolist()
+
+    segs, kps = column("segmentation"), column("keypoints")
+    skeletons = empty
+    if "skeleton" in dataset.categories and "category_id" in source:
+        cats = source["category_id"].reindex(rows.index)
+        skeletons = dataset.categories["skeleton"].reindex(cats.to_numpy()).tolist()
+    def clean(values):    # NaN (a row without the field) -> None
+        return [v if isinstance(v, (list, dict)) else None for v in values]
+    return clean(segs), clean(kps), clean(skeletons)
+
+
+def _draw_shapes(image: Image.Image, request: ThumbnailRequest, full_size, origin, scale):
+    """Draw the request's mask and skeleton on ``image``, the region of the full image that
+    starts at ``origin`` (x, y) drawn at ``scale`` (sx, sy) thumbnail pixels per pixel."""
+    if request.segmentation is not None:
+        from ..data import masks
+        try:
+            mask_set = masks.MaskSet([masks.to_rle(request.segmentation, full_size[1],
+                                                   full_size[0])])
+        except (ImportError, ValueError):
+            mask_set = None       # no pycocotools for a polygon, or a bad mask: box only
+        if mask_set is not None:
+            x0, y0 = origin
+            x1 = round(x0 + image.width / scale[0])
+            y1 = round(y0 + image.height / scale[1])
+            window = masks.decode_window(mask_set.counts, int(mask_set.sizes[0][0]),
+                                         int(y0), min(y1, int(mask_set.sizes[0][0])),
+                                         int(x0), min(x1, int(mask_set.sizes[0][1])))
+            if window.size:
+                alpha = Image.fromarray((window * int(255 * MASK_ALPHA)).astype(np.uint8))
+                alpha = alpha.resize((max(1, round(window.shape[1] * scale[0])),
+                                      max(1, round(window.shape[0] * scale[1]))),
+                                     Image.Resampling.NEAREST)
+                layer = Image.new("RGB", alpha.size, request.color)
+                image.paste(layer, (0, 0), alpha)
+    if request.keypoints is not None:
+        k = np.asarray(request.keypoints, dtype=float).reshape(-1, 3)
+        xy = (k[:, :2] - origin) * scale
+        present = k[:, 2] > 0
+        draw = ImageDraw.Draw(image)
+        line = max(1, round(max(image.size) / 100))
+        for a, b in request.skeleton or []:
+            if 0 < a <= len(k) and 0 < b <= len(k) and present[a - 1] and present[b - 1]:
+                draw.line([tuple(xy[a - 1]), tuple(xy[b - 1])], fill=request.color, width=line)
+        r = line + 1
+        for (x, y), here in zip(xy, present):
+            if here:
+                draw.ellipse([x - r, y - r, x + r, y + r], fill="white", outline=request.color)
 
 
 def data_uri(jpeg: bytes) -> str:
@@ -74,6 +146,7 @@ def render_thumbnail(request: ThumbnailRequest, size: int = 160, quality: int = 
     except ImageDecodeError as e:
         raise ThumbnailError(str(e)) from None
     height, width = pixels.shape[:2]
+    full = (full_w, full_h) if full_w and full_h and draft else (width, height)
     if request.mode == "crop":
         x, y, w, h = box
         r0, r1, c0, c1 = crop_bounds(x, y, w, h, width, height)
@@ -85,15 +158,23 @@ def render_thumbnail(request: ThumbnailRequest, size: int = 160, quality: int = 
         x, y, w, h = box
         image.thumbnail((size, size), Image.Resampling.BILINEAR)
         sx, sy = scale_x * image.width / width, scale_y * image.height / height
+        _draw_shapes(image, request, full, (0, 0), (sx, sy))
         line = max(2, round(max(image.size) / 80))
         ImageDraw.Draw(image).rectangle(
             [x * sx, y * sy, max((x + w) * sx, x * sx + 1), max((y + h) * sy, y * sy + 1)],
             outline=request.color, width=line)
-    elif request.mode == "crop" and max(image.size) < size:
-        # Small objects are the interesting ones: enlarge their crop to the tile size.
-        scale = size / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)),
-                              max(1, round(image.height * scale))), Image.Resampling.BICUBIC)
+    elif request.mode == "crop":
+        crop_w, crop_h = image.size
+        if max(image.size) < size:
+            # Small objects are the interesting ones: enlarge their crop to the tile size.
+            scale = size / max(image.size)
+            image = image.resize((max(1, round(image.width * scale)),
+                                  max(1, round(image.height * scale))),
+                                 Image.Resampling.BICUBIC)
+        else:
+            image.thumbnail((size, size), Image.Resampling.BILINEAR)
+        _draw_shapes(image, request, full, (c0, r0),
+                     (image.width / crop_w, image.height / crop_h))
     else:
         image.thumbnail((size, size), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
@@ -129,9 +210,15 @@ class ThumbnailCache:
             st = None
         ident = (str(request.path), st.st_size if st else None, st.st_mtime_ns if st else None)
         box = tuple(round(float(v), 2) for v in request.box) if request.box is not None else None
+        shapes = ()
+        if request.mode != "image" and (request.segmentation is not None
+                                        or request.keypoints is not None):
+            shapes = (repr((request.segmentation, request.keypoints, request.skeleton,
+                            request.color)),)
         text = repr((THUMBNAIL_VERSION, ident, request.mode,
                      box if request.mode != "image" else None,
-                     request.color if request.mode == "box" else None, self.size, self.quality))
+                     request.color if request.mode == "box" else None, self.size,
+                     self.quality) + shapes)
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
     def _remember(self, key: str, jpeg: bytes) -> None:

@@ -175,3 +175,23 @@ def brush_and_check(page, frame, bins: int = 30, per_page: int = 24):
         f"([fig, want]) => JSON.stringify(({BARS_JS})(fig).map(b => b.highlighted > 0.5))"
         " === JSON.stringify(want)", arg=[fig, [bool(v) for v in expect_highlight]])
     return brush
+
+
+def static_grids(page):
+    """ipyplot's image grids (the quickstart's show_selection / show_images outputs)."""
+    return page.locator("div[id^='ipyplot-imgs-container-div']")
+
+
+def check_static_selection(page, frame, lo: float, hi: float, n: int = 12) -> None:
+    """The quickstart's ``explorer.show_selection(n=12)``: a static grid of the images with
+    ``lo <= brightness <= hi``, darkest first, each ``<img>`` a decoded data-URI JPEG and each
+    caption naming its file; then ipyplot's tabs (one per category) of the next cell."""
+    values = frame["brightness"].to_numpy(dtype=float)
+    chosen = frame[(values >= lo) & (values <= hi)].sort_values("brightness", kind="stable")
+    names = chosen["file_name"].tolist()[:n]
+    grid = static_grids(page).first
+    expect(grid.locator("img")).to_have_count(len(names))
+    expect(grid.locator("h4")).to_contain_text([str(name) for name in names])
+    assert grid.evaluate("g => [...g.querySelectorAll('img')].every(i => i.complete && "
+                         "i.naturalWidth > 0 && i.src.startsWith('data:image/jpeg;base64,'))")
+    expect(page.locator("label[class^='ipyplot-tab-label']").first).to_be_visible()

@@ -1,13 +1,15 @@
 """The quickstart notebook in a real browser: run it in JupyterLab and in Voila, drag across the
 Explorer's histogram with the mouse, and check that the summary, the highlighted bars and the
-gallery show exactly the images in the dragged range."""
+gallery show exactly the images in the dragged range; and that the static ipyplot grid of the
+scripted selection is drawn (a decoded JPEG per selected image, captions naming the files)."""
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from lab_page import open_notebook, run_all, wait_for_all_cells
-from explorer_page import brush_and_check, explorer_output, histogram_figure, summary, tiles
+from explorer_page import (brush_and_check, check_static_selection, explorer_output,
+                           histogram_figure, summary, tiles)
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +26,7 @@ def test_quickstart_in_jupyterlab_brush_selects_the_dragged_images(page, lab, sa
     expect(summary(page)).to_have_text(SCRIPTED)
     expect(page.locator(".jp-OutputArea-output", has_text="dark_images.json").first
            ).to_be_visible()
+    check_static_selection(page, sample_images, 0.0, 0.35)     # stays in the saved notebook
     explorer_output(page).scroll_into_view_if_needed()
     explorer_output(page).screenshot(path=str(artifacts / "lab-explorer-before-brush.png"))
 
@@ -40,6 +43,7 @@ def test_quickstart_in_voila_brush_selects_the_dragged_images(page, voila, sampl
     expect(histogram_figure(page)).to_be_visible(timeout=240_000)
     expect(summary(page)).to_have_text(SCRIPTED, timeout=60_000)
     expect(tiles(page).first).to_be_visible()
+    check_static_selection(page, sample_images, 0.0, 0.35)
     explorer_output(page).scroll_into_view_if_needed()
     explorer_output(page).screenshot(path=str(artifacts / "voila-explorer-before-brush.png"))
 

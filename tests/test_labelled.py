@@ -1,0 +1,130 @@
+"""evaluation.labelled / Evaluator.measure_labelled: every slice of an object labelling, and
+random relabellings of it (the object-split permutation test's inner loop).
+
+Oracles: the slices_state + measure_many path (itself tested against pycocotools with area
+replacement) on the same labels, for the same doubles; the sampler's arrangement counts.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import quality_widgets as qw
+from quality_widgets.evaluation import MEASURES, labelled
+
+pytestmark = pytest.mark.skipif(not labelled.HAVE_NUMBA, reason="needs numba")
+
+
+@pytest.fixture(scope="module")
+def coco128_evaluator(coco128_dataset):
+    return qw.Evaluator(coco128_dataset)
+
+
+def _reference(ev, a, p, n, measure, category):
+    state = ev.slices_state([a == s for s in range(n)], [p == s for s in range(n)],
+                            MEASURES[measure].area)
+    return np.array([ev.measure(state, None, measure, category, 0.5, s) for s in range(n)])
+
+
+@pytest.mark.parametrize("measure", ["AP", "AP50", "AP75", "APs", "APl", "AR1", "AR10",
+                                     "AR100", "ARm"])
+def test_labelled_slices_are_the_same_doubles_as_slices_state(coco128_dataset,
+                                                              coco128_evaluator, measure):
+    ev = coco128_evaluator
+    rng = np.random.default_rng(7)
+    for n in (2, 3):
+        a = rng.integers(-1, n, len(coco128_dataset.annotations))
+        p = rng.integers(-1, n, len(coco128_dataset.predictions))
+        for category in (None, 1, "dog"):
+            got = ev.measure_labelled(a, p, n, measure, category=category)
+            np.testing.assert_array_equal(got, _reference(ev, a, p, n, measure, category))
+
+
+def test_labelled_split_by_a_real_metric_equals_slices_state(coco128_dataset,
+                                                             coco128_evaluator):
+    ev = coco128_evaluator
+    anns, preds = coco128_dataset.annotations, coco128_dataset.predictions
+    area_a = (anns["bbox_w"] * anns["bbox_h"]).to_numpy()
+    area_p = (preds["bbox_w"] * preds["bbox_h"]).to_numpy()
+    t = np.median(area_a)
+    a, p = (area_a >= t).astype(int), (area_p >= t).astype(int)
+    got = ev.measure_labelled(a, p, 2)
+    np.testing.assert_array_equal(got, _reference(ev, a, p, 2, "AP", None))
+    assert got[1] > got[0] + 0.1                  # large boxes are found better
+
+
+def test_precision_at_a_score_goes_through_the_general_path(coco128_dataset,
+                                                            coco128_evaluator):
+    ev = coco128_evaluator
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2, len(coco128_dataset.annotations))
+    p = rng.integers(0, 2, len(coco128_dataset.predictions))
+    got = ev.measure_labelled(a, p, 2, "precision", score_threshold=0.3)
+    state = ev.slices_state([a == 0, a == 1], [p == 0, p == 1])
+    assert list(got) == [ev.measure(state, None, "precision", None, 0.3, s) for s in (0, 1)]
+    perm = ev.measure_labelled(a, p, 2, "precision", score_threshold=0.3, permutations=3,
+                               seed=1)
+    assert perm.shape == (3, 2) and np.isfinite(perm).all()
+
+
+def test_relabelling_a_constant_labelling_changes_nothing(coco128_dataset, coco128_evaluator):
+    """Every annotation in slice 0 and every prediction in slice 0: every permutation is the
+    observed labelling, so every permuted value is the observed one."""
+    ev = coco128_evaluator
+    a = np.zeros(len(coco128_dataset.annotations), dtype=int)
+    p = np.zeros(len(coco128_dataset.predictions), dtype=int)
+    observed = ev.measure_labelled(a, p, 1)
+    perm = ev.measure_labelled(a, p, 1, permutations=20, seed=5)
+    np.testing.assert_allclose(perm[:, 0], observed[0], rtol=1e-13)
+    assert observed[0] == ev.evaluate().stats[0]
+
+
+def test_permutations_are_reproducible_and_match_the_reference_distribution(
+        coco128_dataset, coco128_evaluator):
+    ev = coco128_evaluator
+    rng = np.random.default_rng(11)
+    a = (rng.random(len(coco128_dataset.annotations)) < 0.5).astype(int)
+    p = (rng.random(len(coco128_dataset.predictions)) < 0.5).astype(int)
+    fast = ev.measure_labelled(a, p, 2, permutations=300, seed=1)
+    again = ev.measure_labelled(a, p, 2, permutations=300, seed=1)
+    np.testing.assert_array_equal(fast, again)
+    assert not np.array_equal(fast, ev.measure_labelled(a, p, 2, permutations=300, seed=2))
+    # The general path (numpy permutations, one slices_state each) draws from the same
+    # distribution: means and spreads of d agree within Monte Carlo error.
+    ref = []
+    r = np.random.default_rng(4)
+    for _ in range(150):
+        aa, pp = r.permutation(a), r.permutation(p)
+        ref.append(_reference(ev, aa, pp, 2, "AP", None))
+    d_fast, d_ref = fast[:, 1] - fast[:, 0], np.diff(np.array(ref), axis=1)[:, 0]
+    se = np.hypot(d_fast.std() / np.sqrt(len(d_fast)), d_ref.std() / np.sqrt(len(d_ref)))
+    assert abs(d_fast.mean() - d_ref.mean()) < 4 * se
+    assert 0.75 < d_fast.std() / d_ref.std() < 1.33
+    # and each side's level: a random half of the objects has about the overall AP
+    overall = ev.evaluate().stats[0]
+    assert abs(fast.mean() - overall) < 0.03
+
+
+def test_the_sampler_draws_every_arrangement_equally_often():
+    counts = np.array([1, 1, 2], dtype=np.int64)        # labels -1, 0, 1, 1
+    state = np.array([12345], dtype=np.uint64)
+    out = np.empty(4, dtype=np.int64)
+    seen = {}
+    n = 6000
+    for _ in range(n):
+        labelled._sample_labels(counts, state, out)
+        seen[tuple(out)] = seen.get(tuple(out), 0) + 1
+    arrangements = set(itertools.permutations([-1, 0, 1, 1]))
+    assert set(seen) == arrangements                    # 12 distinct arrangements
+    expected = n / len(arrangements)
+    chi2 = sum((c - expected) ** 2 / expected for c in seen.values())
+    assert chi2 < 31.3                                  # chi-square(11) 0.999 quantile
+    # a partial draw: 2 slots from {-1, 0, 1, 1}: P(first two both 1) = 1/6
+    out = np.empty(2, dtype=np.int64)
+    both = 0
+    for _ in range(n):
+        labelled._sample_labels(counts, state, out)
+        both += (out == 1).all()
+    assert abs(both / n - 1 / 6) < 4 * np.sqrt(1 / 6 * 5 / 6 / n)

@@ -1,0 +1,100 @@
+"""Nearest-neighbour distances and duplicate groups: the indexed search against every pair."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from quality_widgets.compute import _hamming, similarity
+
+
+def all_pairs(hashes, flat, colors, threshold, tolerance):
+    """The definition, pair by pair: Hamming / 64, except flat-flat pairs (0 when the colours
+    match within the tolerance, else 1); nearest over the others; groups = components of the
+    pairs within the threshold, named by their smallest member."""
+    h = np.asarray(hashes, dtype=np.int64).view(np.uint64)
+    n = len(h)
+    d = np.bitwise_count(h[:, None] ^ h[None, :]) / 64.0
+    both = flat[:, None] & flat[None, :]
+    close = (np.abs(colors[:, None, :] - colors[None, :, :]) <= tolerance).all(-1)
+    d = np.where(both, np.where(close, 0.0, 1.0), d)
+    np.fill_diagonal(d, np.inf)
+    nearest = d.min(axis=1) if n > 1 else np.ones(n)
+    i, j = np.nonzero(d <= threshold)
+    _, label = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)),
+                                    directed=False)
+    first = np.full(label.max() + 1, n)
+    np.minimum.at(first, label, np.arange(n))
+    return nearest, first[label]
+
+
+def planted(n, seed, flat_share=0.0):
+    """Random hashes, a tenth of them copies of others with 0 to 12 bits flipped, a few exact
+    copies; some flat images (equal, close and far colours)."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, n, dtype=np.int64)
+    k = n // 10
+    src = rng.integers(0, n - k, k)
+    flips = np.zeros(k, np.int64)
+    for i, bits in enumerate(rng.integers(0, 13, k)):
+        for b in rng.choice(64, bits, replace=False):
+            flips[i] |= np.int64(1) << np.int64(b) if b < 63 else np.iinfo(np.int64).min
+    h[n - k:] = h[src] ^ flips
+    flat = rng.random(n) < flat_share
+    h[flat] = h[np.flatnonzero(flat)[0]] if flat.any() else h[flat]   # flat images hash alike
+    colors = rng.integers(0, 6, (n, 3)).astype(float) * 3
+    return h, flat, colors
+
+
+@pytest.mark.parametrize("threshold", [0.125, 0.0, 0.3, -0.1, 1.0])
+@pytest.mark.parametrize("flat_share", [0.0, 0.05])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_hash_uniqueness_equals_every_pair(threshold, flat_share, indexed, monkeypatch):
+    if indexed:   # the bucket-pair pass and the search, on a set small enough for the oracle
+        monkeypatch.setattr(_hamming, "BRUTE_FORCE_BELOW", 0)
+    h, flat, colors = planted(1500, seed=int(100 * threshold) + 17 + int(100 * flat_share),
+                              flat_share=flat_share)
+    nearest, groups = similarity.hash_uniqueness(h, flat, colors, threshold=threshold)
+    ref_nearest, ref_groups = all_pairs(h, flat, colors, threshold, 2.0)
+    np.testing.assert_array_equal(nearest, ref_nearest)
+    np.testing.assert_array_equal(groups, ref_groups)
+
+
+def test_hashes_far_from_all_others_are_searched_beyond_the_bucket_pairs(monkeypatch):
+    """Every pair within 14 bits is met by the bucket pairs; a hash whose nearest is farther
+    is searched around: here 300 hashes whose nearest lies 16 to 30 bits away."""
+    monkeypatch.setattr(_hamming, "BRUTE_FORCE_BELOW", 0)
+    rng = np.random.default_rng(3)
+    base = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 300, dtype=np.int64)
+    nearest, _ = similarity.hash_uniqueness(base)
+    ref, _ = all_pairs(base, np.zeros(300, bool), np.zeros((300, 3)), 0.125, 2.0)
+    assert (ref > 15 / 64).mean() > 0.9
+    np.testing.assert_array_equal(nearest, ref)
+
+
+def test_edge_sizes_and_identical_hashes():
+    assert similarity.hash_uniqueness(np.zeros(0, np.int64))[0].shape == (0,)
+    nearest, groups = similarity.hash_uniqueness([5])
+    assert nearest.tolist() == [1.0] and groups.tolist() == [0]
+    nearest, groups = similarity.hash_uniqueness([7, 7, 7 ^ 0b1110000, 1 << 40, -1])
+    assert nearest.tolist() == [0.0, 0.0, 3 / 64, 4 / 64, 58 / 64]
+    assert groups.tolist() == [0, 0, 0, 0, 4]
+
+
+def test_nearest_distance_matches_the_float64_definition():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 64)).astype(np.float32)
+    x[10] = x[20] * 3              # a cosine duplicate
+    x[30] = x[40] + 1e-4           # a near euclidean duplicate
+    for metric in ("cosine", "euclidean"):
+        got = similarity.nearest_distance(x, metric=metric)
+        y = x.astype(np.float64)
+        if metric == "cosine":
+            y = y / np.linalg.norm(y, axis=1, keepdims=True)
+            d = 1 - y @ y.T
+        else:
+            sq = (y * y).sum(1)
+            d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * y @ y.T, 0))
+        np.fill_diagonal(d, np.inf)
+        np.testing.assert_allclose(got, d.min(axis=1), rtol=1e-9, atol=1e-9)
