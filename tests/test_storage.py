@@ -86,3 +86,27 @@ def test_a_store_error_reading_a_json_file_names_the_url_and_the_reason():
     with pytest.raises(qw.DatasetError, match=r"http://127.0.0.1:9/x.json: cannot read "
                                               r"annotations file: \w+"):
         qw.Dataset.from_coco(None, "http://127.0.0.1:9/x.json")
+
+
+def test_a_url_folder_without_images_is_refused_naming_the_url(memfs):
+    memfs.pipe("/st/imgs/notes.txt", b"x")
+    with pytest.raises(qw.DatasetError, match="memory://st/imgs: no image files"):
+        qw.Dataset.from_folder("memory://st/imgs")
+
+
+def test_annotations_naming_files_the_store_lacks_are_refused_and_a_few_missing_are_not(
+        memfs, tmp_path):
+    import json
+
+    from helpers import make_images
+    names = make_images(tmp_path, n=4)
+    coco = {"images": [{"id": i + 1, "file_name": n, "width": 8, "height": 8}
+                       for i, n in enumerate(names)],
+            "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    memfs.pipe("/st/ann.json", json.dumps(coco).encode())
+    with pytest.raises(qw.DatasetError, match="none of the 4 image files"):   # none uploaded
+        qw.Dataset.from_coco("memory://st/imgs", "memory://st/ann.json")
+    for n in names[:3]:
+        memfs.pipe(f"/st/imgs/{n}", (tmp_path / n).read_bytes())
+    ds = qw.Dataset.from_coco("memory://st/imgs", "memory://st/ann.json")   # 1 of 4: kept
+    assert ds.images["path"].tolist() == [f"memory://st/imgs/{n}" for n in names]
