@@ -153,3 +153,20 @@ def test_keypoint_labelled_slices_ignore_unlabelled_persons(measure):
     np.testing.assert_array_equal(ev.measure_labelled(a, p, 2, measure), want)
     perm = ev.measure_labelled(a, p, 2, measure, permutations=5, seed=2)
     assert perm.shape == (5, 2) and np.isfinite(perm).all()
+
+
+def test_segm_labelled_slices_are_the_same_doubles_as_slices_state(coco128):
+    """Masks (mask IoU, crowd RLE regions): the labelled path reads only the matching, so it
+    gives the slices_state doubles for segm as for boxes."""
+    import json
+
+    from masks_data import mask_results
+    gt = json.loads((coco128 / "instances.json").read_text())
+    ds = qw.Dataset.from_coco(None, gt, mask_results(gt, seed=8))
+    ev = qw.Evaluator(ds, iou_type="segm")
+    rng = np.random.default_rng(2)
+    a = rng.integers(-1, 2, len(ds.annotations))
+    p = rng.integers(-1, 2, len(ds.predictions))
+    for measure in ("AP", "APl", "AR100"):
+        np.testing.assert_array_equal(ev.measure_labelled(a, p, 2, measure),
+                                      _reference(ev, a, p, 2, measure, None))
