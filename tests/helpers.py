@@ -1,6 +1,8 @@
 """Small generated datasets for tests (no ../shared needed)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -66,3 +68,36 @@ def make_yolo(folder: Path, n: int = 4, size=(64, 48), class_names=("cat", "dog"
         (folder / "classes.txt").write_text("".join(f"{c}\n" for c in class_names))
     return {"images": folder / "images", "labels": labels,
             "classes": (folder / "classes.txt") if classes_file else None}
+
+
+def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area_range=None,
+                      iou_type="bbox"):
+    """pycocotools' numbers (12; 10 for keypoints); ``area_values`` = (per annotation id, per
+    result position) replaces every ``area`` (NaN by 1e300) and ``area_range`` becomes
+    ``areaRng``. The areas are replaced after pycocotools computed its IoUs: OKS scales by
+    the GT area (box and mask IoU do not read it), so only the range test reads the values."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        dt = gt.loadRes(str(res_file))
+        ev = COCOeval(gt, dt, iou_type)
+        if image_ids is not None:
+            ev.params.imgIds = sorted(int(i) for i in image_ids)
+        if area_range is not None:
+            lo, hi = area_range
+            ev.params.areaRng = [[lo, np.nextafter(hi, -np.inf)]]
+            ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        if area_values is not None:
+            ann_values, pred_values = area_values
+            for aid, v in ann_values.items():
+                gt.anns[aid]["area"] = 1e300 if np.isnan(v) else float(v)
+            for pid, v in pred_values.items():
+                dt.anns[pid]["area"] = 1e300 if np.isnan(v) else float(v)
+            p = ev.params
+            ev.evalImgs = [ev.evaluateImg(i, c, a, p.maxDets[-1]) for c in p.catIds
+                           for a in p.areaRng for i in p.imgIds]
+        ev.accumulate()
+        ev.summarize()
+    return ev

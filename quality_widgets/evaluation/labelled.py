@@ -52,7 +52,8 @@ class LabelTable:
     cat_start: np.ndarray       # [K + 1]
     pos_inside: np.ndarray      # [N] uint8: inside the area range
     pos_image: np.ndarray       # [N]
-    gt_base_ignore: np.ndarray  # [n_gt] uint8: crowd or outside the area range
+    gt_base_ignore: np.ndarray  # [n_gt] uint8: ignored (crowd; keypoints: none labelled) or
+    #                            outside the area range
     cplx_of_cand: np.ndarray    # [n_cand] index among the complex candidates, or -1
     c_cand_start: np.ndarray    # [n_complex + 1] first pair of each complex candidate
     c_pair_gt: np.ndarray
@@ -85,7 +86,7 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
         cat_start=order.cat_start.astype(np.int64),
         pos_inside=(~evaluator._dt_outside[area][order.dt]).astype(np.uint8),
         pos_image=order.image.astype(np.int64),
-        gt_base_ignore=(inputs.gt_crowd | evaluator._gt_outside[area]).astype(np.uint8),
+        gt_base_ignore=(inputs.gt_ignored | evaluator._gt_outside[area]).astype(np.uint8),
         cplx_of_cand=cplx,
         c_cand_start=np.asarray(cp.cand_start, dtype=np.int64),
         c_pair_gt=np.asarray(cp.pair_gt, dtype=np.int64),
