@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 from pathlib import Path
@@ -100,4 +101,43 @@ def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area
                            for a in p.areaRng for i in p.imgIds]
         ev.accumulate()
         ev.summarize()
+    return ev
+
+
+def pycocotools_eval(gt: dict, results: list, iou_type: str = "bbox", img_ids=None,
+                     area_rng=None, ann_values=None, pred_values=None, sigmas=None):
+    """pycocotools (COCOeval, evaluated, accumulated, summarized unless ``area_rng``) on
+    in-memory data. ``area_rng`` replaces params.areaRng by one range; ``ann_values`` /
+    ``pred_values`` replace the areas (the metric-slice oracle, NaN -> inf); ``sigmas`` the
+    keypoint sigmas. No results: an empty detection set."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        else:
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": gt["images"], "annotations": [],
+                               "categories": gt["categories"]}
+            coco_dt.createIndex()
+        if ann_values is not None:
+            for a, v in zip(coco_gt.dataset["annotations"], ann_values):
+                a["area"] = float(np.inf if np.isnan(v) else v)
+            for p, v in zip(coco_dt.dataset["annotations"], pred_values):
+                p["area"] = float(np.inf if np.isnan(v) else v)
+        ev = COCOeval(coco_gt, coco_dt, iou_type)
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas)
+        if img_ids is not None:
+            ev.params.imgIds = sorted(img_ids)
+        if area_rng is not None:
+            ev.params.areaRng = [list(area_rng)]
+            ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        ev.accumulate()
+        if area_rng is None:
+            ev.summarize()
     return ev
