@@ -277,7 +277,9 @@ def segm_section(sizes, coco128=None) -> bool:
     (each a box mask, as loadRes makes it) and (b) mask predictions generated from the labels
     (jittered polygons, RLE, dropped, false; tests/masks_data.py), then the synthetic
     benchmark with RLE results. Polygon rasterisation is pycocotools' in both engines (ours
-    calls its frPyObjects): it is a floor both pay, and most of our time on coco128."""
+    calls its frPyObjects): a floor both pay, but ours only for the objects of some candidate
+    pair (pycocotools converts every mask). On the synthetic files most of our time is the
+    load (``Dataset.from_coco``: the "load" figure printed)."""
     import os
 
     import quality_widgets as qw

@@ -281,13 +281,10 @@ def id_switch_iou(frame, dataset):
                     "(-0.5 = half the area: occlusion?).")
 def area_change(frame, dataset):
     """w h / (w_prev h_prev) - 1; NaN for a track's first box."""
-    table = track_table(frame, dataset)
-    prev = _previous(table)
-    area = table["bbox_w"].to_numpy() * table["bbox_h"].to_numpy()
-    has = prev >= 0
-    out = np.full(len(frame), np.nan)
-    out[has] = area[has] / area[prev[has]] - 1.0
-    return _series(out, frame)
+    def change(table, now, before):
+        area = table["bbox_w"].to_numpy() * table["bbox_h"].to_numpy()
+        return area[now] / area[before] - 1.0
+    return _from_previous(frame, dataset, change)
 
 
 @metric(level=BOTH, scope="dataset", pixels=False,
@@ -295,15 +292,22 @@ def area_change(frame, dataset):
                     "diagonals (a jump).")
 def box_jump(frame, dataset):
     """|c - c_prev| / sqrt(w_prev^2 + h_prev^2); NaN for a track's first box."""
+    def jump(table, now, before):
+        w, h = table["bbox_w"].to_numpy(), table["bbox_h"].to_numpy()
+        cx, cy = table["bbox_x"].to_numpy() + w / 2, table["bbox_y"].to_numpy() + h / 2
+        return np.hypot(cx[now] - cx[before], cy[now] - cy[before]) / np.hypot(w[before],
+                                                                             h[before])
+    return _from_previous(frame, dataset, jump)
+
+
+def _from_previous(frame, dataset, value):
+    """``value(table, now, before)`` for every box that has a previous box in its track (row
+    positions of both), NaN for a track's first box."""
     table = track_table(frame, dataset)
     prev = _previous(table)
-    x, y = table["bbox_x"].to_numpy(), table["bbox_y"].to_numpy()
-    w, h = table["bbox_w"].to_numpy(), table["bbox_h"].to_numpy()
-    cx, cy = x + w / 2, y + h / 2
-    has = prev >= 0
-    p = prev[has]
+    now = np.flatnonzero(prev >= 0)
     out = np.full(len(frame), np.nan)
-    out[has] = np.hypot(cx[has] - cx[p], cy[has] - cy[p]) / np.hypot(w[p], h[p])
+    out[now] = value(table, now, prev[now])
     return _series(out, frame)
 
 

@@ -59,5 +59,5 @@ __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportE
            "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
-           "compare_to_reference", "reference",
+           "compare_to_reference", "reference", "similarity",
            *_LAZY]

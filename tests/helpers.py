@@ -1,6 +1,9 @@
 """Small generated datasets for tests (no ../shared needed)."""
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 from pathlib import Path
 
@@ -66,3 +69,75 @@ def make_yolo(folder: Path, n: int = 4, size=(64, 48), class_names=("cat", "dog"
         (folder / "classes.txt").write_text("".join(f"{c}\n" for c in class_names))
     return {"images": folder / "images", "labels": labels,
             "classes": (folder / "classes.txt") if classes_file else None}
+
+
+def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area_range=None,
+                      iou_type="bbox"):
+    """pycocotools' numbers (12; 10 for keypoints); ``area_values`` = (per annotation id, per
+    result position) replaces every ``area`` (NaN by 1e300) and ``area_range`` becomes
+    ``areaRng``. The areas are replaced after pycocotools computed its IoUs: OKS scales by
+    the GT area (box and mask IoU do not read it), so only the range test reads the values."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        dt = gt.loadRes(str(res_file))
+        ev = COCOeval(gt, dt, iou_type)
+        if image_ids is not None:
+            ev.params.imgIds = sorted(int(i) for i in image_ids)
+        if area_range is not None:
+            lo, hi = area_range
+            ev.params.areaRng = [[lo, np.nextafter(hi, -np.inf)]]
+            ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        if area_values is not None:
+            ann_values, pred_values = area_values
+            for aid, v in ann_values.items():
+                gt.anns[aid]["area"] = 1e300 if np.isnan(v) else float(v)
+            for pid, v in pred_values.items():
+                dt.anns[pid]["area"] = 1e300 if np.isnan(v) else float(v)
+            p = ev.params
+            ev.evalImgs = [ev.evaluateImg(i, c, a, p.maxDets[-1]) for c in p.catIds
+                           for a in p.areaRng for i in p.imgIds]
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+def pycocotools_eval(gt: dict, results: list, iou_type: str = "bbox", img_ids=None,
+                     area_rng=None, ann_values=None, pred_values=None, sigmas=None):
+    """pycocotools (COCOeval, evaluated, accumulated, summarized unless ``area_rng``) on
+    in-memory data. ``area_rng`` replaces params.areaRng by one range; ``ann_values`` /
+    ``pred_values`` replace the areas (the metric-slice oracle, NaN -> inf); ``sigmas`` the
+    keypoint sigmas. No results: an empty detection set."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        else:
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": gt["images"], "annotations": [],
+                               "categories": gt["categories"]}
+            coco_dt.createIndex()
+        if ann_values is not None:
+            for a, v in zip(coco_gt.dataset["annotations"], ann_values):
+                a["area"] = float(np.inf if np.isnan(v) else v)
+            for p, v in zip(coco_dt.dataset["annotations"], pred_values):
+                p["area"] = float(np.inf if np.isnan(v) else v)
+        ev = COCOeval(coco_gt, coco_dt, iou_type)
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas)
+        if img_ids is not None:
+            ev.params.imgIds = sorted(img_ids)
+        if area_rng is not None:
+            ev.params.areaRng = [list(area_rng)]
+            ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        ev.accumulate()
+        if area_rng is None:
+            ev.summarize()
+    return ev

@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from helpers import make_coco
 from quality_widgets.cli import main

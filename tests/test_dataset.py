@@ -145,7 +145,7 @@ def test_folder_reads_sizes_after_exif_rotation(tmp_path):
 
 
 def test_yolo_loader_denormalises_boxes_and_reads_confidence(tmp_path):
-    names = make_images(tmp_path / "ds" / "images", n=2, size=(100, 50))
+    make_images(tmp_path / "ds" / "images", n=2, size=(100, 50))
     labels = tmp_path / "ds" / "labels"
     labels.mkdir()
     (labels / "img_000.txt").write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.2 0.2\n")

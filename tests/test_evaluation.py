@@ -16,40 +16,22 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import pycocotools_eval
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import quality_widgets as qw
-from quality_widgets.evaluation import MEASURES, Evaluator, add_outcomes, evaluate
 from quality_widgets.cli import evaluate as command
+from quality_widgets.evaluation import MEASURES, Evaluator, add_outcomes, evaluate
 
 TOL = 1e-12
 SLICE_STATS = [0, 1, 2, 6, 7, 8]     # the 'all'-area numbers, comparable for a metric slice
 
 
 # ---- oracle -------------------------------------------------------------------------------
-def coco_eval(gt: dict, results: list, img_ids=None, area_rng=None) -> COCOeval:
+def coco_eval(gt: dict, results: list, img_ids=None, area_rng=None):
     """pycocotools on in-memory data; ``area_rng`` replaces params.areaRng by one range."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results)) if results else COCO()
-        if not results:
-            coco_dt.dataset = {"images": gt["images"], "annotations": [],
-                               "categories": gt["categories"]}
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
-        if img_ids is not None:
-            ev.params.imgIds = sorted(img_ids)
-        if area_rng is not None:
-            ev.params.areaRng = [list(area_rng)]
-            ev.params.areaRngLbl = ["all"]
-        ev.evaluate()
-        ev.accumulate()
-        if area_rng is None:
-            ev.summarize()
-    return ev
+    return pycocotools_eval(gt, results, "bbox", img_ids, area_rng)
 
 
 def load(gt: dict, results: list) -> qw.Dataset:

@@ -9,15 +9,14 @@ object (false positives a random one), so ``difficulty`` is an object metric on 
 """
 from __future__ import annotations
 
-import contextlib
 import html
-import io
 import json
 import multiprocessing
 import warnings
 
 import numpy as np
 import pytest
+from helpers import pycocotools_stats
 
 import quality_widgets as qw
 from quality_widgets.analysis import hypothesis as hyp
@@ -83,33 +82,6 @@ def synthetic(tmp_path_factory):
     ann_file, res_file = write_coco(tmp_path_factory.mktemp("synthetic"), coco, results)
     dataset = qw.Dataset.from_coco(None, ann_file, res_file)
     return dataset, ann_u, pred_u, ann_file, res_file
-
-
-def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area_range=None):
-    """pycocotools' 12 numbers; ``area_values`` = (per annotation id, per result position)
-    replaces every ``area`` (NaN by 1e300) and ``area_range`` becomes ``areaRng``."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(ann_file))
-        dt = gt.loadRes(str(res_file))
-        if area_values is not None:
-            ann_values, pred_values = area_values
-            for aid, v in ann_values.items():
-                gt.anns[aid]["area"] = 1e300 if np.isnan(v) else float(v)
-            for pid, v in pred_values.items():
-                dt.anns[pid]["area"] = 1e300 if np.isnan(v) else float(v)
-        ev = COCOeval(gt, dt, "bbox")
-        if image_ids is not None:
-            ev.params.imgIds = sorted(int(i) for i in image_ids)
-        if area_range is not None:
-            lo, hi = area_range
-            ev.params.areaRng = [[lo, np.nextafter(hi, -np.inf)]]
-            ev.params.areaRngLbl = ["all"]
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
 
 
 # ---- each side is pycocotools ----------------------------------------------------------------
@@ -447,6 +419,160 @@ def test_rank_metrics_warns_when_nothing_can_be_significant(synthetic):
     assert frame["permutations"].median() < 100
 
 
+# ---- masks and keypoints (iou_type) -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def segm(coco128, tmp_path_factory):
+    """coco128's polygons and crowd RLE with generated mask predictions (masks_data), an image
+    metric and an object metric (random values on a 0.01 grid, some NaN) on both frames."""
+    from masks_data import mask_results
+    coco = json.loads((coco128 / "instances.json").read_text())
+    results = mask_results(coco, seed=6, with_bbox=True)
+    ann_file, res_file = write_coco(tmp_path_factory.mktemp("segm"), coco, results)
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    rng = np.random.default_rng(11)
+    ann_u = np.round(rng.random(len(dataset.annotations)), 2)
+    ann_u[::19] = np.nan
+    pred_u = np.round(rng.random(len(dataset.predictions)), 2)
+    metrics = frames_of(dataset, ann_u, pred_u)
+    metrics.images["my_score"] = rng.random(len(metrics.images))
+    evaluator = qw.Evaluator(dataset, iou_type="segm")
+    return dataset, metrics, evaluator, ann_file, res_file
+
+
+@pytest.fixture(scope="module")
+def keypoints(tmp_path_factory):
+    """The synthetic person-keypoints set of the keypoint evaluation tests (masks_data), with
+    an image metric and an object metric on both frames."""
+    from masks_data import keypoint_data
+    coco, results = keypoint_data(seed=0, n_images=60)
+    ann_file, res_file = write_coco(tmp_path_factory.mktemp("kp"), coco, results)
+    dataset = qw.Dataset.from_coco(None, ann_file, res_file)
+    rng = np.random.default_rng(12)
+    metrics = frames_of(dataset, np.round(rng.random(len(dataset.annotations)), 2),
+                        np.round(rng.random(len(dataset.predictions)), 2))
+    metrics.images["my_score"] = rng.random(len(metrics.images))
+    return dataset, metrics, ann_file, res_file
+
+
+def _area_values(dataset, metrics, column="difficulty"):
+    return (dict(zip(dataset.annotations.index, metrics.objects[column])),
+            dict(zip(dataset.predictions.index, metrics.predictions[column])))
+
+
+def test_segm_image_split_sides_equal_pycocotools_segm_on_the_subsets(segm):
+    dataset, metrics, _, ann_file, res_file = segm
+    score = metrics.images["my_score"]
+    for measure, index in (("AP", 0), ("AR100", 8)):
+        result = qw.test_hypothesis(dataset, metrics, metric="my_score", threshold=0.4,
+                                    measure=measure, iou_type="segm", resamples=10)
+        assert result.level == "image" and result.iou_type == "segm"
+        for side, ids in ((result.below, score.index[score < 0.4]),
+                          (result.above, score.index[score >= 0.4])):
+            ev = pycocotools_stats(ann_file, res_file, image_ids=ids, iou_type="segm")
+            assert side.value == ev.stats[index]
+    assert f"segm AR100 {result.above.value:.3f}" in result.summary
+    boxes = qw.test_hypothesis(dataset, metrics, metric="my_score", threshold=0.4,
+                               resamples=0)
+    assert boxes.iou_type == "bbox" and boxes.above.value != result.above.value
+
+
+@pytest.mark.parametrize("measure,index", [("AP", 0), ("AP75", 2), ("AR10", 7)])
+def test_segm_object_split_sides_equal_the_area_replacement_oracle(segm, measure, index):
+    dataset, metrics, evaluator, ann_file, res_file = segm
+    t = 0.45
+    result = qw.test_hypothesis(dataset, metrics, metric="difficulty", threshold=t,
+                                measure=measure, resamples=0, evaluator=evaluator)
+    assert result.level == "object" and result.iou_type == "segm"
+    values = _area_values(dataset, metrics)
+    below = pycocotools_stats(ann_file, res_file, area_values=values, area_range=(0.0, t),
+                              iou_type="segm")
+    above = pycocotools_stats(ann_file, res_file, area_values=values, area_range=(t, 1e200),
+                              iou_type="segm")
+    assert result.below.value == below.stats[index]
+    assert result.above.value == above.stats[index]
+
+
+def test_segm_curve_and_ranking_equal_the_oracle(segm):
+    dataset, metrics, evaluator, ann_file, res_file = segm
+    values = _area_values(dataset, metrics)
+    curve = hyp.performance_curve(dataset, metrics, metric="difficulty", bins=2,
+                                  resamples=4, iou_type="segm")
+    assert curve.attrs["iou_type"] == "segm" and len(curve) == 2
+    for row in curve.itertuples():
+        ref = pycocotools_stats(ann_file, res_file, area_values=values, iou_type="segm",
+                                area_range=(row.low, min(row.high, 1e200)))
+        assert row.value == ref.stats[0]
+    frame = hyp.rank_metrics(dataset, metrics, columns=["difficulty"], resamples=9,
+                             evaluator=evaluator)
+    row = frame.iloc[0]
+    assert frame.attrs["iou_type"] == "segm" and row["permutations"] >= 1
+    ref = pycocotools_stats(ann_file, res_file, area_values=values, iou_type="segm",
+                            area_range=(row["threshold"], 1e200))
+    assert row["above"] == ref.stats[0]
+    with pytest.raises(ValueError, match="evaluates iou_type='segm', not iou_type='bbox'"):
+        hyp.rank_metrics(dataset, metrics, columns=["difficulty"], evaluator=evaluator,
+                         iou_type="bbox")
+
+
+@pytest.mark.parametrize("measure,index", [("AP", 0), ("APl", 4), ("AR", 5), ("AR75", 7)])
+def test_keypoint_splits_equal_pycocotools_keypoints(keypoints, measure, index):
+    """Image split: pycocotools on the images of each side; object split: its matching with
+    the areas replaced after the OKS (which scales by the true GT area) were computed."""
+    dataset, metrics, ann_file, res_file = keypoints
+    score = metrics.images["my_score"]
+    r = qw.test_hypothesis(dataset, metrics, metric="my_score", threshold=0.5,
+                           measure=measure, iou_type="keypoints", resamples=0)
+    ev = pycocotools_stats(ann_file, res_file, image_ids=score.index[score >= 0.5],
+                           iou_type="keypoints")
+    assert len(ev.stats) == 10 and r.above.value == ev.stats[index]
+    if index in (4, 8, 9):             # medium / large ranges: not an area-replacement oracle
+        return
+    r = qw.test_hypothesis(dataset, metrics, metric="difficulty", threshold=0.5,
+                           measure=measure, iou_type="keypoints", resamples=20)
+    values = _area_values(dataset, metrics)
+    for side, rng in ((r.below, (0.0, 0.5)), (r.above, (0.5, 1e200))):
+        ev = pycocotools_stats(ann_file, res_file, area_values=values, area_range=rng,
+                               iou_type="keypoints")
+        assert side.value == ev.stats[index]
+    assert r.iou_type == "keypoints" and np.isfinite(r.p_value)
+
+
+def test_keypoint_measures_are_the_ten_keypoint_numbers(keypoints):
+    dataset, metrics, *_ = keypoints
+    with pytest.raises(ValueError, match="'APs' is not a keypoint measure.*AR, AR50, AR75"):
+        qw.test_hypothesis(dataset, metrics, metric="my_score", measure="APs",
+                           iou_type="keypoints", resamples=0)
+    with pytest.raises(ValueError, match="'AR1' is not a keypoint measure"):
+        hyp.performance_curve(dataset, metrics, metric="my_score", measure="AR1",
+                              iou_type="keypoints")
+    with pytest.raises(ValueError, match="'AR' is a keypoint measure"):
+        qw.test_hypothesis(dataset, metrics, metric="my_score", measure="AR", resamples=0)
+    assert hyp.measure_names("keypoints") == ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50",
+                                              "AR75", "ARm", "ARl", "precision", "recall")
+
+
+def test_cli_iou_type(keypoints, segm, capsys, tmp_path, monkeypatch):
+    from quality_widgets.cli import main
+    dataset, _, ann_file, res_file = keypoints
+    monkeypatch.setenv("QUALITY_WIDGETS_CACHE", str(tmp_path / "cache"))
+    args = ["hypothesis", "--annotations", str(ann_file), "--predictions", str(res_file),
+            "--metric", "box_area", "--resamples", "10", "--json", "--iou-type", "keypoints"]
+    assert main(args + ["--measure", "AR"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    direct = qw.test_hypothesis(dataset, metric="box_area", measure="AR", resamples=10,
+                                iou_type="keypoints")
+    assert payload["above"]["value"] == direct.above.value
+    assert payload["summary"] == direct.summary and "keypoints AR" in payload["summary"]
+    assert main(args + ["--measure", "APs"]) == 2
+    assert "'APs' is not a keypoint measure" in capsys.readouterr().err
+    _, _, _, segm_ann, segm_res = segm
+    assert main(["hypothesis", "--annotations", str(segm_ann), "--predictions", str(segm_res),
+                 "--metric", "box_area", "--threshold", "5000", "--resamples", "5", "--json",
+                 "--iou-type", "segm"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["summary"].startswith("Objects with box_area >= 5000 have segm AP")
+
+
 # ---- CLI ---------------------------------------------------------------------------------------
 def test_cli_json_has_exactly_the_result_keys(synthetic, capsys, tmp_path, monkeypatch):
     from quality_widgets.cli import main
@@ -564,6 +690,26 @@ def test_widget_shows_what_each_side_rests_on_and_asks_for_the_level(tmp_path):
     assert html.escape(hyp.SMALL_SIDE_NOTE) in text
     w.metric_dropdown.value = "my_score"
     assert w.level_toggle.layout.display == "none"
+
+
+def test_widgets_take_an_iou_type(keypoints):
+    from quality_widgets.widgets.hypothesis import HypothesisTest, MetricRanking
+    dataset, metrics, *_ = keypoints
+    w = HypothesisTest(dataset, metrics, metric="difficulty", resamples=10, curve_resamples=4,
+                       iou_type="keypoints")
+    assert w.evaluator.iou_type == "keypoints"
+    assert list(w.measure_dropdown.options) == list(hyp.measure_names("keypoints"))
+    w.measure_dropdown.value = "AR"
+    w.threshold = 0.5
+    w.run_button.click()
+    direct = qw.test_hypothesis(dataset, metrics, metric="difficulty", threshold=0.5,
+                                measure="AR", resamples=10, iou_type="keypoints")
+    assert w.result.above.value == direct.above.value and w.result.iou_type == "keypoints"
+    assert "keypoints AR" in w.output.value
+    with pytest.raises(ValueError, match="'APs' is not one of iou_type='keypoints'"):
+        HypothesisTest(dataset, metrics, measure="APs", iou_type="keypoints")
+    ranking = MetricRanking(dataset, metrics, measure="ARm", resamples=9, iou_type="keypoints")
+    assert ranking.frame.attrs["iou_type"] == "keypoints" and len(ranking.frame) >= 1
 
 
 def test_ranking_widget_escapes(synthetic):

@@ -128,3 +128,45 @@ def test_the_sampler_draws_every_arrangement_equally_often():
         labelled._sample_labels(counts, state, out)
         both += (out == 1).all()
     assert abs(both / n - 1 / 6) < 4 * np.sqrt(1 / 6 * 5 / 6 / n)
+
+
+@pytest.mark.parametrize("measure", ["AP", "AP75", "APm", "AR", "AR50", "ARl"])
+def test_keypoint_labelled_slices_ignore_unlabelled_persons(measure):
+    """Keypoints (OKS): a person without a labelled keypoint is ignored like a crowd region
+    (pycocotools' gt['ignore']); the labelled path gives the slices_state doubles, and its
+    permutations are finite."""
+    import copy
+
+    from masks_data import keypoint_data
+
+    from quality_widgets.evaluation import KEYPOINT_MEASURES
+    gt, results = keypoint_data(0)
+    ds = qw.Dataset.from_coco(None, copy.deepcopy(gt), copy.deepcopy(results))
+    unlabelled = (ds.annotations["num_keypoints"] == 0) & ~ds.annotations["iscrowd"]
+    assert unlabelled.sum() >= 3
+    ev = qw.Evaluator(ds, iou_type="keypoints")
+    rng = np.random.default_rng(1)
+    a = rng.integers(-1, 2, len(ds.annotations))
+    p = rng.integers(-1, 2, len(ds.predictions))
+    state = ev.slices_state([a == 0, a == 1], [p == 0, p == 1], KEYPOINT_MEASURES[measure].area)
+    want = [ev.measure(state, None, measure, None, 0.5, s) for s in (0, 1)]
+    np.testing.assert_array_equal(ev.measure_labelled(a, p, 2, measure), want)
+    perm = ev.measure_labelled(a, p, 2, measure, permutations=5, seed=2)
+    assert perm.shape == (5, 2) and np.isfinite(perm).all()
+
+
+def test_segm_labelled_slices_are_the_same_doubles_as_slices_state(coco128):
+    """Masks (mask IoU, crowd RLE regions): the labelled path reads only the matching, so it
+    gives the slices_state doubles for segm as for boxes."""
+    import json
+
+    from masks_data import mask_results
+    gt = json.loads((coco128 / "instances.json").read_text())
+    ds = qw.Dataset.from_coco(None, gt, mask_results(gt, seed=8))
+    ev = qw.Evaluator(ds, iou_type="segm")
+    rng = np.random.default_rng(2)
+    a = rng.integers(-1, 2, len(ds.annotations))
+    p = rng.integers(-1, 2, len(ds.predictions))
+    for measure in ("AP", "APl", "AR100"):
+        np.testing.assert_array_equal(ev.measure_labelled(a, p, 2, measure),
+                                      _reference(ev, a, p, 2, measure, None))

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import pycocotools_eval
 from masks_data import keypoint_data, mask_results, with_keypoint_boxes
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -24,32 +25,9 @@ from quality_widgets.evaluation.oks import COCO_SIGMAS
 
 
 def oracle(gt: dict, results: list, iou_type: str, img_ids=None, area_rng=None,
-           ann_values=None, pred_values=None, sigmas=None) -> COCOeval:
-    """pycocotools; ``area_rng`` one range; ``ann_values`` / ``pred_values`` replace the areas
-    (the metric-slice oracle, NaN -> inf)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        if ann_values is not None:
-            for a, v in zip(coco_gt.dataset["annotations"], ann_values):
-                a["area"] = float(np.inf if np.isnan(v) else v)
-            for p, v in zip(coco_dt.dataset["annotations"], pred_values):
-                p["area"] = float(np.inf if np.isnan(v) else v)
-        ev = COCOeval(coco_gt, coco_dt, iou_type)
-        if sigmas is not None:
-            ev.params.kpt_oks_sigmas = np.asarray(sigmas)
-        if img_ids is not None:
-            ev.params.imgIds = sorted(img_ids)
-        if area_rng is not None:
-            ev.params.areaRng = [list(area_rng)]
-            ev.params.areaRngLbl = ["all"]
-        ev.evaluate()
-        ev.accumulate()
-        if area_rng is None:
-            ev.summarize()
-    return ev
+           ann_values=None, pred_values=None, sigmas=None):
+    return pycocotools_eval(gt, results, iou_type, img_ids, area_rng, ann_values, pred_values,
+                            sigmas)
 
 
 def load(gt, results) -> qw.Dataset:

@@ -185,3 +185,92 @@ def test_grid_is_saved_in_an_executed_notebook(data, tmp_path):
     assert tabs.count('<label class="ipyplot-tab-label') == len(CATEGORIES)
     n_dark = int((everything["brightness"] <= 0.5).sum())
     assert len(IMG.findall(selection)) == min(5, n_dark)
+
+
+def _pixels(src_or_jpeg) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+    data = src_or_jpeg
+    if isinstance(data, str):
+        assert data.startswith("data:image/jpeg;base64,")
+        data = base64.b64decode(data.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data))).astype(int)
+
+
+def test_static_grid_draws_masks_and_skeletons_as_the_gallery_does(shell):
+    """An object tile of the static grid is the gallery's thumbnail of that row (its box, mask
+    fill and skeleton): against the plain box thumbnail it is the 40% fill of the box colour
+    inside the label's mask (decoded independently) and the same picture away from it; a
+    person with keypoints gets white keypoint dots where the keypoints are."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from quality_widgets.data import masks
+    from quality_widgets.widgets.gallery import BOX_COLOR
+    from quality_widgets.widgets.thumbnails import (MASK_ALPHA, ThumbnailRequest,
+                                                    render_thumbnail)
+    ds = qw.load_sample()
+    anns = ds.annotations
+    polygons = anns[anns["segmentation"].map(lambda s: isinstance(s, list))
+                    & ~anns["iscrowd"].astype(bool)]
+    ann_id = polygons["area"].idxmax()
+    # keypoints on the largest person: five points, four limbs (1-based), one unlabelled
+    person = anns[anns["category"] == "person"]["area"].idxmax()
+    x, y, w, h = anns.loc[person, ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]]
+    points = [(x + 0.5 * w, y + 0.1 * h), (x + 0.3 * w, y + 0.35 * h),
+              (x + 0.7 * w, y + 0.35 * h), (x + 0.4 * w, y + 0.8 * h),
+              (x + 0.6 * w, y + 0.8 * h)]
+    keypoints = [c for (px, py) in points for c in (round(px, 1), round(py, 1), 2)]
+    keypoints[-1] = 0
+    anns["keypoints"] = [keypoints if i == person else None for i in anns.index]
+    person_cat = anns.loc[person, "category_id"]
+    ds.categories["skeleton"] = [[[1, 2], [1, 3], [2, 4], [3, 5]] if c == person_cat
+                                 else None for c in ds.categories.index]
+    metrics = qw.compute_metrics(ds, metrics=["box_area"], cache_dir=False, progress=False,
+                                 workers=1)
+    cache = ThumbnailCache(None)
+    page, = outputs_of(lambda: qw.show_images(metrics, ids=[ann_id, person], level="object",
+                                              thumbnails=cache))
+    sources = IMG.findall(page)
+    order = [i for i in metrics.objects.index if i in (ann_id, person)]   # frame order
+    requests, _ = thumbnail_requests(metrics.objects.loc[order], "box", ds)
+    assert sources == [data_uri(cache.get(r)) for r in requests]     # the gallery's tiles
+    sources = dict(zip(order, sources))
+    assert all(r.segmentation is not None for r in requests)
+    assert sum(r.keypoints is not None for r in requests) == 1
+
+    row, image = anns.loc[ann_id], ds.images.loc[anns.loc[ann_id, "image_id"]]
+    box = tuple(row[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]])
+    shown = _pixels(sources[ann_id])
+    plain = _pixels(render_thumbnail(ThumbnailRequest(image["path"], "box", box,
+                                                      color=BOX_COLOR)))
+    mask = masks.decode(row["segmentation"], int(image["height"]), int(image["width"]))
+    small = np.asarray(Image.fromarray(mask).resize(shown.shape[1::-1], Image.NEAREST))
+    inside = ndimage.binary_erosion(small, iterations=3)
+    outside = ~ndimage.binary_dilation(small, iterations=16)
+    assert inside.sum() > 1000 and outside.sum() > 500
+    color = np.array([int(BOX_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    blend = plain * (1 - MASK_ALPHA) + color * MASK_ALPHA
+    assert np.abs(shown - blend)[inside].mean() < 6                   # JPEG noise
+    assert np.abs(shown - plain).sum(axis=2)[inside].mean() > 40
+    assert np.abs(shown - plain).sum(axis=2)[outside].mean() < 2       # untouched
+    # without the dataset's shapes (a frame of its own) the tile is the plain one
+    page, = outputs_of(lambda: qw.show_images(metrics.objects.loc[[ann_id]].rename_axis(None),
+                                              thumbnails=cache))
+    assert np.abs(_pixels(IMG.findall(page)[0]) - plain).mean() < 1
+
+    # the skeleton, in crop mode: crop = floor(x)..ceil(x + w), scaled to the tile
+    page, = outputs_of(lambda: qw.show_images(metrics, ids=[person], level="object",
+                                              mode="crop", thumbnails=cache))
+    shown = _pixels(IMG.findall(page)[0])
+    image = ds.images.loc[anns.loc[person, "image_id"]]
+    plain = _pixels(render_thumbnail(ThumbnailRequest(image["path"], "crop", (x, y, w, h),
+                                                      color=BOX_COLOR)))
+    c0, r0 = np.floor(x), np.floor(y)
+    scale = shown.shape[1] / (min(np.ceil(x + w), image["width"]) - c0)
+    dots = [(int((py - r0) * scale), int((px - c0) * scale)) for px, py in points]
+    white = [(shown[r, c] > 200).all() for r, c in dots]
+    assert white[:4] == [True] * 4 and not white[4]             # v = 0: not drawn
+    assert sum((plain[r, c] > 200).all() for r, c in dots[:4]) < 4

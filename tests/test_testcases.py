@@ -196,3 +196,108 @@ def test_test_case_from_ranges_intersects_orders_and_validates():
         test_case_from_ranges("disjoint", "image", [("b", 0, 1), ("b", 2, 3)], min_value=0)
     with pytest.raises(ValueError, match="level"):
         test_case_from_ranges("x", "images", [], min_value=0)
+
+
+# ---- masks and keypoints (iou_type) -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def keypoint_files(tmp_path_factory):
+    """The synthetic person-keypoints set of the keypoint evaluation tests (masks_data) on
+    disk, with an image metric and an object metric (0.01 grid) on both frames."""
+    from masks_data import keypoint_data
+    coco, results = keypoint_data(seed=1, n_images=60)
+    folder = tmp_path_factory.mktemp("kp")
+    (folder / "gt.json").write_text(json.dumps(coco))
+    (folder / "dt.json").write_text(json.dumps(results))
+    ds = qw.Dataset.from_coco(None, folder / "gt.json", folder / "dt.json")
+    rng = np.random.default_rng(4)
+    metrics = qw.MetricFrames(images=ds.images.copy(), objects=ds.annotations.copy(),
+                              predictions=ds.predictions.copy(), dataset=ds)
+    metrics.images["my_score"] = rng.random(len(ds.images))
+    metrics.objects["u"] = np.round(rng.random(len(ds.annotations)), 2)
+    metrics.predictions["u"] = np.round(rng.random(len(ds.predictions)), 2)
+    return ds, metrics, folder / "gt.json", folder / "dt.json"
+
+
+def test_keypoint_test_cases_equal_pycocotools_keypoints(keypoint_files):
+    """Image slices: pycocotools on those images; object slices: its matching with the areas
+    replaced by the metric after the OKS were computed (helpers.pycocotools_stats)."""
+    pytest.importorskip("pycocotools")
+    from helpers import pycocotools_stats
+    ds, metrics, gt_file, dt_file = keypoint_files
+    cases = [{"name": "bright AP", "where": {"image.my_score": [0.3, None]}, "measure": "AP",
+              "min": 0.0},
+             {"name": "bright AR75", "where": {"image.my_score": [0.3, None]},
+              "measure": "AR75", "min": 0.0},
+             {"name": "all ARl", "measure": "ARl", "min": 0.0},
+             {"name": "high u AR", "where": {"object.u": {">=": 0.4}}, "measure": "AR",
+              "min": 0.0},
+             {"name": "high u AP50", "where": {"object.u": {">=": 0.4}}, "measure": "AP50",
+              "min": 0.0}]
+    results = run_test_cases(ds, metrics, cases, resamples=10,
+                             iou_type="keypoints").set_index("name")
+    score = metrics.images["my_score"]
+    on_images = pycocotools_stats(gt_file, dt_file, image_ids=score.index[score >= 0.3],
+                                  iou_type="keypoints")
+    assert results.loc["bright AP", "value"] == on_images.stats[0]
+    assert results.loc["bright AR75", "value"] == on_images.stats[7]
+    assert results.loc["all ARl", "value"] == pycocotools_stats(
+        gt_file, dt_file, iou_type="keypoints").stats[9]
+    values = (dict(zip(ds.annotations.index, metrics.objects["u"])),
+              dict(zip(ds.predictions.index, metrics.predictions["u"])))
+    sliced = pycocotools_stats(gt_file, dt_file, area_values=values, area_range=(0.4, 1e200),
+                               iou_type="keypoints")
+    assert results.loc["high u AR", "value"] == sliced.stats[5]
+    assert results.loc["high u AP50", "value"] == sliced.stats[1]
+    # counted annotations: neither crowd nor without a labelled keypoint (both ignored)
+    counted = (ds.annotations["num_keypoints"] > 0) & ~ds.annotations["iscrowd"].astype(bool)
+    assert results.loc["all ARl", "n_annotations"] == int(counted.sum()) < len(ds.annotations)
+    assert np.isfinite(results["ci_low"]).all()
+
+
+def test_keypoint_test_cases_refuse_box_measures_and_segm_cases_measure_masks(
+        keypoint_files, tmp_path, capsys):
+    ds, metrics, gt_file, dt_file = keypoint_files
+    with pytest.raises(TestCaseError, match="'small'.*'measure'.*'APs' is not a keypoint "
+                                            "measure.*AR, AR50, AR75, ARm, ARl"):
+        run_test_cases(ds, metrics, [{"name": "ok", "measure": "AP", "min": 0},
+                                     {"name": "small", "measure": "APs", "min": 0}],
+                       resamples=0, iou_type="keypoints")
+    with pytest.raises(TestCaseError, match="'AR' is a keypoint measure"):
+        run_test_cases(ds, metrics, [{"name": "r", "measure": "AR", "min": 0}], resamples=0)
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([{"name": "people", "measure": "AR", "min": 0.0},
+                                 {"name": "large boxes", "where": {"box_area": {">=": 9000}},
+                                  "measure": "AP", "min": 0.99}]))
+    args = ["test-cases", str(cases), "--annotations", str(gt_file), "--predictions",
+            str(dt_file), "--resamples", "0", "--json"]
+    assert cli.main(args) == 2 and "'AR' is a keypoint measure" in capsys.readouterr().err
+    assert cli.main(args + ["--iou-type", "keypoints"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    full = qw.evaluate(ds, iou_type="keypoints")
+    assert rows[0]["value"] == full.stats[5] and rows[0]["passed"]
+    large = qw.Evaluator(ds, iou_type="keypoints").evaluate(
+        object_range=("box_area", 9000, np.inf),
+        metrics=qw.compute_metrics(ds, metrics=["box_area"], progress=False, workers=1))
+    assert rows[1]["value"] == large.stats[0] and not rows[1]["passed"]
+
+
+def test_segm_test_case_equals_pycocotools_segm(coco128, tmp_path):
+    pytest.importorskip("pycocotools")
+    from helpers import pycocotools_stats
+    from masks_data import mask_results
+    coco = json.loads((coco128 / "instances.json").read_text())
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    (tmp_path / "dt.json").write_text(json.dumps(mask_results(coco, seed=7)))
+    ds = qw.Dataset.from_coco(None, tmp_path / "gt.json", tmp_path / "dt.json")
+    ids = ds.images.index[::2]
+    metrics = qw.MetricFrames(images=ds.images.assign(even=ds.images.index.isin(ids) * 1.0),
+                              objects=ds.annotations, predictions=ds.predictions, dataset=ds)
+    results = run_test_cases(ds, metrics, [
+        {"name": "half", "where": {"image.even": [1, 1]}, "measure": "AP75", "min": 0}],
+        resamples=0, iou_type="segm")
+    ref = pycocotools_stats(tmp_path / "gt.json", tmp_path / "dt.json", image_ids=ids,
+                            iou_type="segm")
+    assert results["value"].iloc[0] == ref.stats[2]
+    assert results["value"].iloc[0] != run_test_cases(ds, metrics, [
+        {"name": "half", "where": {"image.even": [1, 1]}, "measure": "AP75", "min": 0}],
+        resamples=0)["value"].iloc[0]

@@ -70,6 +70,7 @@ import pandas as pd
 from ..errors import DataWarning
 from ..evaluation import MEASURES as _MEASURE_SPECS
 from ..evaluation import Evaluator
+from ..evaluation.measures import measure_spec, measures_for
 from ..frames import MetricFrames, numeric_metric_columns
 from ..jsonsafe import json_safe
 from ..slicing import bin_masks, column_values
@@ -100,8 +101,33 @@ VIDEO_OBJECT_NOTE = (
     "video frames are not independent, and an object split shuffles boxes one by one across "
     "frames: read the p-value and the interval as optimistic")
 
-#: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score.
+#: The measures by name: the 12 COCO numbers, and precision / recall at IoU .5 and a score
+#: (``iou_type`` "bbox" and "segm"; :func:`measure_names` gives those of an iou_type).
 MEASURES = tuple(_MEASURE_SPECS)
+#: How each ``iou_type`` matches a prediction to a label.
+IOU_TYPES = ("bbox", "segm", "keypoints")
+
+
+def measure_names(iou_type: str = "bbox") -> tuple:
+    """The measure names of ``iou_type``: :data:`MEASURES` for "bbox" and "segm", and for
+    "keypoints" pycocotools' 10 keypoint numbers (AP, AP50, AP75, APm, APl, AR, AR50, AR75,
+    ARm, ARl) and precision / recall."""
+    return tuple(measures_for(iou_type))
+
+
+def evaluator_for(dataset, evaluator=None, iou_type: str | None = None) -> Evaluator:
+    """The :class:`Evaluator` an analysis uses: ``evaluator`` when given (its ``iou_type``
+    must be ``iou_type`` when both are given: ValueError otherwise), else a new one of
+    ``dataset`` with ``iou_type`` (default "bbox")."""
+    if iou_type is not None and iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
+    if evaluator is None:
+        return Evaluator(dataset, iou_type=iou_type or "bbox")
+    if iou_type is not None and evaluator.iou_type != iou_type:
+        raise ValueError(f"the evaluator given evaluates iou_type={evaluator.iou_type!r}, not "
+                         f"iou_type={iou_type!r}: pass one of the same iou_type, or leave "
+                         "iou_type out to use the evaluator's")
+    return evaluator
 #: Interval methods of :func:`test_hypothesis`.
 CI_METHODS = ("permutation", "basic", "percentile")
 CORRECTIONS = ("holm", "bh")
@@ -136,7 +162,8 @@ class HypothesisResult:
     ``stopped_early``: Besag-Clifford stop. ``resamples``: bootstrap resamples (0 for the
     permutation interval). ``decides``: "both" (the interval inverts the test: they agree),
     or "p_value" (a bootstrap interval, which may disagree with it). ``note``: the small-side
-    note (:data:`SMALL_SIDE_NOTE`) or a disagreement, else None.
+    note (:data:`SMALL_SIDE_NOTE`) or a disagreement, else None. ``iou_type``: the matching
+    the measure used ("bbox", "segm" masks, "keypoints" OKS).
     """
 
     metric: str
@@ -162,6 +189,7 @@ class HypothesisResult:
     stopped_early: bool = False
     decides: str = "both"
     note: str | None = None
+    iou_type: str = "bbox"       # how predictions matched labels: "bbox", "segm", "keypoints"
     bootstrap_differences: np.ndarray = field(default=None, repr=False)
     permutation_differences: np.ndarray = field(default=None, repr=False)
 
@@ -190,11 +218,9 @@ class _Measure:
 
     def __init__(self, evaluator: Evaluator, name: str, category=None,
                  score_threshold: float = 0.5):
-        if name not in _MEASURE_SPECS:
-            raise ValueError(f"unknown measure {name!r}: expected one of {', '.join(MEASURES)}")
+        self.spec = measure_spec(name, iou_type=evaluator.iou_type)   # ValueError naming all
         self.ev, self.inputs = evaluator, evaluator.inputs
-        self.name = name
-        self.spec = _MEASURE_SPECS[name]
+        self.name = self.spec.name
         self.area = self.spec.area          # area range label
         self.score_threshold = float(score_threshold)
         self.k = None if category is None else evaluator.category_index(category)
@@ -614,6 +640,7 @@ class _Problem:
         self.level = metric_level(metrics, metric, level)
         self.metric = metric
         self.ev = evaluator if evaluator is not None else Evaluator(dataset)
+        self.iou_type = self.ev.iou_type
         self.measure = _Measure(self.ev, measure, category, score_threshold)
         inputs = self.ev.inputs
         if self.level == "image":
@@ -655,8 +682,8 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
                     measure: str = "AP", resamples: int = 1000, seed: int = 0, category=None,
                     score_threshold: float = 0.5, progress=False, permutations=None,
                     ci_method: str = "permutation", workers: int = 1, evaluator=None,
-                    level: str | None = None, resolution: float | None = None
-                    ) -> HypothesisResult:
+                    level: str | None = None, resolution: float | None = None,
+                    iou_type: str | None = None) -> HypothesisResult:
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
     ``dataset``: a Dataset (with annotations and predictions); ``metrics``: its MetricFrames
@@ -676,6 +703,10 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
     resamples; see the module doc). ``seed``: all randomness. ``progress``: True for a line
     on stderr, or ``callable(done, total)``. ``workers``: processes (fork; 1 = this
     process). ``evaluator``: an :class:`Evaluator` of ``dataset`` to reuse.
+    ``iou_type``: how predictions match labels, "bbox" (box IoU, the default), "segm" (mask
+    IoU of the ``segmentation`` columns) or "keypoints" (OKS; the measures are then COCO's 10
+    keypoint numbers, :func:`measure_names`); default: the ``evaluator``'s, else "bbox". Each
+    side is then pycocotools' ``COCOeval(..., iouType)`` on that side.
 
     Returns a :class:`HypothesisResult`: ``d = value(above) - value(below)``, its 95% interval
     and the two-sided permutation p-value.
@@ -685,6 +716,7 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
                          f"{', '.join(CI_METHODS)}")
     dataset, metrics = _dataset_and_metrics(dataset, metrics, [metric])
     _require_inputs(dataset, metrics, metric, threshold, level)
+    evaluator = evaluator_for(dataset, evaluator, iou_type)
     problem = _Problem(dataset, metrics, metric, measure, category, score_threshold, evaluator,
                        level)
     h = None
@@ -783,6 +815,7 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
         permutations=len(perm), bootstrap_dropped=n_boot_drop,
         permutations_dropped=n_perm_drop, ci_method=ci_method, n_excluded=problem.n_excluded(),
         min_p=float(min_p), stopped_early=bool(stopped), decides=decides, note=note,
+        iou_type=problem.iou_type,
         bootstrap_differences=boot[:, 1] - boot[:, 0] if len(boot) else np.zeros(0),
         permutation_differences=perm[:, 1] - perm[:, 0] if len(perm) else np.zeros(0))
     result.summary = summary_sentence(result, problem.ev.category_names[problem.measure.k]
@@ -798,8 +831,10 @@ def summary_sentence(result: HypothesisResult, category_name=None) -> str:
     """One sentence, e.g. "Objects with object_redness >= 0.12 have AP 0.310 vs 0.220
     (difference +0.090, 95% CI +0.030 to +0.150, p = 0.004, 1000 permutations)"."""
     what = "Objects" if result.level == "object" else "Images"
-    measure = result.measure if category_name is None else \
-        f"{result.measure} of category {category_name!r}"
+    measure = result.measure if result.iou_type == "bbox" else \
+        f"{result.iou_type} {result.measure}"             # "segm AP", "keypoints AR"
+    if category_name is not None:
+        measure = f"{measure} of category {category_name!r}"
     t = f"{result.threshold:.4g}"
     values = f"{result.above.value:.3f} vs {result.below.value:.3f}"
     if result.too_small:
@@ -827,7 +862,8 @@ def summary_sentence(result: HypothesisResult, category_name=None) -> str:
 def performance_curve(dataset, metrics=None, metric: str = "object_redness",
                       measure: str = "AP", bins: int = 5, resamples: int = 200, seed: int = 0,
                       category=None, score_threshold: float = 0.5, evaluator=None,
-                      progress=False, level: str | None = None) -> pd.DataFrame:
+                      progress=False, level: str | None = None,
+                      iou_type: str | None = None) -> pd.DataFrame:
     """The measure in each quantile bin of ``metric``, with 95% intervals.
 
     Bin edges are the 0, 1/bins, ..., 1 quantiles of the reference values (images for an image
@@ -836,11 +872,12 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
     each bin (``resamples`` random halves of its images; of all images for an object
     metric). Returns one row per bin: ``low``, ``high``, ``n_images``, ``n_annotations``,
     ``n_predictions``, ``n_categories``, ``value``, ``ci_low``, ``ci_high``,
-    ``resamples_dropped``.
+    ``resamples_dropped``. ``iou_type``: "bbox", "segm" or "keypoints", as
+    :func:`test_hypothesis`.
     """
     dataset, metrics = _dataset_and_metrics(dataset, metrics, [metric])
-    problem = _Problem(dataset, metrics, metric, measure, category, score_threshold, evaluator,
-                       level)
+    problem = _Problem(dataset, metrics, metric, measure, category, score_threshold,
+                       evaluator_for(dataset, evaluator, iou_type), level)
     ref = problem.reference[np.isfinite(problem.reference)]
     if len(ref) == 0:
         raise ValueError(f"{metric!r} has no finite value")
@@ -861,7 +898,8 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
         rows.append({"low": edges[i], "high": edges[i + 1], **asdict(side),
                      "ci_low": lo, "ci_high": hi, "resamples_dropped": dropped})
     frame = pd.DataFrame(rows).rename_axis("bin")
-    frame.attrs.update(metric=metric, measure=measure, level=problem.level)
+    frame.attrs.update(metric=metric, measure=problem.measure.name, level=problem.level,
+                       iou_type=problem.iou_type)
     return frame
 
 
@@ -892,7 +930,8 @@ def _sweep_one(task):
 def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | None = None,
                  seed: int = 0, category=None, score_threshold: float = 0.5, columns=None,
                  workers: int = 1, progress=False, correction: str = "holm",
-                 alpha: float = 0.05, evaluator=None) -> pd.DataFrame:
+                 alpha: float = 0.05, evaluator=None, iou_type: str | None = None
+                 ) -> pd.DataFrame:
     """Test every numeric metric at its median and rank them by effect size.
 
     ``columns``: the metrics to test (default: every numeric column of ``metrics.images``, and
@@ -911,6 +950,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     ``correction``: "holm" (Holm's step-down, family-wise error rate <= alpha) or "bh"
     (Benjamini-Hochberg q-values, false discovery rate <= alpha). ``workers``: processes, one
     metric each (fork). ``evaluator``: an :class:`Evaluator` of ``dataset`` to reuse.
+    ``iou_type``: "bbox", "segm" or "keypoints", as :func:`test_hypothesis`.
 
     Returns one row per tested metric, sorted by ``|difference|`` descending (too-small tests
     last): ``metric``, ``level``, ``threshold``, ``below``, ``above``, ``difference``,
@@ -923,7 +963,8 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}: expected 'holm' or 'bh'")
     dataset, metrics = _dataset_and_metrics(dataset, metrics)
-    evaluator = Evaluator(dataset) if evaluator is None else evaluator
+    evaluator = evaluator_for(dataset, evaluator, iou_type)
+    measure_spec(measure, iou_type=evaluator.iou_type)     # a wrong measure: not a skip
     problems, skipped = [], {}
     for column, level in _columns_to_test(metrics, columns):
         name = column if level is None or len(metric_levels(metrics, column)) < 2 else \
@@ -991,7 +1032,8 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
                        f"{alpha:g}, so no metric can be declared significant; use at least "
                        f"{math.ceil(n_tested / alpha)} permutations (the default adapts)")
             warnings.warn(warning, DataWarning, stacklevel=2)
-    frame.attrs.update(skipped=skipped, measure=measure, correction=correction,
+    frame.attrs.update(skipped=skipped, measure=measure, iou_type=evaluator.iou_type,
+                       correction=correction,
                        adjusted_column=adjusted, alpha=alpha, warning=warning,
                        max_permutations=cap)
     return frame

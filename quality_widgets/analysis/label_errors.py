@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..data.schema import BOX_COLUMNS
 from ..errors import DatasetError, DataWarning, ExportError
-from ..evaluation.matching import box_iou
+from ..evaluation.matching import box_iou, pairs_by_key
 
 KINDS = ("overlooked", "swapped", "badly_located", "spurious")
 LABEL_KINDS = ("swapped", "badly_located", "spurious")
@@ -160,19 +160,6 @@ def context_odds(q, context, correct, use=None, strata: int = 4) -> np.ndarray:
 
 
 # ---- pairs ------------------------------------------------------------------------------------
-def _pairs(unit_a: np.ndarray, unit_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (a, b) index pair with ``unit_a[a] == unit_b[b]``."""
-    order = np.argsort(unit_b, kind="stable")
-    sorted_b = unit_b[order]
-    lo = np.searchsorted(sorted_b, unit_a, side="left")
-    hi = np.searchsorted(sorted_b, unit_a, side="right")
-    count = hi - lo
-    a = np.repeat(np.arange(len(unit_a)), count)
-    offset = np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count)
-    b = order[np.repeat(lo, count) + offset]
-    return a, b
-
-
 def _max_at(n: int, index: np.ndarray, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
     out = np.full(n, fill, dtype=float)
     if len(index):
@@ -226,7 +213,7 @@ def score_arrays(label_unit, label_cat, label_box, label_crowd, pred_unit, pred_
     n_l, n_p = len(label_unit), len(pred_unit)
     out = _Scores()
 
-    li, pj = _pairs(label_unit, pred_unit)
+    li, pj = pairs_by_key(label_unit, pred_unit)
     crowd_pair = label_crowd[li]
     iou = np.zeros(len(li))
     iou[~crowd_pair] = _box_iou(pred_box[pj[~crowd_pair]], label_box[li[~crowd_pair]])
@@ -365,7 +352,7 @@ def _duplicates(pred_unit, pred_box, raw, floor: float = 1e-3) -> np.ndarray:
     keep = np.flatnonzero(raw >= floor)
     if len(keep) < 2:
         return out
-    a, b = _pairs(pred_unit[keep], pred_unit[keep])
+    a, b = pairs_by_key(pred_unit[keep], pred_unit[keep])
     a, b = keep[a], keep[b]
     higher = (raw[b] > raw[a]) | ((raw[b] == raw[a]) & (b < a))
     a, b = a[higher], b[higher]

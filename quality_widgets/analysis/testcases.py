@@ -33,7 +33,11 @@ Each test case is a mapping with the fields:
     detections with score >= ``score_threshold`` at IoU ``iou`` (pooled over categories, area
     all, 100 detections per image). The older names ``AP_small``, ``AP_medium``, ``AP_large``,
     ``AR_small``, ``AR_medium``, ``AR_large`` are accepted as aliases
-    (:data:`~quality_widgets.evaluation.MEASURE_ALIASES`).
+    (:data:`~quality_widgets.evaluation.MEASURE_ALIASES`). Run with ``iou_type="keypoints"``
+    the measures are COCO's 10 keypoint numbers: ``AP``, ``AP50``, ``AP75``, ``APm``,
+    ``APl``, ``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl`` (20 detections per image; no small
+    range, no AR1 / AR10 / AR100), and ``precision`` / ``recall``; another name is a
+    :class:`TestCaseError` naming them.
 ``iou`` (number in 0.5, 0.55, ..., 0.95; default 0.5), ``score_threshold`` (number, default
 0.5)
     For ``precision`` and ``recall`` only.
@@ -83,6 +87,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
+from ..evaluation.measures import ALL_MEASURE_NAMES, measures_for, unknown_measure_message
 from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
 from .hypothesis import slice_interval
@@ -90,6 +95,9 @@ from .statistics import cluster_labels
 
 SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
 MEASURES = tuple(MEASURE_SPECS)
+#: Every name a file may use: the 12 COCO numbers and precision / recall, and the keypoint
+#: names AR, AR50, AR75 (:func:`run_test_cases` checks them against its ``iou_type``).
+FILE_MEASURES = ALL_MEASURE_NAMES
 FIELDS = ("name", "description", "where", "categories", "tags", "measure", "iou",
           "score_threshold", "min", "max")
 BOUNDS = ("<", "<=", ">", ">=", "min", "max")
@@ -222,9 +230,11 @@ def validate_test_cases(data, file=None) -> list[dict]:
             ranges.append((column, *parse_range(spec, file, name, f"where.{column}")))
         measure = case.get("measure", "AP")
         measure = MEASURE_ALIASES.get(measure, measure)
-        if measure not in MEASURES:
+        if measure not in FILE_MEASURES:
             raise TestCaseError(f"unknown measure {measure!r}; use one of "
-                                f"{', '.join(MEASURES)}", file, name, "measure")
+                                f"{', '.join(MEASURES)} (keypoints: AP, AP50, AP75, APm, APl, "
+                                f"AR, AR50, AR75, ARm, ARl, precision, recall)", file, name,
+                                "measure")
         iou = _number(case.get("iou", 0.5), file, name, "iou")
         if measure in SCORE_MEASURES:
             from ..evaluation.params import IOU_THRESHOLDS
@@ -384,8 +394,9 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
     img_ids = dataset.images.index[img]
     ann_in_images = dataset.annotations["image_id"].isin(img_ids).to_numpy()
     pred_in_images = dataset.predictions["image_id"].isin(img_ids).to_numpy()
-    crowd = dataset.annotations["iscrowd"].to_numpy(dtype=bool) if "iscrowd" in \
-        dataset.annotations else np.zeros(len(dataset.annotations), dtype=bool)
+    inputs = evaluator.inputs
+    ignored = np.zeros(len(dataset.annotations), dtype=bool)   # crowd; keypoints: unlabelled
+    ignored[inputs.gt_row] = inputs.gt_ignored
     state = evaluator.state(masks["annotations"], masks["predictions"])
     iou = case["iou"] if case["measure"] in SCORE_MEASURES else None
 
@@ -395,7 +406,7 @@ def run_test_case(evaluator, case: dict, metrics=None, resamples: int = 200,
 
     value = float(measure(img.astype(np.int64)[None])[0])
     notes = list(masks["notes"])
-    n_ann = int(np.count_nonzero(masks["annotations"] & ann_in_images & ~crowd))
+    n_ann = int(np.count_nonzero(masks["annotations"] & ann_in_images & ~ignored))
     if n_ann == 0:
         notes.append("no annotation in the slice")
     ci_low = ci_high = float("nan")
@@ -427,10 +438,18 @@ def run_test_cases(dataset, metrics, cases_or_path, resamples: int = 200, seed: 
     the slice's images for the ``confidence`` interval (0: none); ``seed`` makes it
     reproducible. Returns one row per case: ``name, measure, value, ci_low, ci_high,
     requirement, passed, n_images, n_annotations, n_predictions, note``; ``passed`` compares the
-    value (not the interval) with the requirement. ``iou_type``: "bbox", or "segm" to measure
-    masks (see :class:`~quality_widgets.Evaluator`).
+    value (not the interval) with the requirement. ``iou_type``: how predictions match labels:
+    "bbox" (box IoU, default), "segm" (mask IoU of the ``segmentation`` columns) or
+    "keypoints" (OKS; the measures are then COCO's 10 keypoint numbers, and a case asking for
+    another, e.g. ``APs``, is a :class:`TestCaseError` naming the valid ones). Each value is
+    pycocotools' ``COCOeval(..., iouType)`` on the slice.
     """
     cases = as_test_cases(cases_or_path)
+    valid = measures_for(iou_type)            # ValueError for an unknown iou_type
+    for case in cases:
+        if case["measure"] not in valid:
+            raise TestCaseError(unknown_measure_message(case["measure"], iou_type),
+                                case.get("_file"), case["name"], "measure")
     if metrics is not None and not isinstance(metrics, MetricFrames):
         raise TypeError(f"metrics must be MetricFrames (from compute_metrics) or None, got "
                         f"{type(metrics).__name__}")

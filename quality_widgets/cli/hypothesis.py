@@ -2,7 +2,7 @@
 
     quality-widgets hypothesis --images DIR --annotations A.json --predictions P.json \\
         --metric object_redness [--level image|object] [--threshold T] [--measure AP]
-        [--resamples N | --resolution P] [--seed S] [--json]
+        [--iou-type bbox|segm|keypoints] [--resamples N | --resolution P] [--seed S] [--json]
 
 Computes the metric (``compute_metrics(metrics=[NAME])``, cached as usual), then runs
 :func:`quality_widgets.hypothesis.test_hypothesis`. Prints the two sides (images, boxes,
@@ -10,7 +10,10 @@ categories, predictions, measure), the difference, its 95% interval (the inverte
 test), the permutation p-value and the summary sentence; with ``--json`` an object
 with exactly the keys ``metric``, ``threshold``, ``measure``, ``below``, ``above``,
 ``difference``, ``ci95``, ``p_value``, ``summary`` (NaN written as null). ``--images`` may be
-omitted for metrics that need no pixels (box geometry, overlaps).
+omitted for metrics that need no pixels (box geometry, overlaps). ``--iou-type segm``
+measures masks (the ``segmentation`` of labels and predictions), ``keypoints`` the OKS of
+keypoints (the measures are then COCO's 10 keypoint numbers: AP, AP50, AP75, APm, APl, AR,
+AR50, AR75, ARm, ARl).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "
 
 def add_parser(subparsers):
     """Register ``hypothesis`` on an argparse subparsers object; sets ``func=run``."""
-    from ..analysis.hypothesis import MEASURES
+    from ..evaluation.measures import ALL_MEASURE_NAMES
     parser = subparsers.add_parser(
         "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
         description="Split the data at a threshold of a metric (images for an image metric, "
@@ -47,8 +50,13 @@ def add_parser(subparsers):
                              "levels)")
     parser.add_argument("--threshold", type=float,
                         help="split value T: sides are < T and >= T (default: the median)")
-    parser.add_argument("--measure", default="AP", choices=MEASURES,
-                        help="COCO measure (default AP = mAP@[.5:.95])")
+    parser.add_argument("--measure", default="AP", choices=ALL_MEASURE_NAMES,
+                        help="COCO measure (default AP = mAP@[.5:.95]); with --iou-type "
+                             "keypoints one of AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, "
+                             "ARl, precision, recall")
+    parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm", "keypoints"),
+                        help="how predictions match labels: box IoU (default), mask IoU "
+                             "(segmentations: polygons, RLE) or keypoint OKS")
     parser.add_argument("--category", help="measure one category (id or name)")
     parser.add_argument("--score-threshold", type=float, default=0.5,
                         help="score threshold of --measure precision / recall (default 0.5)")
@@ -103,8 +111,9 @@ def run(args) -> int:
                                  resamples=args.resamples, seed=args.seed, category=category,
                                  score_threshold=args.score_threshold,
                                  progress=not (args.quiet or args.json), workers=args.workers,
-                                 level=args.level, resolution=args.resolution)
-    except (DatasetError, ValueError, KeyError) as problem:
+                                 level=args.level, resolution=args.resolution,
+                                 iou_type=args.iou_type)
+    except (DatasetError, ValueError, KeyError, ImportError) as problem:
         message = problem.args[0] if isinstance(problem, KeyError) and problem.args else problem
         return error("hypothesis", message)
     if args.json:

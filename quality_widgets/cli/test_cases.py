@@ -1,7 +1,7 @@
 """``quality-widgets test-cases FILE --images DIR --annotations A.json --predictions P.json``.
 
 Runs the model test cases of FILE (YAML or JSON, schema in :mod:`quality_widgets.testcases`)
-and prints a pass/fail table, or JSON rows with ``--json``. The metrics the slices use are
+(``--iou-type segm``: on masks, ``keypoints``: on keypoints, OKS) and prints a pass/fail table, or JSON rows with ``--json``. The metrics the slices use are
 computed first (only those, cached as usual). Exit code: 0 when every case passes, 1 when one
 fails, 2 for bad input (unreadable files, a schema error naming the file, case and field).
 """
@@ -26,6 +26,10 @@ def add_parser(subparsers) -> None:
                    help="random halves of each slice's images for the confidence intervals "
                         "(default 200; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default 0)")
+    p.add_argument("--iou-type", default="bbox", choices=("bbox", "segm", "keypoints"),
+                   help="how predictions match labels: box IoU (default), mask IoU "
+                        "(segmentations: polygons, RLE) or keypoint OKS (measures: AP, AP50, "
+                        "AP75, APm, APl, AR, AR50, AR75, ARm, ARl, precision, recall)")
     p.add_argument("--workers", type=int, help="metric worker processes (default: the cores)")
     p.add_argument("--cache-dir", help="metric cache folder (default ~/.cache/quality-widgets)")
     p.add_argument("--json", action="store_true", help="print the result rows as JSON")
@@ -69,8 +73,8 @@ def run(args) -> int:
         if metrics is not None:
             check_images_usable(metrics, args)
         results = run_test_cases(dataset, metrics, cases, resamples=args.resamples,
-                                 seed=args.seed)
-    except (TestCaseError, DatasetError, FileNotFoundError) as e:
+                                 seed=args.seed, iou_type=args.iou_type)
+    except (TestCaseError, DatasetError, FileNotFoundError, ImportError, ValueError) as e:
         return error("test-cases", e)
     if args.json:
         print_json(results.to_dict("records"))

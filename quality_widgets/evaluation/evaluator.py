@@ -207,7 +207,10 @@ class Evaluator:
 
         ``measure``: one of :data:`~.measures.MEASURES` — the 12 COCO numbers by name ("AP",
         "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
-        equal to ``evaluate_masks(..., image_weights=w).stats[i]`` (same doubles), or
+        for ``iou_type="keypoints"`` one of :data:`~.measures.KEYPOINT_MEASURES` (its 10:
+        "AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"; any other
+        name is a ValueError naming them), equal to
+        ``evaluate_masks(..., image_weights=w).stats[i]`` (same doubles), or
         "precision" / "recall": ``TP / (TP + FP)`` and ``TP / counted GT`` of the detections
         with ``score >= score_threshold`` at IoU .5, area 'all', maxDets 100, pooled over
         categories (ignored detections count in neither). ``category`` (id or name): the
@@ -216,7 +219,7 @@ class Evaluator:
         ``iou``: the IoU threshold of "precision" / "recall" (default .5).
         Only what the measure needs is computed, from tables kept with ``state``.
         """
-        spec = measure_spec(measure, iou)
+        spec = measure_spec(measure, iou, self.iou_type)
         row = state.row_of(spec.area, slice_index)
         k = None if category is None else self.category_index(category)
         if weights_matrix is None:
@@ -244,7 +247,7 @@ class Evaluator:
         relabelling costs about one pass over the detections.
         """
         from .labelled import HAVE_NUMBA as compiled, labelled_measures
-        spec = measure_spec(measure)
+        spec = measure_spec(measure, iou_type=self.iou_type)
         ann_labels = np.asarray(ann_labels, dtype=np.int64)
         pred_labels = np.asarray(pred_labels, dtype=np.int64)
         if ann_labels.shape != (self.inputs.n_annotations,) or \

@@ -52,7 +52,8 @@ class LabelTable:
     cat_start: np.ndarray       # [K + 1]
     pos_inside: np.ndarray      # [N] uint8: inside the area range
     pos_image: np.ndarray       # [N]
-    gt_base_ignore: np.ndarray  # [n_gt] uint8: crowd or outside the area range
+    gt_base_ignore: np.ndarray  # [n_gt] uint8: ignored (crowd; keypoints: none labelled) or
+    #                            outside the area range
     cplx_of_cand: np.ndarray    # [n_cand] index among the complex candidates, or -1
     c_cand_start: np.ndarray    # [n_complex + 1] first pair of each complex candidate
     c_pair_gt: np.ndarray
@@ -85,7 +86,7 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
         cat_start=order.cat_start.astype(np.int64),
         pos_inside=(~evaluator._dt_outside[area][order.dt]).astype(np.uint8),
         pos_image=order.image.astype(np.int64),
-        gt_base_ignore=(inputs.gt_crowd | evaluator._gt_outside[area]).astype(np.uint8),
+        gt_base_ignore=(inputs.gt_ignored | evaluator._gt_outside[area]).astype(np.uint8),
         cplx_of_cand=cplx,
         c_cand_start=np.asarray(cp.cand_start, dtype=np.int64),
         c_pair_gt=np.asarray(cp.pair_gt, dtype=np.int64),
@@ -110,17 +111,23 @@ def _sample_labels(counts, state, out):
     for j in range(n):
         remaining += c[j]
     for i in range(len(out)):
-        u = _uniform(state) * remaining
-        j = 0
-        acc = c[0]
-        for q in range(1, n):
-            j += u >= acc
-            acc += c[q]
-        while c[j] == 0:               # rounding at the very top: the last label left
-            j -= 1
-        out[i] = j - 1
-        c[j] -= 1
+        out[i] = _draw(c, remaining, state) - 1
         remaining -= 1
+
+
+def _draw(c, remaining, state):
+    """Index j drawn with probability ``c[j] / remaining`` (``remaining`` = sum of ``c``: the
+    counts left), branch-free; ``c[j]`` is decremented."""
+    u = _uniform(state) * remaining
+    j = 0
+    acc = c[0]
+    for q in range(1, len(c)):
+        j += u >= acc
+        acc += c[q]
+    while c[j] == 0:               # rounding at the very top: the last label left
+        j -= 1
+    c[j] -= 1
+    return j
 
 
 def _uniform(state):
@@ -190,15 +197,7 @@ def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, cat_stop, 
             lo, hi = cat_start[k], cat_stop[k]
         r = rec_cat_start[k]
         for i in range(lo, hi):
-            u = _uniform(state) * remaining
-            j = 0
-            acc = c[0]
-            for q in range(1, n):
-                j += u >= acc
-                acc += c[q]
-            while c[j] == 0:               # rounding at the very top: the last label left
-                j -= 1
-            c[j] -= 1
+            j = _draw(c, remaining, state)
             remaining -= 1
             if records_only or is_rec[i]:
                 rec_label[r] = j - 1
@@ -230,7 +229,6 @@ def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, reca
     per side by pycocotools' greedy rule."""
     n_gt = len(gt_label)
     n_thr = rec_hit.shape[1]
-    n_rec = len(rec_pos)
     n_c = len(c_cand_start) - 1
     npig = np.zeros((n_sides, n_cat), np.int64)
     for g in range(n_gt):
@@ -426,6 +424,7 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
 
 if HAVE_NUMBA:
     _uniform = njit(cache=True, nogil=True, inline="always")(_uniform)
+    _draw = njit(cache=True, nogil=True, inline="always")(_draw)
     _sample_labels = njit(cache=True, nogil=True)(_sample_labels)
     _free_counts = njit(cache=True, nogil=True)(_free_counts)
     _sample_free_counts = njit(cache=True, nogil=True)(_sample_free_counts)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from .params import MATCH_THRESHOLDS, MAX_DETS
 
@@ -110,6 +109,21 @@ class EvaluationInputs:
 IOU_TYPES = ("bbox", "segm", "keypoints")
 
 
+def pairs_by_key(key_a: np.ndarray, key_b: np.ndarray,
+                 order_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``key_a[i] == key_b[j]``, grouped by i, j in ``order_b`` within a key
+    (default: index order). A sort and two binary searches: O((n_a + n_b) log n_b + pairs)."""
+    if order_b is None:
+        order_b = np.argsort(key_b, kind="stable")
+    sorted_b = key_b[order_b]
+    lo = np.searchsorted(sorted_b, key_a, side="left")
+    hi = np.searchsorted(sorted_b, key_a, side="right")
+    count = hi - lo
+    a = np.repeat(np.arange(len(key_a)), count)
+    offset = np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count)
+    return a, order_b[np.repeat(lo, count) + offset]
+
+
 def build_inputs(dataset, iou_type: str = "bbox", kpt_oks_sigmas=None) -> EvaluationInputs:
     """Flatten ``dataset`` into :class:`EvaluationInputs` and compute all pair IoUs.
 
@@ -157,14 +171,7 @@ def build_inputs(dataset, iou_type: str = "bbox", kpt_oks_sigmas=None) -> Evalua
     # Every (detection, GT) pair of the same group: GT sorted by (group, row) gives each group
     # a contiguous range, and each detection is paired with its group's range.
     gt_group = a_img[gt_row] * n_cat + a_cat[gt_row]
-    gt_order = np.lexsort((gt_row, gt_group))
-    sorted_groups = gt_group[gt_order]
-    lo = np.searchsorted(sorted_groups, dt_group, side="left")
-    hi = np.searchsorted(sorted_groups, dt_group, side="right")
-    count = hi - lo
-    pair_dt = np.repeat(np.arange(len(dt_row)), count)
-    offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(count) - count, count)
-    pair_gt = gt_order[np.repeat(lo, count) + offset]
+    pair_dt, pair_gt = pairs_by_key(dt_group, gt_group, np.lexsort((gt_row, gt_group)))
     gt_ignore_base = None
     if iou_type == "bbox":
         pair_iou = box_iou(dt_box[pair_dt], gt_box[pair_gt], gt_crowd[pair_gt])

@@ -73,19 +73,69 @@ MEASURES = {s.name: s for s in (
 )}
 
 
+#: The measures of ``iou_type="keypoints"`` by name: pycocotools' 10 keypoint numbers (AP,
+#: AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl; ``stat`` is the index in those 10), and
+#: precision / recall at a score. Keypoint evaluation keeps 20 detections per image and
+#: category, the arrays' maxDets=100 column (see :class:`~.evaluator.Evaluator`); it has no
+#: small area range and no AR1 / AR10.
+KEYPOINT_MEASURES = {s.name: s for s in (
+    MeasureSpec("AP", "precision", None, "all", 100, 0),
+    MeasureSpec("AP50", "precision", 0.5, "all", 100, 1),
+    MeasureSpec("AP75", "precision", 0.75, "all", 100, 2),
+    MeasureSpec("APm", "precision", None, "medium", 100, 3),
+    MeasureSpec("APl", "precision", None, "large", 100, 4),
+    MeasureSpec("AR", "recall", None, "all", 100, 5),
+    MeasureSpec("AR50", "recall", 0.5, "all", 100, 6),
+    MeasureSpec("AR75", "recall", 0.75, "all", 100, 7),
+    MeasureSpec("ARm", "recall", None, "medium", 100, 8),
+    MeasureSpec("ARl", "recall", None, "large", 100, 9),
+    MeasureSpec("precision", "at_score", 0.5, "all", 100, None),
+    MeasureSpec("recall", "at_score", 0.5, "all", 100, None),
+)}
+
+#: Every measure name of some ``iou_type`` (bbox / segm first, then the keypoint-only ones).
+ALL_MEASURE_NAMES = tuple(dict.fromkeys([*MEASURES, *KEYPOINT_MEASURES]))
+
 #: Earlier names of measures (test-case files written before one vocabulary), still accepted.
 MEASURE_ALIASES = {"AP_small": "APs", "AP_medium": "APm", "AP_large": "APl",
                    "AR_small": "ARs", "AR_medium": "ARm", "AR_large": "ARl"}
 
 
-def measure_spec(name: str, iou: float | None = None) -> MeasureSpec:
-    """The measure called ``name`` (or one of its :data:`MEASURE_ALIASES`). ``iou``: the IoU
+def measures_for(iou_type: str = "bbox") -> dict:
+    """The measures by name of an ``iou_type``: :data:`MEASURES` for "bbox" and "segm" (the
+    12 COCO numbers), :data:`KEYPOINT_MEASURES` for "keypoints" (pycocotools' 10)."""
+    if iou_type == "keypoints":
+        return KEYPOINT_MEASURES
+    if iou_type in ("bbox", "segm"):
+        return MEASURES
+    raise ValueError(f"iou_type must be one of bbox, segm, keypoints, got {iou_type!r}")
+
+
+def unknown_measure_message(name: str, iou_type: str = "bbox") -> str:
+    """Why ``name`` is not a measure of ``iou_type``, naming the valid ones."""
+    valid = ", ".join(measures_for(iou_type))
+    if iou_type == "keypoints" and name in MEASURES:
+        return (f"{name!r} is not a keypoint measure: COCO's keypoint evaluation reports AP, "
+                f"AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (20 detections per image, no "
+                f"small area range, no AR1 / AR10 / AR100: its AR is 'AR'); expected one of "
+                f"{valid}")
+    if iou_type != "keypoints" and name in KEYPOINT_MEASURES:
+        return (f"{name!r} is a keypoint measure (iou_type='keypoints'); for iou_type="
+                f"{iou_type!r} expected one of {valid}")
+    return f"unknown measure {name!r}: expected one of {valid}"
+
+
+def measure_spec(name: str, iou: float | None = None, iou_type: str = "bbox") -> MeasureSpec:
+    """The measure called ``name`` (or one of its :data:`MEASURE_ALIASES`) of ``iou_type``
+    (:func:`measures_for`: the keypoint measures for "keypoints"). ``iou``: the IoU
     threshold of "precision" / "recall" (one of .50:.05:.95; default .5); ValueError for the
-    other measures, whose thresholds are part of their names (AP50, AP75)."""
+    other measures, whose thresholds are part of their names (AP50, AP75), and for a name
+    that is not a measure of ``iou_type`` (the message names the valid ones)."""
     name = MEASURE_ALIASES.get(name, name)
-    if name not in MEASURES:
-        raise ValueError(f"unknown measure {name!r}: expected one of {', '.join(MEASURES)}")
-    spec = MEASURES[name]
+    specs = measures_for(iou_type)
+    if name not in specs:
+        raise ValueError(unknown_measure_message(name, iou_type))
+    spec = specs[name]
     if iou is None or (spec.iou is not None and float(iou) == spec.iou):
         return spec
     if spec.kind != "at_score":

@@ -16,7 +16,7 @@ import traitlets
 
 from ..analysis import selection as sel
 from .thumbnails import ThumbnailCache, ThumbnailRequest, data_uri, shapes_for
-from .traits import Quiet
+from .traits import Paged
 
 OUTCOME_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "ignored": "#7f7f7f"}
 BOX_COLOR = "#ff7f0e"
@@ -111,7 +111,7 @@ def caption_lines(rows: pd.DataFrame, metric: str = "", values=None,
     return out
 
 
-class Gallery(Quiet, widgets.VBox):
+class Gallery(Paged, widgets.VBox):
     """One page of the rows of ``frame`` in ``mask``, sorted by ``metric``.
 
     ``ids`` are the row ids shown, in order (read it; the gallery sets it). ``page`` (0-based),
@@ -123,9 +123,7 @@ class Gallery(Quiet, widgets.VBox):
 
     metric = traitlets.Unicode("")
     ascending = traitlets.Bool(True)
-    page = traitlets.Int(0)
     per_page = traitlets.Int(sel.PER_PAGE)
-    n_pages = traitlets.Int(1)
     total = traitlets.Int(0)
     mode = traitlets.Enum(["box", "crop"], default_value="box")
     ids = traitlets.List()
@@ -141,19 +139,12 @@ class Gallery(Quiet, widgets.VBox):
         self.mode_control = widgets.ToggleButtons(
             options=[("box on image", "box"), ("crop", "crop")], value="box",
             style={"button_width": "95px"})
-        self.prev_button = widgets.Button(description="previous", icon="arrow-left",
-                                          layout=widgets.Layout(width="100px"))
-        self.next_button = widgets.Button(description="next", icon="arrow-right",
-                                          layout=widgets.Layout(width="100px"))
-        self.page_label = widgets.HTML()
         self.html = widgets.HTML()
         super().__init__(children=[
-            widgets.HBox([self.order_control, self.mode_control, self.prev_button,
-                          self.page_label, self.next_button]), self.html], **kwargs)
+            widgets.HBox([self.order_control, self.mode_control, *self._page_controls()]),
+            self.html], **kwargs)
         widgets.link((self.order_control, "value"), (self, "ascending"))
         widgets.link((self.mode_control, "value"), (self, "mode"))
-        self.prev_button.on_click(lambda _: self.previous_page())
-        self.next_button.on_click(lambda _: self.next_page())
         self._frame = frame if frame is not None else pd.DataFrame()
         self._values = None
         self._mask = mask
@@ -180,24 +171,9 @@ class Gallery(Quiet, widgets.VBox):
     def frame(self) -> pd.DataFrame:
         return self._frame
 
-    def next_page(self) -> None:
-        self.page = min(self.page + 1, self.n_pages - 1)
-
-    def previous_page(self) -> None:
-        self.page = max(self.page - 1, 0)
-
     @traitlets.observe("ascending", "mode", "per_page")
     def _on_order(self, change):
-        if self._quieted:
-            return
-        with self._quiet():
-            self.page = 0
-        self.render()
-
-    @traitlets.observe("page")
-    def _on_page(self, change):
-        if not self._quieted:
-            self.render()
+        self._first_page()
 
     # ---- rendering -----------------------------------------------------------------------
     def render(self) -> None:

@@ -18,7 +18,6 @@ import traitlets
 
 from ..analysis import hypothesis as hyp
 from ..analysis import selection as sel
-from ..evaluation import Evaluator
 
 BELOW_COLOR = "#1f77b4"
 ABOVE_COLOR = "#ff7f0e"
@@ -70,6 +69,9 @@ class HypothesisTest(widgets.VBox):
     performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with 95%
     intervals from random halves of each bin's images). ``result`` and ``curve`` hold the last
     outcomes. A metric at image and object level shows a level toggle (``level``).
+    ``iou_type``: how predictions match labels, "bbox" (default), "segm" (masks) or
+    "keypoints" (OKS; the measure dropdown then offers COCO's 10 keypoint numbers); fixed for
+    the widget's life (its :class:`~quality_widgets.Evaluator` is built once).
     """
 
     metric = traitlets.Unicode()
@@ -82,12 +84,18 @@ class HypothesisTest(widgets.VBox):
 
     def __init__(self, dataset, metrics=None, metric: str = "object_redness", threshold=None,
                  measure: str = "AP", resamples: int = 1000, seed: int = 0,
-                 curve_bins: int = 5, curve_resamples: int = 200, level=None, **kwargs):
+                 curve_bins: int = 5, curve_resamples: int = 200, level=None,
+                 iou_type: str = "bbox", **kwargs):
         dataset, metrics = hyp.dataset_and_metrics(dataset, metrics)
         self.dataset, self.metrics = dataset, metrics
         self.resamples, self.seed = resamples, seed
         self.curve_bins, self.curve_resamples = curve_bins, curve_resamples
-        self.evaluator = Evaluator(dataset)
+        self.evaluator = hyp.evaluator_for(dataset, None, iou_type)
+        self.iou_type = self.evaluator.iou_type
+        measures = list(hyp.measure_names(self.iou_type))
+        if measure not in measures:
+            raise ValueError(f"measure {measure!r} is not one of iou_type={iou_type!r}: "
+                             f"expected one of {', '.join(measures)}")
         options = metric_options(metrics)
         if not options:
             raise ValueError("no numeric metric column to test")
@@ -101,7 +109,7 @@ class HypothesisTest(widgets.VBox):
         self.threshold_slider = widgets.FloatSlider(description="threshold", readout_format=".4g",
                                                     continuous_update=False,
                                                     layout=widgets.Layout(width="100%"))
-        self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
+        self.measure_dropdown = widgets.Dropdown(options=measures, value=measure,
                                                  description="measure")
         categories = dataset.categories["name"]
         self.category_dropdown = widgets.Dropdown(
@@ -293,16 +301,23 @@ class MetricRanking(widgets.VBox):
     """Every numeric metric tested at its median (:func:`rank_metrics`), largest effect first,
     with Holm-adjusted p-values (``correction="bh"``: BH q-values), the permutations each
     test used and the smallest p-value they allow. ``frame`` holds the table; Run recomputes
-    it."""
+    it. ``iou_type``: "bbox" (default), "segm" or "keypoints", as :class:`HypothesisTest`."""
 
     frame = traitlets.Any(None, allow_none=True)
     measure = traitlets.Unicode("AP")
 
     def __init__(self, dataset, metrics=None, measure: str = "AP", resamples=None,
-                 seed: int = 0, run: bool = True, correction: str = "holm", **kwargs):
+                 seed: int = 0, run: bool = True, correction: str = "holm",
+                 iou_type: str = "bbox", **kwargs):
         self.dataset, self.metrics = hyp.dataset_and_metrics(dataset, metrics)
         self.resamples, self.seed, self.correction = resamples, seed, correction
-        self.measure_dropdown = widgets.Dropdown(options=list(hyp.MEASURES), value=measure,
+        self.evaluator = hyp.evaluator_for(self.dataset, None, iou_type)
+        self.iou_type = self.evaluator.iou_type
+        measures = list(hyp.measure_names(self.iou_type))
+        if measure not in measures:
+            raise ValueError(f"measure {measure!r} is not one of iou_type={iou_type!r}: "
+                             f"expected one of {', '.join(measures)}")
+        self.measure_dropdown = widgets.Dropdown(options=measures, value=measure,
                                                  description="measure")
         self.run_button = widgets.Button(description="Run", button_style="primary",
                                          icon="play")
@@ -319,7 +334,7 @@ class MetricRanking(widgets.VBox):
         try:
             self.frame = hyp.rank_metrics(self.dataset, self.metrics, measure=self.measure,
                                           resamples=self.resamples, seed=self.seed,
-                                          correction=self.correction)
+                                          correction=self.correction, evaluator=self.evaluator)
         finally:
             self.run_button.disabled = False
         self.output.value = ranking_html(self.frame)

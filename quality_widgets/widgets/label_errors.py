@@ -23,7 +23,7 @@ from ..analysis.label_errors import KINDS
 from ..analysis.tags import TagStore, split_tags
 from ..data.imaging import ImageDecodeError, decode_rgb
 from .thumbnails import data_uri
-from .traits import Quiet
+from .traits import Paged
 
 LABEL_COLOR = "#d62728"
 EVIDENCE_COLOR = "#2ca02c"
@@ -78,7 +78,7 @@ def render_review(path, label_box=None, evidence_box=None, size: int = 220,
     return buf.getvalue()
 
 
-class LabelErrors(Quiet, widgets.VBox):
+class LabelErrors(Paged, widgets.VBox):
     """A review gallery of candidate label errors (rows of ``qw.find_label_errors``).
 
     ``LabelErrors(ds, candidates)``: pages of ``per_page`` candidates, most likely first, of
@@ -91,9 +91,6 @@ class LabelErrors(Quiet, widgets.VBox):
     """
 
     kind = traitlets.Unicode("")
-    page = traitlets.Int(0)
-    per_page = traitlets.Int(12)
-    n_pages = traitlets.Int(1)
     ids = traitlets.List()
     n_accepted = traitlets.Int(0)
     n_rejected = traitlets.Int(0)
@@ -117,18 +114,12 @@ class LabelErrors(Quiet, widgets.VBox):
         self.kind_control = widgets.Dropdown(
             description="kind", options=[(ALL_KINDS, "")] + [(k, k) for k in kinds_present],
             value=kind if kind in kinds_present else "", layout=widgets.Layout(width="260px"))
-        self.prev_button = widgets.Button(description="previous", icon="arrow-left",
-                                          layout=widgets.Layout(width="100px"))
-        self.next_button = widgets.Button(description="next", icon="arrow-right",
-                                          layout=widgets.Layout(width="100px"))
-        self.page_label = widgets.HTML()
         self.status = widgets.HTML()
         self.grid = widgets.GridBox(layout=widgets.Layout(
             grid_template_columns=f"repeat(auto-fill, minmax({self.size + 20}px, 1fr))",
             grid_gap="6px"))
         super().__init__(children=[
-            widgets.HBox([self.kind_control, self.prev_button, self.page_label,
-                          self.next_button]),
+            widgets.HBox([self.kind_control, *self._page_controls()]),
             widgets.HTML(f"<span style='font-size:12px'><b style='color:{LABEL_COLOR}'>"
                          f"red</b>: the label, <b style='color:{EVIDENCE_COLOR}'>green</b>: the "
                          f"evidence (prediction or suggested box)</span>"),
@@ -137,9 +128,6 @@ class LabelErrors(Quiet, widgets.VBox):
             self.per_page = per_page
             self.kind = self.kind_control.value
         widgets.link((self.kind_control, "value"), (self, "kind"))
-        self.prev_button.on_click(lambda _: setattr(self, "page", max(self.page - 1, 0)))
-        self.next_button.on_click(lambda _: setattr(self, "page",
-                                                    min(self.page + 1, self.n_pages - 1)))
         self._count()
         self.render()
 
@@ -219,15 +207,7 @@ class LabelErrors(Quiet, widgets.VBox):
     # ---- rendering -------------------------------------------------------------------------
     @traitlets.observe("kind", "per_page")
     def _on_kind(self, change):
-        if not self._quieted:
-            with self._quiet():
-                self.page = 0
-            self.render()
-
-    @traitlets.observe("page")
-    def _on_page(self, change):
-        if not self._quieted:
-            self.render()
+        self._first_page()
 
     def _boxes(self, row):
         """(label box, evidence box) of a candidate row."""

@@ -5,7 +5,9 @@ Explorer.show_selection>`) draw thumbnails with ipyplot's ``plot_images``, or
 ``plot_class_tabs`` with one tab per group. Unlike a widget, the result is plain HTML in the
 cell's output: it stays in the saved notebook and renders on GitHub, nbviewer or an exported
 HTML page, where no kernel runs. The interactive :class:`~quality_widgets.widgets.gallery.
-Gallery` stays the tool for browsing; this one is for keeping what you found.
+Gallery` stays the tool for browsing; this one is for keeping what you found. Object and
+prediction tiles carry the gallery's drawing: the box, the mask (semi-transparent fill) and the
+skeleton when the dataset has them.
 
 How ipyplot (1.1.2) is fed, from reading its source:
 
@@ -74,8 +76,8 @@ def _display_grid(draw) -> None:
 def show_images(data, ids=None, level: str = "image", sort_by: str | None = None,
                 ascending: bool = True, n: int = 24, group_by: str | None = None,
                 label: str | None = None, *, mode: str = "box", size: int = 160,
-                thumbnails: ThumbnailCache | None = None, max_groups: int = sel.MAX_GROUPS
-                ) -> None:
+                thumbnails: ThumbnailCache | None = None, max_groups: int = sel.MAX_GROUPS,
+                dataset=None) -> None:
     """Draw a static grid of thumbnails with ipyplot (stays in the saved notebook).
 
     Parameters
@@ -96,6 +98,12 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
     label : a column whose value titles each tile (default: the row id).
     thumbnails : the :class:`ThumbnailCache` to draw from (default: one of ``size`` pixels in
         the metrics' cache folder, so thumbnails the gallery made are reused).
+    dataset : the :class:`~quality_widgets.Dataset` whose masks and keypoints are drawn on
+        object and prediction tiles (default: the metrics' own ``dataset``). As in the
+        gallery (the same drawing, :func:`~quality_widgets.widgets.gallery.
+        thumbnail_requests`), a row with a ``segmentation`` gets it as a semi-transparent
+        fill, one with ``keypoints`` its skeleton (the category's limbs and the labelled
+        keypoints).
 
     Every text is HTML-escaped; images are the thumbnails' data-URI JPEGs, passed through
     untouched. Displays the grid (returns None); an empty selection shows a short note.
@@ -137,7 +145,9 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
     # One thumbnail and one caption per row shown (a row may be in several tabs).
     cache = thumbnails if thumbnails is not None else ThumbnailCache(frames.cache_dir, size=size)
     table = frame.iloc[shown]
-    requests, _ = thumbnail_requests(table, mode)
+    if dataset is None:
+        dataset = getattr(frames, "dataset", None)
+    requests, _ = thumbnail_requests(table, mode, dataset)
     jpegs = cache.get_many(requests)
     values = sel.as_float(table[sort_by]) if sort_by is not None else None
     lines = caption_lines(table, sort_by or "", values, with_id=label is not None)

@@ -11,6 +11,8 @@
 * :class:`Quiet` gives a widget ``with self._quiet():``: programmatic updates made inside do
   not echo back through the observers that check :attr:`Quiet._quieted` (one counter, so the
   context nests).
+* :class:`Paged` adds ``page`` / ``per_page`` / ``n_pages``, previous and next buttons and a
+  page label to a widget that draws one page at a time (the gallery, the label-error review).
 """
 from __future__ import annotations
 
@@ -81,3 +83,44 @@ class Quiet:
     @property
     def _quieted(self) -> bool:
         return self._quiet_depth > 0
+
+
+class Paged(Quiet, traitlets.HasTraits):
+    """Mixin for widgets that draw one page of rows at a time (:meth:`render`, defined by the
+    widget): ``page`` (0-based), ``per_page``, ``n_pages``. A page change redraws;
+    :meth:`_first_page` goes back to page 0 and redraws when what is paged changes (call it
+    from the widget's own observer). :meth:`_page_controls` makes the previous / next buttons
+    and the page label, wired to :meth:`previous_page` / :meth:`next_page`."""
+
+    page = traitlets.Int(0)
+    per_page = traitlets.Int(12)
+    n_pages = traitlets.Int(1)
+
+    def _page_controls(self) -> list:
+        import ipywidgets as widgets    # widgets only: this module is imported by the tests
+        self.prev_button = widgets.Button(description="previous", icon="arrow-left",
+                                          layout=widgets.Layout(width="100px"))
+        self.next_button = widgets.Button(description="next", icon="arrow-right",
+                                          layout=widgets.Layout(width="100px"))
+        self.page_label = widgets.HTML()
+        self.prev_button.on_click(lambda _: self.previous_page())
+        self.next_button.on_click(lambda _: self.next_page())
+        return [self.prev_button, self.page_label, self.next_button]
+
+    def next_page(self) -> None:
+        self.page = min(self.page + 1, self.n_pages - 1)
+
+    def previous_page(self) -> None:
+        self.page = max(self.page - 1, 0)
+
+    def _first_page(self) -> None:
+        if self._quieted:
+            return
+        with self._quiet():
+            self.page = 0
+        self.render()
+
+    @traitlets.observe("page")
+    def _on_page(self, change):
+        if not self._quieted:
+            self.render()
