@@ -7,13 +7,21 @@ one column per metric, then ``error`` (None, or "what failed: why").
 from __future__ import annotations
 
 import difflib
+import json
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .data._io import write_parquet_atomic, write_text_atomic
+from .data._io import write_table_atomic, write_text_atomic
+from .data.storage import filesystem as storage_filesystem
+from .data.storage import path_or_url
 from .errors import DatasetError
 from .jsonsafe import dumps
 
@@ -146,30 +154,72 @@ class MetricFrames:
 
 
 # ---- the metrics folder: the one reader and writer ---------------------------------------------
-def write_metrics(frames: MetricFrames, out) -> dict:
-    """Write ``images.parquet``, ``objects.parquet`` and ``predictions.parquet`` into the folder
-    ``out`` (created), each atomically; returns ``{level: path}``. With the dataset's sources
-    known (a Dataset loaded from files), also ``dataset.json``: the loader and the files, so
-    that an export from the folder reloads the labels whole (segmentation, licences, URLs,
-    every category), which the Parquet frames do not hold."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
+IMAGES_PER_PART = 50_000   # a part file holds the rows of this many images (at each level)
+DATASET_FILE = "dataset.json"
+
+
+def write_metrics(frames: MetricFrames, out, images_per_part: int = IMAGES_PER_PART) -> dict:
+    """Write the three frames into the folder ``out`` (a path or an fsspec URL, created) as
+    Parquet datasets ``images.parquet/``, ``objects.parquet/`` and ``predictions.parquet/``;
+    returns ``{level: dataset path}``.
+
+    Each dataset is a folder of part files, one per group of ``images_per_part`` images (the
+    rows of those images at every level), all with one schema, so pandas, pyarrow and
+    ``dask.dataframe.read_parquet`` read the folder as one table (rows in the frame's order
+    within a part, parts in the images' order: one part keeps the frame's order exactly).
+    Each part is written atomically (a temporary name, then a rename, with the mode of any new
+    file; an object store publishes a file whole); parts of an earlier run in the same folder
+    are removed once the new ones are written.
+
+    With the dataset's sources known (a Dataset loaded from files), also ``dataset.json``: the
+    loader and the files, so that an export from the folder reloads the labels whole
+    (segmentation, licences, URLs, every category), which the Parquet frames do not hold.
+    """
+    out = path_or_url(out)
+    fs, root = _filesystem(out)
+    if fs.isfile(root):
         raise DatasetError(out, "--out must be a folder, and this is an existing file")
-    out.mkdir(parents=True, exist_ok=True)
+    fs.makedirs(root, exist_ok=True)
+    root = root.rstrip("/")
+    groups = _image_groups(frames.images.index, images_per_part)
+    n_parts = max(1, -(-len(groups) // max(1, int(images_per_part))))
+    token = uuid.uuid4().hex[:8]
     paths = {}
     for level, name in FRAME_OF_LEVEL.items():
-        paths[level] = out / f"{name}.parquet"
-        write_parquet_atomic(frames.frame(level), paths[level])
+        folder = f"{root}/{name}.parquet"
+        if fs.isfile(folder):       # a single file written by an earlier version
+            fs.rm(folder)
+        fs.makedirs(folder, exist_ok=True)
+        frame = frames.frame(level)
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+        ids = frame.index if level == "image" else frame["image_id"]
+        group_of = groups.reindex(ids.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
+        written = set()
+        for g in range(n_parts):
+            part = f"{folder}/part-{g:05d}-{token}.parquet"
+            _write_part(fs, table.take(np.flatnonzero(group_of == g)), part)
+            written.add(_same_path(fs, part))
+        for old in fs.glob(f"{folder}/part-*.parquet"):
+            if _same_path(fs, old) not in written:
+                fs.rm(old)
+        paths[level] = _child(out, f"{name}.parquet")
     sources = dataset_sources(frames.dataset) or frames.sources
+    dataset_file = f"{root}/{DATASET_FILE}"
     if sources:
-        paths["dataset"] = out / DATASET_FILE
-        write_text_atomic(dumps(sources, indent=1) + "\n", paths["dataset"])
-    else:
-        (out / DATASET_FILE).unlink(missing_ok=True)   # an older run's sources would be wrong
+        paths["dataset"] = _child(out, DATASET_FILE)
+        text = dumps(sources, indent=1) + "\n"
+        if isinstance(fs, _LocalFS):
+            write_text_atomic(text, dataset_file)
+        else:
+            with fs.open(dataset_file, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    elif fs.isfile(dataset_file):
+        fs.rm(dataset_file)   # an older run's sources would be wrong
     return paths
 
 
-DATASET_FILE = "dataset.json"
+def _child(out, name: str):
+    return f"{out.rstrip('/')}/{name}" if isinstance(out, str) else out / name
 
 
 def dataset_sources(dataset) -> dict:
@@ -184,37 +234,87 @@ def dataset_sources(dataset) -> dict:
             **{k: v for k, v in sources.items() if k != "loader" and isinstance(v, str)}}
 
 
+def _filesystem(location):
+    if isinstance(location, str):
+        return storage_filesystem(location)
+    return _LocalFS(), str(Path(location).absolute())
+
+
+def _image_groups(image_ids: pd.Index, per_part: int) -> pd.Series:
+    """image_id -> part number (images in frame order, ``per_part`` to a part)."""
+    per_part = max(1, int(per_part))
+    return pd.Series(np.arange(len(image_ids)) // per_part, index=image_ids.to_numpy())
+
+
+def _write_part(fs, table: pa.Table, path: str) -> None:
+    if isinstance(fs, _LocalFS):
+        write_table_atomic(table, path)
+        return
+    with fs.open(path, "wb") as fh:    # an object store makes the file visible whole, on close
+        pq.write_table(table, fh)
+
+
+def _same_path(fs, path: str) -> str:
+    return os.path.normpath(path) if isinstance(fs, _LocalFS) else fs._strip_protocol(path)
+
+
+class _LocalFS:
+    """The few file operations write_metrics needs, on local paths (no fsspec needed)."""
+
+    def isfile(self, path) -> bool:
+        return os.path.isfile(path)
+
+    def makedirs(self, path, exist_ok=True) -> None:
+        os.makedirs(path, exist_ok=exist_ok)
+
+    def rm(self, path) -> None:
+        os.remove(path)
+
+    def glob(self, pattern) -> list:
+        return [str(p) for p in Path(pattern).parent.glob(Path(pattern).name)]
+
+
 def read_metrics(folder) -> MetricFrames:
     """The :class:`MetricFrames` of a folder written by :func:`write_metrics` (the
-    ``quality-widgets metrics --out`` command): ``images.parquet`` is required, a missing
-    ``objects.parquet`` or ``predictions.parquet`` is an empty frame."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    ``quality-widgets metrics --out`` command), a local path or an fsspec URL. Each level is
+    a Parquet dataset folder or a single Parquet file: ``images.parquet`` is required, a
+    missing ``objects.parquet`` or ``predictions.parquet`` is an empty frame."""
+    folder = path_or_url(folder)
+    remote = isinstance(folder, str)
+    fs, root = storage_filesystem(folder) if remote else (None, folder)
+    exists = (lambda p: fs.exists(p)) if remote else (lambda p: Path(p).exists())
+    if not (fs.isdir(root) if remote else Path(folder).is_dir()):
         raise DatasetError(folder, "metrics folder not found (write one with "
                                    "`quality-widgets metrics --out DIR`)")
-    if not (folder / "images.parquet").is_file():
+    if not exists(f"{str(root).rstrip('/')}/images.parquet"):
         raise DatasetError(folder, "no images.parquet: is this a folder written by "
                                    "`quality-widgets metrics --out`?")
     frames = {}
     for level, name in FRAME_OF_LEVEL.items():
-        file, index = folder / f"{name}.parquet", INDEX_OF_LEVEL[level]
-        if file.is_file():
+        file, index = f"{str(root).rstrip('/')}/{name}.parquet", INDEX_OF_LEVEL[level]
+        shown = f"{str(folder).rstrip('/')}/{name}.parquet"
+        if exists(file):
             try:
-                frame = pd.read_parquet(file)
+                frame = pd.read_parquet(file, filesystem=fs) if remote else pd.read_parquet(file)
             except Exception as e:  # pyarrow raises several kinds for a damaged file
-                raise DatasetError(file, f"not a readable Parquet file ({e})") from None
+                raise DatasetError(shown, f"not a readable Parquet file ({e})") from None
             if frame.index.name != index and index in frame.columns:
                 frame = frame.set_index(index)
         else:
             frame = pd.DataFrame(index=pd.Index([], dtype="int64", name=index))
         frames[name] = frame
     sources = {}
-    if (folder / DATASET_FILE).is_file():
-        import json
+    dataset_file = f"{str(root).rstrip('/')}/{DATASET_FILE}"
+    if (fs.isfile(dataset_file) if remote else Path(dataset_file).is_file()):
+        shown = f"{str(folder).rstrip('/')}/{DATASET_FILE}"
         try:
-            sources = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
+            if remote:
+                with fs.open(dataset_file, "r", encoding="utf-8") as fh:
+                    sources = json.loads(fh.read())
+            else:
+                sources = json.loads(Path(dataset_file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise DatasetError(folder / DATASET_FILE, f"not readable JSON ({e})") from None
+            raise DatasetError(shown, f"not readable JSON ({e})") from None
     return MetricFrames(**frames, cache_dir=folder, sources=sources)
 
 

@@ -558,8 +558,9 @@ def test_output_files_have_the_same_mode_as_export_files(tmp_path, capsys):
     mask = os.umask(0)
     os.umask(mask)
     expected = 0o666 & ~mask
-    for path in (tmp_path / "m" / "images.parquet", tmp_path / "m" / "dataset.json",
-                 tmp_path / "e.csv"):
+    parts = sorted((tmp_path / "m").glob("*.parquet/part-*.parquet"))   # Parquet datasets
+    assert len(parts) == 3
+    for path in (*parts, tmp_path / "m" / "dataset.json", tmp_path / "e.csv"):
         assert path.stat().st_mode & 0o777 == expected, path
 
 

@@ -1,5 +1,6 @@
 """The kept worker pool: batches run in other processes, a dying worker costs only its items."""
 import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
@@ -26,7 +27,8 @@ def _fresh_pool():
 
 def test_batches_run_in_worker_processes_and_every_result_is_collected():
     got = []
-    pool.run_batches([[1, 2], [3], [4, 5, 6]], square_or_die, 2, got.extend, lost_marker)
+    pool.run_batches([[1, 2], [3], [4, 5, 6]], square_or_die, (), pool.local_workers(2), got.extend,
+                     lost_marker)
     assert sorted((x, y) for x, y, _ in got) == [(x, x * x) for x in range(1, 7)]
     assert os.getpid() not in {pid for _, _, pid in got}
 
@@ -34,22 +36,45 @@ def test_batches_run_in_worker_processes_and_every_result_is_collected():
 def test_a_worker_that_dies_costs_only_the_item_that_kills_it():
     batches = [[1, 2, 3], [12, 13, 14], [20, 21], [30]]
     got = []
-    pool.run_batches(batches, square_or_die, 2, got.extend, lost_marker)
+    pool.run_batches(batches, square_or_die, (), pool.local_workers(2), got.extend, lost_marker)
     by_item = {x: y for x, y, _ in got}
     assert sorted(by_item) == [1, 2, 3, 12, 13, 14, 20, 21, 30] and len(got) == 9
     assert by_item[13] is None                      # handed to `lost` after killing twice
     assert all(by_item[x] == x * x for x in by_item if x != 13)
 
 
-def test_the_pool_is_kept_between_runs_and_replaced_when_resized():
+def worker_threads(batch):
+    return [(os.environ.get(v), os.getpid()) for v in pool.THREAD_VARS for _ in batch]
+
+
+def test_the_pool_is_kept_between_runs_and_its_workers_run_one_thread_each():
     first = pool.local_pool(2)
     assert pool.local_pool(2) is first
-    assert pool.local_pool(1) is not first
+    got = []
+    pool.run_batches([[1], [2]], worker_threads, (), pool.local_workers(2), got.extend,
+                     lost_marker)
+    assert {threads for threads, _ in got} == {"1"}
+    pool.shutdown_workers()
+    assert pool.local_pool(2) is not first
 
 
-def test_worker_environment_sets_one_thread_and_restores_the_variables(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "7")
-    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-    with pool.worker_environment():
-        assert all(os.environ[v] == "1" for v in pool.THREAD_VARS)
-    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
+def test_any_executor_runs_the_batches_with_its_own_number_of_slots():
+    got = []
+    with ThreadPoolExecutor(3) as threads:
+        workers = pool.as_workers(threads)
+        assert workers.slots == 3
+        pool.run_batches([[1], [2, 3]], square_or_die, (), workers, got.extend, lost_marker)
+    assert sorted((x, y) for x, y, _ in got) == [(1, 1), (2, 4), (3, 9)]
+    with pytest.raises(TypeError, match="concurrent.futures.Executor or a dask"):
+        pool.as_workers("tcp://127.0.0.1:8786")
+
+
+def test_a_broken_executor_of_the_user_is_a_clear_error_after_the_finished_batches():
+    """A process pool cannot run anything once a worker died, and one passed by the user
+    cannot be replaced by us: the run stops with an error saying so, after collecting what
+    finished."""
+    got = []
+    with ProcessPoolExecutor(1) as own, pytest.raises(RuntimeError, match="died and broke it"):
+        pool.run_batches([[1], [13], [2]], square_or_die, (), pool.as_workers(own), got.extend,
+                         lost_marker)
+    assert all(y == x * x for x, y, _ in got)

@@ -1,8 +1,9 @@
 """Parquet cache of metric values, keyed by file identity and metric name + version.
 
-Layout: ``<cache_dir>/<folder id>/part-*.parquet``, one folder per images folder. A part holds
-complete images only: one row per image, object and prediction of each image it covers, with
-the columns ``level``, ``image_key`` (path, size, mtime and the dataset's width x height),
+Layout: ``<cache_dir>/<folder id>/part-*.parquet``, one folder per images folder (or URL). A
+part holds complete images only: one row per image, object and prediction of each image it
+covers, with the columns ``level``, ``image_key`` (path, size, mtime or the store's ETag, and
+the dataset's width x height),
 ``item_key`` (the box, category and id or score that the row's metrics depend on), ``error``,
 and one column per metric key (``name@version``). The part's metadata lists the metrics it
 covers (``level:name@version``): a row present in a part means those metrics were computed for
@@ -25,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..data.storage import is_url
+
 META_KEY = b"quality_widgets.metrics"
 
 
@@ -36,7 +39,11 @@ def default_cache_dir() -> Path:
 
 
 def folder_id(images_dir) -> str:
-    text = str(Path(images_dir).absolute()) if images_dir is not None else "<no images folder>"
+    """A folder name for the cache of one images folder (or URL): readable name + hash."""
+    if images_dir is None:
+        text = "<no images folder>"
+    else:
+        text = images_dir if is_url(images_dir) else str(Path(images_dir).absolute())
     name = Path(text).name or "root"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:40]
     return f"{safe}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"

@@ -18,7 +18,6 @@ in a notebook cell work too.
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 import time
@@ -34,10 +33,13 @@ import pandas as pd
 from ..data.dataset import Dataset
 from ..data.imaging import ImageDecodeError, crop, decode_rgb, source_file
 from ..data.schema import BOX_COLUMNS
+from ..data.storage import is_url
+from ..data.storage import versions as storage_versions
 from ..errors import DataWarning
 from ..frames import MetricFrames
 from .cache import MetricCache, default_cache_dir
-from .pool import default_workers, run_batches, shutdown_workers  # noqa: F401 (re-exported)
+from .pool import (Workers, as_workers, default_workers, local_workers, run_batches,
+                   shutdown_workers)  # noqa: F401 (shutdown_workers: re-exported)
 from .registry import Metric, resolve_metrics
 
 # Finished images are written to the cache at least this often, so an interrupted run loses at
@@ -158,9 +160,11 @@ _WORKER_PAYLOAD_KEY = None
 
 
 def run_batch(payload: tuple, jobs: list) -> list:
-    """Worker entry: the results of one batch of jobs. ``payload`` is ``(key, cloudpickled
-    specs)``: the metric functions travel with each batch (pickled by value once per run,
-    unpickled once per worker thanks to the key), so one pool serves every run."""
+    """Worker entry: the results of one batch of jobs (one task). ``payload`` is ``(key,
+    cloudpickled specs)``: the metric functions, pickled by value once per run, unpickled once
+    per worker thanks to the key (so one kept pool serves every run); a Dask cluster receives
+    the payload once per worker, the local pool with each batch (15 kB for the built-in
+    metrics, through a pipe)."""
     global _WORKER_SPECS, _WORKER_PAYLOAD_KEY
     key, data = payload
     if key != _WORKER_PAYLOAD_KEY:
@@ -207,20 +211,28 @@ def _mask_digest(segmentation) -> str:
 
 
 def image_keys(images: pd.DataFrame) -> list[str]:
-    """path | size | mtime | dataset width x height; missing files get a key of their own
-    (nothing is cached for an image whose pixels could not be read)."""
+    """path | size | mtime (or the store's ETag) | dataset width x height; missing files get a
+    key of their own (nothing is cached for an image whose pixels could not be read)."""
+    paths = images["path"].tolist()
+    remote = [i for i, p in enumerate(paths) if is_url(p)]
+    versions = dict(zip(remote, storage_versions([source_file(paths[i]) for i in remote]))
+                    ) if remote else {}
     keys = []
-    for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
-                                    images["width"].tolist(), images["height"].tolist()):
+    for i, (image_id, path, w, h) in enumerate(zip(images.index.tolist(), paths,
+                                                   images["width"].tolist(),
+                                                   images["height"].tolist())):
         size = f"{w}x{h}"
         if not isinstance(path, str):
             keys.append(f"<no file>|{image_id}|{size}")
-            continue
-        try:
-            st = os.stat(source_file(path))   # a video frame: its video file
-            keys.append(f"{path}|{st.st_size}|{st.st_mtime_ns}|{size}")
-        except OSError:
-            keys.append(f"<missing>|{path}|{size}")
+        elif i in versions:
+            version = versions[i]
+            keys.append(f"{path}|{version}|{size}" if version else f"<missing>|{path}|{size}")
+        else:
+            try:
+                st = os.stat(source_file(path))   # a video frame: its video file
+                keys.append(f"{path}|{st.st_size}|{st.st_mtime_ns}|{size}")
+            except OSError:
+                keys.append(f"<missing>|{path}|{size}")
     return keys
 
 
@@ -353,11 +365,12 @@ def _groups(frame: pd.DataFrame) -> dict:
 
 # ---- step 3, run: batches of jobs, here or on the worker pool -----------------------------------
 class _Collector:
-    """Receives finished batches: keeps their results, moves the progress bar and writes
-    complete images to the cache every FLUSH_EVERY_IMAGES images or FLUSH_EVERY_SECONDS."""
+    """Receives finished batches: keeps their results, moves the progress bar (batches, and
+    images in its label) and writes complete images to the cache every FLUSH_EVERY_IMAGES
+    images or FLUSH_EVERY_SECONDS."""
 
-    def __init__(self, cache: MetricCache | None, bar):
-        self.cache, self.bar = cache, bar
+    def __init__(self, cache: MetricCache | None, bar, n_images: int):
+        self.cache, self.bar, self.n_images = cache, bar, n_images
         self.results: list = []
         self.pending: list = []
         self.last_write = time.monotonic()
@@ -365,7 +378,8 @@ class _Collector:
     def __call__(self, batch_results: list) -> None:
         self.results.extend(batch_results)
         self.pending.extend(r for r in batch_results if not r["decode_error"])
-        self.bar.update(len(batch_results))
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"{len(self.results)}/{self.n_images} images", refresh=False)
         if (len(self.pending) >= FLUSH_EVERY_IMAGES
                 or time.monotonic() - self.last_write > FLUSH_EVERY_SECONDS):
             self.flush()
@@ -381,26 +395,37 @@ class _Collector:
         self.pending, self.last_write = [], time.monotonic()
 
 
-def _run(jobs: list, spec_map: dict, n_workers: int, use_pool: bool, cache, batch_size,
-         progress: bool, n_total: int) -> tuple[list, int]:
-    """Results of every job, and the number of worker processes used (1: this process)."""
+def _workers(executor, workers, n_jobs: int) -> Workers | None:
+    """Where the batches run: the user's executor; the kept local pool; or None (this
+    process: one worker asked for, or too few images to pay for starting processes)."""
+    if executor is not None:
+        return as_workers(executor)
+    n = default_workers() if workers is None else max(1, int(workers))
+    if n > 1 and (workers is not None or n_jobs >= MIN_IMAGES_FOR_POOL):
+        return local_workers(n)
+    return None
+
+
+def _run(jobs: list, spec_map: dict, workers: Workers | None, cache, batch_size,
+         progress: bool) -> list:
+    """Results of every job, batch by batch on ``workers`` (None: in this process)."""
     from tqdm.auto import tqdm
+    slots = workers.slots if workers is not None else 1
     if batch_size is None:
-        batch_size = max(1, min(32, math.ceil(len(jobs) / (n_workers * 8))))
+        batch_size = max(1, min(32, math.ceil(len(jobs) / (slots * 8))))
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
-    bar = tqdm(total=n_total, initial=n_total - len(jobs), desc="quality metrics",
-               unit="img", disable=not progress, leave=True)
-    collect = _Collector(cache, bar)
-    used = min(n_workers, len(batches)) if use_pool else 1
+    bar = tqdm(total=len(batches), desc="quality metrics", unit="batch", disable=not progress,
+               leave=True)
+    collect = _Collector(cache, bar, len(jobs))
     try:
-        if use_pool:
-            import cloudpickle
-            payload = (uuid.uuid4().hex, cloudpickle.dumps(spec_map))
-            run_batches(batches, functools.partial(run_batch, payload), used, collect,
-                        lost=_dead_worker_results)
-        else:
+        if workers is None:
             for batch in batches:
                 collect([compute_image(job, spec_map) for job in batch])
+        else:
+            import cloudpickle
+            payload = (uuid.uuid4().hex, cloudpickle.dumps(spec_map))
+            run_batches(batches, run_batch, (payload,), workers, collect,
+                        lost=_dead_worker_results)
     finally:
         collect.flush()   # an interrupted run keeps every finished image
         bar.close()
@@ -409,7 +434,7 @@ def _run(jobs: list, spec_map: dict, n_workers: int, use_pool: bool, cache, batc
             cache.compact()
         except OSError:
             pass
-    return collect.results, used
+    return collect.results
 
 
 # ---- step 4, assemble: cached and new values into the frames ------------------------------------
@@ -609,19 +634,22 @@ def _warn_errors(frames: MetricFrames, show: int = 5) -> None:
 
 # ---- the public function ------------------------------------------------------------------------
 def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
-                    cache_dir=None, progress: bool = True, chunk_size: int | None = None
-                    ) -> MetricFrames:
+                    cache_dir=None, progress: bool = True, chunk_size: int | None = None,
+                    executor=None) -> MetricFrames:
     """Compute quality metrics of ``dataset`` into :class:`MetricFrames`.
 
     ``metrics``: None (every built-in and decorated metric), or names / decorated functions /
-    metric files. ``workers``: processes (default: the cores; 1 computes in this process).
-    ``cache_dir``: where results persist as Parquet (default ``~/.cache/quality-widgets``, or
-    ``$QUALITY_WIDGETS_CACHE``); ``False`` disables caching. A second run recomputes nothing,
-    a new metric computes only itself, an interrupted run resumes. ``progress``: a tqdm bar
-    (a widget in Jupyter). ``chunk_size``: images per batch sent to a worker (default: about
-    eight batches per worker, at most 32 images each). Bad images and metrics that raise mark
-    the row's ``error`` column; the run always finishes, and one
-    :class:`~quality_widgets.DataWarning` sums up the errors.
+    metric files. ``workers``: processes of the kept local pool (default: the cores; 1
+    computes in this process). ``executor``: run the batches elsewhere instead: any
+    :class:`concurrent.futures.Executor`, or a Dask ``distributed.Client`` (the whole
+    cluster); images are then read by the workers, from paths they can see or from fsspec
+    URLs. ``cache_dir``: where results persist as Parquet (default
+    ``~/.cache/quality-widgets``, or ``$QUALITY_WIDGETS_CACHE``); ``False`` disables caching. A
+    second run recomputes nothing, a new metric computes only itself, an interrupted run
+    resumes. ``progress``: a tqdm bar of batches (a widget in Jupyter). ``chunk_size``: images
+    per batch, one task each (default: about eight batches per worker, at most 32 images
+    each). Bad images and metrics that raise mark the row's ``error`` column; the run always
+    finishes, and one :class:`~quality_widgets.DataWarning` sums up the errors.
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"compute_metrics needs a quality_widgets.Dataset, got "
@@ -632,16 +660,15 @@ def compute_metrics(dataset: Dataset, metrics=None, workers: int | None = None,
     keys = _keys(dataset)
     plan = _plan(dataset, item_specs, keys, cache)
 
-    n_workers = default_workers() if workers is None else max(1, int(workers))
-    use_pool = n_workers > 1 and (workers is not None or len(plan.jobs) >= MIN_IMAGES_FOR_POOL)
     n_total = len(dataset.images)
     stats = {"images": n_total, "computed": len(plan.jobs),
              "from_cache": n_total - len(plan.jobs), "errors": 0, "workers": 1}
     results = []
     if plan.jobs:
-        results, stats["workers"] = _run(plan.jobs, {(m.level, m.key): m for m in item_specs},
-                                         n_workers, use_pool, cache, chunk_size, progress,
-                                         n_total)
+        where = _workers(executor, workers, len(plan.jobs))
+        stats["workers"] = where.slots if where is not None else 1
+        results = _run(plan.jobs, {(m.level, m.key): m for m in item_specs}, where, cache,
+                       chunk_size, progress)
 
     out = _assemble(dataset, plan, keys, results)
     frames = MetricFrames(images=out["image"], objects=out["object"],

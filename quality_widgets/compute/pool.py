@@ -1,24 +1,29 @@
-"""The kept local pool of worker processes, and what a worker that dies costs.
+"""Where batches of work run, and what a worker that dies costs.
 
-One pool of worker processes is kept between runs (as joblib's loky does): starting spawned
-workers costs about a second each, which a notebook would otherwise pay on every call. Workers
-are started with the "spawn" method (safe in a Jupyter kernel, the same on every OS), with one
-BLAS/OpenMP thread each, and without re-importing the user's ``__main__``.
+:func:`run_batches` sends batches to an executor and hands each batch's results to the caller
+as it finishes. The executor is any :class:`concurrent.futures.Executor`, or a Dask
+``distributed.Client`` (its executor is used); by default, the kept local pool.
 
-:func:`run_batches` sends batches to the pool. If a worker dies (a segfaulting decoder), every
-item of the batches that were in flight becomes a suspect and is retried alone, one at a time on
-a fresh pool: an item that kills a worker again is handed to ``lost`` (which marks it with an
-error), and the run goes on.
+**The kept local pool.** One pool of worker processes is kept between runs: starting a worker
+costs about a second, which a notebook would otherwise pay on every call. It is loky's reusable
+executor (see :func:`local_pool`): processes started afresh (safe in a Jupyter kernel, the same
+on every OS), one BLAS/OpenMP thread each, the user's ``__main__`` not re-imported.
+
+**A worker that dies** (a segfaulting decoder, a killed machine) costs only the images of the
+batches it was running: each of them is retried once, alone, and an image that kills its worker
+again is handed to ``lost`` (which marks it with an error), and the run goes on. A process pool
+breaks as a whole when one of its workers dies, so there the retries run one at a time on a
+fresh pool; a Dask cluster loses only the tasks of that worker (and retries them itself before
+reporting ``KilledWorker``), so there retries run side by side with the other batches.
 """
 from __future__ import annotations
 
-import atexit
-import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from dataclasses import dataclass
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS")
@@ -35,120 +40,164 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def local_pool(n_workers: int) -> ProcessPoolExecutor:
-    """The kept pool of ``n_workers`` processes (a new one if the size changed or it broke)."""
-    pool = _POOL.get("pool")
-    if pool is not None and _POOL.get("n") == n_workers and not getattr(pool, "_broken", False):
-        return pool
-    shutdown_workers()
-    pool = ProcessPoolExecutor(max_workers=n_workers,
-                               mp_context=multiprocessing.get_context("spawn"))
-    _POOL.update(pool=pool, n=n_workers)
-    return pool
+# ---- the kept local pool -----------------------------------------------------------------------
+def local_pool(n_workers: int):
+    """The kept pool of ``n_workers`` processes: loky's reusable executor (the one joblib
+    uses), resized rather than restarted when ``n_workers`` changes, replaced when broken.
+
+    Measured against the hand-written pool it replaces (a ``ProcessPoolExecutor`` with the
+    "spawn" method, a patch of ``multiprocessing.spawn`` and our own crash detection) by
+    ``bench/local_pool_vs_loky.py``: as fast within the machine's noise, so the code we do not
+    have to maintain wins. Its workers keep running between calls (no idle timeout), run one
+    BLAS/OpenMP thread each, and do not re-import the user's ``__main__`` (a script without
+    an ``if __name__ == "__main__":`` guard is not run again in every worker)."""
+    from loky import get_reusable_executor
+    executor = get_reusable_executor(max_workers=n_workers, timeout=None,
+                                     env={k: "1" for k in THREAD_VARS})
+    _POOL["pool"] = executor
+    return executor
 
 
 def shutdown_workers() -> None:
     """Stop the kept worker processes (they also stop with the Python process)."""
-    pool = _POOL.pop("pool", None)
-    _POOL.pop("n", None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+    executor = _POOL.pop("pool", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
 
 
-atexit.register(shutdown_workers)
+# ---- executors ---------------------------------------------------------------------------------
+@dataclass
+class Workers:
+    """Where batches run. ``get()`` returns the executor (``renew()`` replaces it after a
+    worker death broke it, when that is possible), ``slots`` how many batches run at once,
+    ``breaks_whole`` whether one dead worker fails every task in flight (process pools),
+    ``share(value)`` makes a value every task needs travel once (a Dask cluster scatters it)."""
+
+    get: Callable[[], Executor]
+    slots: int
+    breaks_whole: bool = True
+    renew: Callable[[], None] = lambda: None
+    abort: Callable[[], None] = lambda: None     # Ctrl-C: stop what is in flight
+    close: Callable[[], None] = lambda: None     # the run is over
+    share: Callable = lambda value: value
 
 
-@contextmanager
-def worker_environment():
-    """While workers may be spawned: one BLAS/OpenMP thread each (n workers use n cores, not
-    n x cores threads fighting over them), and no re-import of the user's __main__."""
-    saved = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: "1" for k in THREAD_VARS})
-    try:
-        with _workers_skip_main():
-            yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def local_workers(n_workers: int) -> Workers:
+    """The kept local pool of ``n_workers`` processes."""
+    return Workers(get=lambda: local_pool(n_workers), slots=n_workers, renew=shutdown_workers,
+                   abort=shutdown_workers)
 
 
-@contextmanager
-def _workers_skip_main():
-    """Spawned workers normally re-import the parent's __main__ (the user's script) before
-    running anything: a script without an ``if __name__ == "__main__":`` guard would then run
-    again in every worker. Our workers need nothing from __main__ (metric functions travel by
-    value with cloudpickle), so the main module is left out of what they prepare."""
-    from multiprocessing import spawn
-    original = spawn.get_preparation_data
-
-    def preparation_data(name):
-        data = original(name)
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-        return data
-
-    spawn.get_preparation_data = preparation_data
-    try:
-        yield
-    finally:
-        spawn.get_preparation_data = original
+def as_workers(executor) -> Workers:
+    """:class:`Workers` for a user's executor: a :class:`concurrent.futures.Executor`, or a Dask
+    ``distributed.Client`` (batches go to the whole cluster through its executor)."""
+    if _is_dask_client(executor):
+        return _dask_workers(executor)
+    if _is_dask_client(getattr(executor, "_client", None)):   # client.get_executor() itself
+        return _dask_workers(executor._client)
+    if not isinstance(executor, Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor or a "
+                        f"dask.distributed.Client, got {type(executor).__name__}")
+    slots = getattr(executor, "_max_workers", None) or default_workers()
+    return Workers(get=lambda: executor, slots=int(slots), renew=_cannot_renew)
 
 
-def run_batches(batches: Sequence[list], fn: Callable[[list], list], n_workers: int,
+def _is_dask_client(obj) -> bool:
+    return (type(obj).__module__.startswith("distributed")
+            and hasattr(obj, "get_executor") and hasattr(obj, "scatter"))
+
+
+def _dask_workers(client) -> Workers:
+    executor = client.get_executor()
+    slots = max(1, sum(client.nthreads().values()))
+
+    def share(value):   # sent to every worker once, not with every batch
+        return client.scatter([value], broadcast=True)[0]
+
+    return Workers(get=lambda: executor, slots=slots, breaks_whole=False,
+                   close=lambda: executor.shutdown(wait=False), share=share)
+
+
+def _cannot_renew():
+    raise RuntimeError(
+        "a worker process of the executor passed to compute_metrics died and broke it (a "
+        "process pool cannot run anything after that). The images finished so far are in the "
+        "cache: run again with a new executor, or without executor= (the default pool "
+        "replaces itself)")
+
+
+def worker_died(exc: BaseException) -> bool:
+    """True for the errors that mean "the process running this task died": a broken process
+    pool (the standard library's, loky's), or Dask's ``KilledWorker``."""
+    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
+
+
+# ---- running batches ---------------------------------------------------------------------------
+def run_batches(batches: Sequence[list], fn: Callable, args: tuple, workers: Workers,
                 collect: Callable[[list], None], lost: Callable[[list], list]) -> None:
-    """Run ``fn(batch)`` for every batch on the kept pool, at most a few batches per worker in
+    """Run ``fn(*args, batch)`` for every batch on ``workers``, a few batches per slot in
     flight, and pass each batch's results to ``collect`` as it finishes.
 
-    ``fn`` must be picklable (a module-level function, or a ``functools.partial`` of one).
-    A batch whose worker died is retried item by item; ``lost([item])`` gives the results of
-    an item that killed its worker twice. Ctrl-C stops the work in flight, keeping what was
-    collected.
+    ``fn`` and ``args`` must be picklable (``fn`` a module-level function). The items of a
+    batch whose worker died are retried alone, once; ``lost([item])`` gives the results of an
+    item whose retry died too. Ctrl-C cancels the work in flight, keeping what was collected.
     """
-    queue = list(batches)
-    suspects: list = []
-    with worker_environment():
-        while queue or suspects:
-            pool = local_pool(n_workers)
-            try:
-                if suspects:
-                    _retry_alone(pool, fn, suspects.pop(0), collect, lost)
-                else:
-                    suspects = _run_until_a_worker_dies(pool, fn, queue, n_workers, collect)
-            except BaseException:
-                shutdown_workers()
-                raise
-
-
-def _retry_alone(pool, fn, item, collect, lost) -> None:
-    try:
-        collect(pool.submit(fn, [item]).result())
-    except BrokenProcessPool:
-        shutdown_workers()
-        collect(lost([item]))
-
-
-def _run_until_a_worker_dies(pool, fn, queue: list, n_workers: int, collect) -> list:
-    """Submit from ``queue`` until it is empty; returns the items of the batches that were in
-    flight when a worker died (empty when none did)."""
+    fresh, retries = deque(batches), deque()
     running: dict = {}
-    while queue or running:
-        while queue and len(running) < n_workers * IN_FLIGHT_PER_WORKER:
-            batch = queue.pop(0)
-            running[pool.submit(fn, batch)] = batch
-        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-        suspects = []
-        for fut in done:
-            batch = running.pop(fut)
-            try:
-                collect(fut.result())
-            except BrokenProcessPool:
-                suspects.extend(batch)
-        if suspects:
-            for batch in running.values():
-                suspects.extend(batch)
-            shutdown_workers()
-            return suspects
-    return []
+    try:
+        args = tuple(workers.share(a) for a in args)
+        while fresh or retries or running:
+            if retries and workers.breaks_whole:
+                _retry_alone(workers, fn, args, retries.popleft(), collect, lost)
+                continue
+            executor = workers.get()
+            while (fresh or retries) and len(running) < workers.slots * IN_FLIGHT_PER_WORKER:
+                batch, retry = (retries.popleft(), True) if retries else (fresh.popleft(), False)
+                running[executor.submit(fn, *args, batch)] = (batch, retry)
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            if _collect_done(done, running, retries, collect, lost) and workers.breaks_whole:
+                for batch, _ in running.values():   # they died with the pool
+                    retries.extend([item] for item in batch)
+                running.clear()
+                workers.renew()
+    except BaseException:
+        for fut in running:
+            fut.cancel()
+        workers.abort()   # Ctrl-C: stop the work in flight, keep what finished
+        raise
+    finally:
+        workers.close()
+
+
+def _collect_done(done, running: dict, retries: deque, collect, lost) -> bool:
+    """Collect finished batches; queue the items of batches whose worker died. Returns
+    whether a worker died."""
+    died = False
+    for fut in done:
+        batch, retry = running.pop(fut)
+        try:
+            results = fut.result()
+        except BaseException as e:
+            if not worker_died(e):
+                raise
+            died = True
+            if retry:
+                collect(lost(batch))
+            else:
+                retries.extend([item] for item in batch)
+            continue
+        collect(results)
+    return died
+
+
+def _retry_alone(workers: Workers, fn, args, batch: list, collect, lost) -> None:
+    """One item, alone on the executor, so that a death names the item that caused it."""
+    try:
+        results = workers.get().submit(fn, *args, batch).result()
+    except BaseException as e:
+        if not worker_died(e):
+            raise
+        workers.renew()
+        collect(lost(batch))
+        return
+    collect(results)

@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import DatasetError, warn_rows
+from . import storage
 from .schema import IMAGE_EXTENSIONS, safe_join
 
 try:  # optional: 3-4x faster parsing of large results files; the standard library otherwise
@@ -37,11 +38,15 @@ def no_gc():
 
 
 def read_json(path, what: str):
-    """Parse a JSON file, raising :class:`DatasetError` that names the file on any failure."""
-    path = Path(path)
+    """Parse a JSON file (a path or an fsspec URL), raising :class:`DatasetError` that names the
+    file on any failure."""
+    path = storage.path_or_url(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        if isinstance(path, str):
+            raw = _read_url(path, what)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
         with no_gc():
             if _orjson is not None:
                 try:
@@ -60,6 +65,15 @@ def read_json(path, what: str):
     except json.JSONDecodeError as e:
         raise DatasetError(path, f"{what} file is not valid JSON: {e.msg} at line {e.lineno} "
                                  f"column {e.colno}") from None
+
+
+def _read_url(url: str, what: str) -> bytes:
+    try:
+        return storage.read_bytes(url)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, DatasetError):
+        raise
+    except Exception as e:  # a store's own errors (HTTP 403, no credentials, a timeout...)
+        raise DatasetError(url, f"cannot read {what} file: {type(e).__name__}: {e}") from None
 
 
 def to_float(values) -> np.ndarray:
@@ -152,9 +166,16 @@ def image_size(path) -> tuple[int, int] | None:
 
 
 def list_images(images_dir, recursive: bool = True) -> list[str]:
-    """Relative paths (POSIX) of image files below ``images_dir``, sorted. Sub-folders that are
-    symbolic links are followed (each real folder once). No image at all is a
-    :class:`DatasetError` saying what the folder holds instead."""
+    """Relative paths (POSIX) of image files below ``images_dir`` (a folder or a URL), sorted.
+    Sub-folders that are symbolic links are followed (each real folder once). No image at all is
+    a :class:`DatasetError` saying what the folder holds instead."""
+    if storage.is_url(images_dir):
+        names = storage.list_files(images_dir, IMAGE_EXTENSIONS)
+        names = names if recursive else [n for n in names if "/" not in n]
+        if not names:
+            raise DatasetError(images_dir, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) "
+                                           "at this URL or below")
+        return names
     root = Path(images_dir)
     if not root.is_dir():
         raise DatasetError(root, "images folder not found or not a folder")
@@ -198,12 +219,17 @@ def no_images_message(root) -> str:
 
 def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) -> pd.DataFrame:
     """Build the images frame; paths are joined safely (None for escaping names); missing sizes
-    are read from the file headers."""
+    are read from the file headers (of local files: an image behind a URL is measured when
+    its pixels are decoded)."""
     n = len(file_names)
     ids = np.arange(1, n + 1, dtype="int64") if ids is None else np.asarray(ids, dtype="int64")
+    remote = storage.is_url(images_dir)
     paths = []
     for name in file_names:
-        p = safe_join(images_dir, name) if images_dir is not None else None
+        if images_dir is None:
+            p = None
+        else:
+            p = storage.join(images_dir, name) if remote else safe_join(images_dir, name)
         paths.append(str(p) if p is not None else None)
     w = pd.array(widths if widths is not None else [pd.NA] * n, dtype="Int64")
     h = pd.array(heights if heights is not None else [pd.NA] * n, dtype="Int64")
@@ -212,7 +238,7 @@ def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) ->
                           "width": w, "height": h},
                          index=pd.Index(ids, name="image_id"))
     missing = frame["width"].isna() | frame["height"].isna()
-    if missing.any():
+    if missing.any() and not remote:
         for image_id in frame.index[missing.to_numpy()]:
             path = frame.at[image_id, "path"]
             size = image_size(path) if path else None
@@ -257,6 +283,12 @@ def write_parquet_atomic(frame: pd.DataFrame, path, index: bool = True) -> None:
     folder and a rename: a reader never sees a half-written file, and concurrent writers do
     not share a temporary name. File mode as for any new file (0644 under umask 022)."""
     _atomic(path, lambda tmp: frame.to_parquet(tmp, index=index))
+
+
+def write_table_atomic(table, path) -> None:
+    """Write a pyarrow ``table`` to ``path`` as Parquet, like :func:`write_parquet_atomic`."""
+    import pyarrow.parquet as pq
+    _atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_text_atomic(text: str, path) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataWarning, DatasetError
+from . import storage
 from ._io import boxes_from, to_int
 
 #: Default largest fraction of unusable rows (or image files) a run accepts.
@@ -171,23 +172,35 @@ def where_are_the_files(root, names, sample: int = 20) -> Path | None:
 
 
 def check_image_files(images: pd.DataFrame, images_dir, source=None,
-                      max_unusable=MAX_UNUSABLE, sample: int = 2000) -> None:
+                      max_unusable=MAX_UNUSABLE, sample: int = 2000,
+                      url_sample: int = 64) -> None:
     """Refuse an images folder that lacks the files the annotations name (past the limit of
     :func:`require_usable`), with the folder where they are when one is near: ``--images`` at
     the dataset root instead of ``images/`` is the usual cause. Checks at most ``sample``
     images, spread over the list (a missing file below the limit is reported by the metrics
-    run as that image's error)."""
+    run as that image's error); behind a URL, at most ``url_sample``, asked of the store
+    together."""
     if images_dir is None or len(images) == 0:
         return
+    remote = storage.is_url(images_dir)
+    if remote:   # one metadata request per file checked: a smaller sample
+        sample = min(sample, url_sample)
     paths = images["path"].to_numpy()
     names = images["file_name"].to_numpy()
     step = max(1, len(paths) // sample)
     checked = np.arange(0, len(paths), step)
-    missing = [i for i in checked if not (isinstance(paths[i], str) and os.path.isfile(paths[i]))]
+    if remote:
+        there = storage.versions([p for p in paths[checked] if isinstance(p, str)])
+        found_urls = iter(there)
+        missing = [i for i in checked
+                   if not isinstance(paths[i], str) or next(found_urls) is None]
+    else:
+        missing = [i for i in checked
+                   if not (isinstance(paths[i], str) and os.path.isfile(paths[i]))]
     if not too_many_unusable(len(missing), len(checked), max_unusable):
         return
     missing_names = [names[i] for i in missing]
-    found = where_are_the_files(images_dir, missing_names)
+    found = None if remote else where_are_the_files(images_dir, missing_names)
     named = f" named in {source}" if source else ""
     sampled = "" if step == 1 else f" (every {step}th checked)"
     if len(missing) == len(checked):

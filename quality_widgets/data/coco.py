@@ -14,6 +14,7 @@ from .schema import (BOX_COLUMNS, empty_annotations, empty_categories, empty_ima
                      empty_predictions)
 from ..errors import DatasetError, warn_rows
 from ..jsonsafe import json_safe
+from . import storage
 from ._io import (boxes_from, drop_bad, images_frame, list_images, read_json, to_float,
                       to_int)
 from .checks import (IDS_FROM_ANNOTATIONS, MAX_UNUSABLE, check_image_files,
@@ -414,8 +415,8 @@ def read_predictions(source, dataset, max_unusable=MAX_UNUSABLE) -> pd.DataFrame
     """
     columnar = None
     if isinstance(source, (str, Path)):
-        file = Path(source)
-        columnar = _results_columns(file)
+        file = storage.path_or_url(source)
+        columnar = _results_columns(file) if isinstance(file, Path) else None
         data = read_json(file, "predictions") if columnar is None else []
     else:
         file, data = "<predictions>", source
@@ -604,13 +605,15 @@ def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE, file=Non
     of the images folder, ids by :func:`.checks.folder_image_ids`); predictions are added by
     ``Dataset.with_predictions``. Past ``max_unusable`` missing image files or bad annotation
     rows, :class:`DatasetError` (see :mod:`.checks`). ``file``: the name to report for an
-    in-memory ``annotations`` dict (a video's side file)."""
-    images_dir = Path(images_dir).absolute() if images_dir is not None else None
-    if images_dir is not None and not images_dir.is_dir():
+    in-memory ``annotations`` dict (a video's side file). ``images_dir`` and ``annotations``
+    may be fsspec URLs."""
+    images_dir = storage.location(images_dir) if images_dir is not None else None
+    # a URL is not checked here: a store may serve files without listing folders
+    if isinstance(images_dir, Path) and not images_dir.is_dir():
         raise DatasetError(images_dir, "images folder not found or not a folder")
     sources = {}
     if annotations is not None:
-        file = Path(annotations) if isinstance(annotations, (str, Path)) else (
+        file = storage.path_or_url(annotations) if isinstance(annotations, (str, Path)) else (
             file or "<annotations>")
         data = read_json(file, "annotations") if isinstance(annotations, (str, Path)) \
             else annotations
@@ -636,8 +639,8 @@ def load(images_dir, annotations, name=None, max_unusable=MAX_UNUSABLE, file=Non
         cats, anns, has_annotations = empty_categories(), empty_annotations(), False
     return dict(images=images, annotations=anns, categories=cats, images_dir=images_dir,
                 has_annotations=has_annotations,
-                name=name or (Path(annotations).stem if isinstance(annotations, (str, Path))
-                              else (images_dir.name if images_dir else "dataset")),
+                name=name or (storage.stem(annotations) if isinstance(annotations, (str, Path))
+                              else (storage.name(images_dir) if images_dir else "dataset")),
                 sources=sources)
 
 

@@ -10,6 +10,7 @@ file, decoded by :mod:`quality_widgets.data.video` (PyAV) to the same kind of ar
 """
 from __future__ import annotations
 
+import io
 import math
 import warnings
 
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import video
+from .storage import is_url, open_binary
 from .video import FRAME_MARK
 
 # Refuse images above this many pixels before decoding anything: a 50,000 x 50,000 header would
@@ -53,7 +55,8 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 
 def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None = None
                ) -> np.ndarray:
-    """Decode ``path`` to an ``(H, W, 3)`` uint8 RGB array (see module doc for the conventions).
+    """Decode ``path`` (a file, a file object or an fsspec URL) to an ``(H, W, 3)`` uint8 RGB
+    array (see module doc for the conventions).
 
     ``draft=(w, h)`` asks the JPEG decoder for a reduced-size decode (DCT scaling, 2-8x faster)
     at least that large: fast but not exact, used only when a caller opts in.
@@ -67,6 +70,8 @@ def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None
                 return video.decode_frame(*reference, max_pixels=max_pixels)
             except video.VideoDecodeError as e:
                 raise ImageDecodeError(str(e)) from None
+    if is_url(path):   # read whole from its store (fsspec), then decoded like a local file
+        path = _fetch(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: we check below
@@ -109,6 +114,19 @@ def decode_rgb(path, max_pixels: int = MAX_PIXELS, draft: tuple[int, int] | None
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageDecodeError(f"unexpected decoded shape {arr.shape}")
     return np.ascontiguousarray(arr)
+
+
+def _fetch(url: str) -> io.BytesIO:
+    try:
+        return open_binary(url)
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found") from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied") from None
+    except Exception as e:  # network errors come in many types; the reason is what matters
+        text = str(e).strip().replace("\n", " ")
+        raise ImageDecodeError(f"cannot read from the store: {type(e).__name__}"
+                               + (f": {text}" if text else "")) from None
 
 
 def source_file(path):

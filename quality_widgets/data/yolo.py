@@ -14,6 +14,7 @@ from .schema import empty_annotations, empty_categories, empty_predictions
 from ..errors import DataWarning, DatasetError, warn_rows
 from ._io import images_frame, list_images
 from .checks import MAX_UNUSABLE, folder_image_ids, require_usable
+from .storage import is_url
 
 
 def class_names_file(labels_dir: Path | None) -> Path | None:
@@ -148,6 +149,10 @@ def default_labels_dir(images_dir) -> Path | None:
 def load(images_dir, labels_dir=None, class_names=None, predictions_dir=None, name=None,
          max_unusable=MAX_UNUSABLE) -> dict:
     """The :class:`~quality_widgets.Dataset` fields of a YOLO folder."""
+    for where in (images_dir, labels_dir, predictions_dir):
+        if is_url(where):
+            raise DatasetError(where, "YOLO datasets are read from local folders only (COCO "
+                                      "files and image folders may be URLs)")
     images_dir = Path(images_dir).absolute()
     if labels_dir is None:
         labels_dir = images_dir.parent / "labels" if images_dir.name == "images" else None
