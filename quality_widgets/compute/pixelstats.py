@@ -150,6 +150,38 @@ def _summary(a: np.ndarray) -> dict:
     return dict(zip(sk.SUMMARY_FIELDS, values.tolist()))
 
 
+def masked_summary(rgb: np.ndarray, mask: np.ndarray) -> dict:
+    """:func:`summary` of the pixels of ``rgb`` where ``mask`` (bool, same height and width)
+    is True: the sums of the brightness, contrast, colour fractions and colourfulness of those
+    pixels alone (n = the number of them, 0 for an empty mask; no Laplacian: n_lap = 0).
+
+    With numba, one pass over ``rgb`` gives these sums and ``rgb``'s own :func:`summary`, which
+    is remembered for a read-only ``rgb`` (the box metrics of the same crop then read it); the
+    numpy fallback gathers the pixels and sums them."""
+    rgb = _check(rgb)
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.shape != rgb.shape[:2]:
+        raise ValueError(f"the mask is {mask.shape[0]} x {mask.shape[1]} but the pixels "
+                         f"{rgb.shape[0]} x {rgb.shape[1]}")
+    from . import _summary_kernel as sk
+    if not (sk.HAVE_NUMBA and USE_NUMBA):
+        inside = np.flatnonzero(mask.ravel())
+        if not len(inside):
+            return dict.fromkeys(sk.SUMMARY_FIELDS, 0)
+        pixels = np.ascontiguousarray(rgb).reshape(-1, 3).take(inside, axis=0)
+        return _summary_numpy(pixels.reshape(-1, 1, 3))
+    _register_parent(rgb)
+    flat, off, stride = _layout(rgb)
+    q = np.empty(rgb.shape[:2], np.int32)
+    whole, part = sk.masked_kernel(flat, off, stride, rgb.shape[0], rgb.shape[1],
+                                   mask.view(np.uint8), q)
+    slot = _slot(rgb)
+    if slot is not None and "summary" not in slot:
+        slot["summary"] = dict(zip(sk.SUMMARY_FIELDS, whole.tolist()))
+        slot.setdefault("luma_q", q)
+    return dict(zip(sk.SUMMARY_FIELDS, part.tolist()))
+
+
 def luma_histogram(rgb: np.ndarray) -> np.ndarray:
     """The 256-bin histogram (int64 counts) of round(Y), halves rounded up."""
     def compute(a):
@@ -190,13 +222,21 @@ def _variance(n: int, s1: int, s2: int) -> float:
 
 def brightness(rgb: np.ndarray) -> float:
     """mean(Y) / 255, in [0, 1]."""
-    s = summary(rgb)
+    return brightness_of(summary(rgb))
+
+
+def brightness_of(s: dict) -> float:
+    """:func:`brightness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["s_q"] / (s["n"] * 255000.0)
 
 
 def contrast(rgb: np.ndarray) -> float:
     """std(Y) / 127.5 (population std), in [0, 1]."""
-    s = summary(rgb)
+    return contrast_of(summary(rgb))
+
+
+def contrast_of(s: dict) -> float:
+    """:func:`contrast` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return math.sqrt(_variance(s["n"], s["s_q"], s["s_q2"])) / 1000.0 / 127.5
 
 
@@ -263,19 +303,31 @@ def blue_mask(rgb: np.ndarray) -> np.ndarray:
 
 def redness(rgb: np.ndarray) -> float:
     """Fraction of red pixels (see red_mask), in [0, 1]."""
-    s = summary(rgb)
+    return redness_of(summary(rgb))
+
+
+def redness_of(s: dict) -> float:
+    """:func:`redness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["red"] / s["n"]
 
 
 def greenness(rgb: np.ndarray) -> float:
     """Fraction of green pixels (see green_mask), in [0, 1]."""
-    s = summary(rgb)
+    return greenness_of(summary(rgb))
+
+
+def greenness_of(s: dict) -> float:
+    """:func:`greenness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["green"] / s["n"]
 
 
 def blueness(rgb: np.ndarray) -> float:
     """Fraction of blue pixels (see blue_mask), in [0, 1]."""
-    s = summary(rgb)
+    return blueness_of(summary(rgb))
+
+
+def blueness_of(s: dict) -> float:
+    """:func:`blueness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["blue"] / s["n"]
 
 
@@ -283,7 +335,11 @@ def colorfulness(rgb: np.ndarray) -> float:
     """Hasler and Suesstrunk (2003): rg = R - G, yb = (R + G)/2 - B;
     sqrt(var(rg) + var(yb)) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2), on the 0..255 scale.
     Computed exactly from sums of rg and yb2 = R + G - 2B = 2 yb."""
-    s = summary(rgb)
+    return colorfulness_of(summary(rgb))
+
+
+def colorfulness_of(s: dict) -> float:
+    """:func:`colorfulness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     n = s["n"]
     m_rg, v_rg = s["s_rg"] / n, _variance(n, s["s_rg"], s["s_rg2"])
     m_yb, v_yb = s["s_yb2"] / n / 2.0, _variance(n, s["s_yb2"], s["s_yb22"]) / 4.0
