@@ -232,10 +232,16 @@ def _block_sums(q, rows, cols, sums):
                 colsum[j] = 0
 
 
-def _kernel(flat, off, stride, height, width, q):
-    """Every SUMMARY_FIELDS sum of the pixels described as in :func:`_pixel_pass`; ``q``
-    (int32, height x width) receives the luma, which the caller keeps for other statistics
-    (the Laplacian, the histogram, the perceptual hash)."""
+def _kernel(flat, view, q):
+    """Every SUMMARY_FIELDS sum of the pixels of ``view`` (an (H, W, 3) uint8 array whose
+    bytes are in ``flat`` with a pixel stride of 3: the image itself, or a crop of it read in
+    place; its offset in ``flat`` and row stride are taken from the view, which costs less
+    than asking numpy from Python); ``q`` (int32, H x W) receives the luma, which the caller
+    keeps for other statistics (the Laplacian, the histogram, the perceptual hash)."""
+    off = view.ctypes.data - flat.ctypes.data
+    stride = view.strides[0]
+    height = view.shape[0]
+    width = view.shape[1]
     out = np.zeros(16, np.int64)
     _pixel_pass(flat, off, stride, height, width, q, out)
     out[3] = max(height - 2, 0) * max(width - 2, 0)
@@ -245,11 +251,14 @@ def _kernel(flat, off, stride, height, width, q):
     return out
 
 
-def _masked_kernel(flat, off, stride, height, width, mask, q):
-    """(crop sums, mask sums): every SUMMARY_FIELDS sum of the crop described as in
-    :func:`_pixel_pass` (with its Laplacian, ``q`` receiving the luma as in :func:`_kernel`)
-    and the same sums over the pixels where ``mask`` is 1 (no Laplacian: n_lap = 0), from one
-    pass over the pixels."""
+def _masked_kernel(flat, view, mask, q):
+    """(crop sums, mask sums): every SUMMARY_FIELDS sum of ``view`` as in :func:`_kernel` (with
+    its Laplacian, ``q`` receiving the luma) and the same sums over the pixels where ``mask``
+    is 1 (no Laplacian: n_lap = 0), from one pass over the pixels."""
+    off = view.ctypes.data - flat.ctypes.data
+    stride = view.strides[0]
+    height = view.shape[0]
+    width = view.shape[1]
     out = np.zeros(16, np.int64)
     out_mask = np.zeros(16, np.int64)
     _masked_pass(flat, off, stride, height, width, mask, q, out, out_mask)

@@ -104,49 +104,56 @@ def summary(rgb: np.ndarray) -> dict:
 USE_NUMBA = True   # tests switch it off to compare both paths
 
 # Decoded images whose crops are read in place (a crop is a view of one of them): id ->
-# (weak reference, address of the first byte, row stride in bytes). The last few only.
+# (weak reference, row stride in bytes). The last few only.
 _PARENTS: dict = {}
 _MAX_PARENTS = 4
+_SK = None        # the compiled kernels' module, imported on first use (numba loads slowly)
 
 
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
+def _kernels():
+    global _SK
+    if _SK is None:
+        from . import _summary_kernel
+        _SK = _summary_kernel
+    return _SK
 
 
 def _register_parent(a: np.ndarray) -> None:
-    if id(a) in _PARENTS or a.flags.writeable or not a.flags.c_contiguous:
+    key = id(a)
+    if key in _PARENTS or a.flags.writeable or not a.flags.c_contiguous:
         return
     while len(_PARENTS) >= _MAX_PARENTS:
         _PARENTS.pop(next(iter(_PARENTS)))
-    key = id(a)
-    _PARENTS[key] = (weakref.ref(a, lambda _ref: _PARENTS.pop(key, None)), _address(a),
-                     a.strides[0])
+    _PARENTS[key] = (weakref.ref(a, lambda _ref: _PARENTS.pop(key, None)), a.strides[0])
 
 
 def _layout(a: np.ndarray):
-    """(flat bytes, offset, row stride) of an (H, W, 3) uint8 array for the kernels: the array
-    itself when contiguous; for a crop of a registered image, that image's bytes (no copy);
-    otherwise a contiguous copy."""
+    """(flat bytes, view) of an (H, W, 3) uint8 array for the kernels, which read pixel (i, j)
+    of ``view`` in ``flat`` (its offset there and its row stride taken from the view itself):
+    the array itself when contiguous; for a crop of a registered image, that image's bytes (no
+    copy); otherwise a contiguous copy."""
     if a.flags.c_contiguous:
-        return a.reshape(-1), 0, 3 * a.shape[1]
-    parent = _PARENTS.get(id(a.base))
-    if parent is not None and a.strides[1] == 3 and a.strides[2] == 1:
-        base = parent[0]()
-        if base is a.base and a.strides[0] == parent[2]:
-            return base.reshape(-1), _address(a) - parent[1], parent[2]
+        return a.reshape(-1), a
+    base = a.base
+    parent = _PARENTS.get(id(base))
+    if (parent is not None and parent[0]() is base and a.strides[0] == parent[1]
+            and a.strides[1] == 3 and a.strides[2] == 1):
+        return base.reshape(-1), a
     c = np.ascontiguousarray(a)
-    return c.reshape(-1), 0, 3 * c.shape[1]
+    return c.reshape(-1), c
 
 
 def _summary(a: np.ndarray) -> dict:
-    from . import _summary_kernel as sk
+    sk = _kernels()
     if not (sk.HAVE_NUMBA and USE_NUMBA):
         return _summary_numpy(a)
     _register_parent(a)
-    flat, off, stride = _layout(a)
+    flat, view = _layout(a)
     q = np.empty(a.shape[:2], np.int32)
-    values = sk.kernel(flat, off, stride, a.shape[0], a.shape[1], q)
-    _memo(a, "luma_q", lambda _: q)   # the kernel's luma serves later statistics
+    values = sk.kernel(flat, view, q)
+    slot = _MEMO.get(id(a)) if not a.flags.writeable else None
+    if slot is not None:
+        slot.setdefault("luma_q", q)   # the kernel's luma serves later statistics
     return dict(zip(sk.SUMMARY_FIELDS, values.tolist()))
 
 
@@ -171,10 +178,9 @@ def masked_summary(rgb: np.ndarray, mask: np.ndarray) -> dict:
         pixels = np.ascontiguousarray(rgb).reshape(-1, 3).take(inside, axis=0)
         return _summary_numpy(pixels.reshape(-1, 1, 3))
     _register_parent(rgb)
-    flat, off, stride = _layout(rgb)
+    flat, view = _layout(rgb)
     q = np.empty(rgb.shape[:2], np.int32)
-    whole, part = sk.masked_kernel(flat, off, stride, rgb.shape[0], rgb.shape[1],
-                                   mask.view(np.uint8), q)
+    whole, part = sk.masked_kernel(flat, view, mask.view(np.uint8), q)
     slot = _slot(rgb)
     if slot is not None and "summary" not in slot:
         slot["summary"] = dict(zip(sk.SUMMARY_FIELDS, whole.tolist()))
