@@ -116,7 +116,8 @@ def peak_mb() -> tuple[float, float]:
     workers of the kept pool, read from /proc, and any finished child)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    pool = qw.compute.engine._POOL.get("pool") if hasattr(qw.compute, "engine") else None
+    from quality_widgets.compute import pool as pool_module   # the kept local pool
+    pool = getattr(pool_module, "_POOL", {}).get("pool")
     for pid in list(getattr(pool, "_processes", None) or {}):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
