@@ -220,9 +220,11 @@ def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> n
     Computed in float64 like the definition, fast: the candidates come from float32 products
     of blocks of rows (each pair once), keeping for each row every column within the float32
     error bound of its best (2 (d + 4) eps32 times the squared norms), and only those are
-    measured in float64. The products are BLAS's; the passes over each block (minima, then the
-    pairs within the bound) are compiled and run on the cores of this process. 100,000 x 512
-    takes about 45 s of wall time on an idle 2-core machine (bench/scale.py)."""
+    measured in float64. The products are BLAS's, a band of rows per thread (BLAS held to one
+    thread by threadpoolctl when installed; else one band on BLAS's threads); the passes over
+    each block (minima, then the pairs within the bound) are compiled and run on the same
+    threads. 100,000 x 512 takes about 75 s of CPU (the float32 products alone about 61 s),
+    shared by the cores of this process (bench/scale.py)."""
     x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {x.shape}")
