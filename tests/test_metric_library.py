@@ -245,6 +245,39 @@ def test_compiled_and_numpy_summaries_are_identical(shape, parent_first, monkeyp
     assert fast_hist.sum() == shape[0] * shape[1]
 
 
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (3, 3), (31, 17), (120, 90)])
+def test_masked_summary_equals_the_summary_of_the_gathered_pixels(shape, monkeypatch):
+    """The one-pass masked sums (numba) equal the summary of exactly the mask's pixels
+    gathered by hand, for empty, full and random masks on a crop view; the crop's own sums
+    that the same pass leaves for the box metrics equal its summary; the numpy fallback
+    agrees."""
+    from quality_widgets.compute import _summary_kernel
+    rng = np.random.default_rng(7 + sum(shape))
+    big = ro(rng.integers(0, 256, size=(shape[0] + 4, shape[1] + 5, 3)).astype(np.uint8))
+    px.summary(big)                   # as the engine does: the crop is read in place
+    view = big[2:2 + shape[0], 3:3 + shape[1]]
+    masks_ = [np.zeros(shape, bool), np.ones(shape, bool), rng.random(shape) < 0.3]
+    fast = []
+    for mask in masks_:
+        got = px.masked_summary(view, mask)
+        fast.append(got)
+        pixels = view[mask].reshape(-1, 1, 3)
+        want = px.summary(ro(pixels.copy())) if len(pixels) else dict.fromkeys(got, 0)
+        assert got["n"] == mask.sum()
+        assert {k: v for k, v in got.items() if "lap" not in k} == \
+            {k: v for k, v in want.items() if "lap" not in k}
+        assert got["n_lap"] == got["s_lap"] == got["s_lap2"] == 0
+        if len(pixels):
+            assert px.colorfulness_of(got) == px.colorfulness(ro(pixels.copy()))
+    if _summary_kernel.HAVE_NUMBA:   # the crop's sums were left by the masked pass
+        assert px.summary(view) == px.summary(ro(view.copy()))
+    monkeypatch.setattr(px, "USE_NUMBA", False)
+    for mask, got in zip(masks_, fast):
+        slow = px.masked_summary(ro(view.copy()), mask)
+        assert {k: v for k, v in slow.items() if "lap" not in k} == \
+            {k: v for k, v in got.items() if "lap" not in k}
+
 def test_round_luma_multiply_shift_is_exact_for_every_luma_value():
     q = np.arange(0, 255_001, dtype=np.int64)
     assert np.array_equal(((q + 500) * 67109) >> 26, (q + 500) // 1000)

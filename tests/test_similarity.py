@@ -82,6 +82,38 @@ def test_edge_sizes_and_identical_hashes():
     assert groups.tolist() == [0, 0, 0, 0, 4]
 
 
+
+def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path():
+    """Many tiles (block 64 on 700 rows), exact duplicates (distance 0) and a zero row: equal to
+    comparing every pair in float64, and the numpy path (no numba) gives the same values."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(700, 16)).astype(np.float32)
+    x[5] = x[600]                   # exact duplicate, in different tiles
+    x[70] = 0.0                     # a zero vector: cosine distance 1 to everything
+    for metric in ("cosine", "euclidean"):
+        got = similarity.nearest_distance(x, metric=metric, block=64)
+        y = x.astype(np.float64)
+        if metric == "cosine":
+            norms = np.linalg.norm(y, axis=1, keepdims=True)
+            y = y / np.where(norms == 0, 1, norms)
+            d = 1 - y @ y.T
+        else:
+            sq = (y * y).sum(1)
+            d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * y @ y.T, 0))
+        np.fill_diagonal(d, np.inf)
+        np.testing.assert_allclose(got, d.min(axis=1), rtol=1e-12, atol=1e-12)
+        assert got[5] == got[600] and got[5] < 1e-12
+        y64 = x.astype(np.float64)
+        if metric == "cosine":
+            n = np.linalg.norm(y64, axis=1, keepdims=True)
+            y64 = y64 / np.where(n == 0, 1, n)
+        sq = (y64 * y64).sum(1)
+        tol = (2 * 20 * float(np.finfo(np.float32).eps) * (sq + sq.max())).astype(np.float32)
+        slow = similarity._nearest_numpy(y64, y64.astype(np.float32), sq, tol, metric, 64)
+        np.testing.assert_allclose(got, slow, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="row 3 is not finite"):
+        similarity.nearest_distance(np.where(np.arange(700)[:, None] == 3, np.nan, x))
+
 def test_nearest_distance_matches_the_float64_definition():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 64)).astype(np.float32)

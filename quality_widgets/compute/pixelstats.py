@@ -104,50 +104,88 @@ def summary(rgb: np.ndarray) -> dict:
 USE_NUMBA = True   # tests switch it off to compare both paths
 
 # Decoded images whose crops are read in place (a crop is a view of one of them): id ->
-# (weak reference, address of the first byte, row stride in bytes). The last few only.
+# (weak reference, row stride in bytes). The last few only.
 _PARENTS: dict = {}
 _MAX_PARENTS = 4
+_SK = None        # the compiled kernels' module, imported on first use (numba loads slowly)
 
 
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
+def _kernels():
+    global _SK
+    if _SK is None:
+        from . import _summary_kernel
+        _SK = _summary_kernel
+    return _SK
 
 
 def _register_parent(a: np.ndarray) -> None:
-    if id(a) in _PARENTS or a.flags.writeable or not a.flags.c_contiguous:
+    key = id(a)
+    if key in _PARENTS or a.flags.writeable or not a.flags.c_contiguous:
         return
     while len(_PARENTS) >= _MAX_PARENTS:
         _PARENTS.pop(next(iter(_PARENTS)))
-    key = id(a)
-    _PARENTS[key] = (weakref.ref(a, lambda _ref: _PARENTS.pop(key, None)), _address(a),
-                     a.strides[0])
+    _PARENTS[key] = (weakref.ref(a, lambda _ref: _PARENTS.pop(key, None)), a.strides[0])
 
 
 def _layout(a: np.ndarray):
-    """(flat bytes, offset, row stride) of an (H, W, 3) uint8 array for the kernels: the array
-    itself when contiguous; for a crop of a registered image, that image's bytes (no copy);
-    otherwise a contiguous copy."""
+    """(flat bytes, view) of an (H, W, 3) uint8 array for the kernels, which read pixel (i, j)
+    of ``view`` in ``flat`` (its offset there and its row stride taken from the view itself):
+    the array itself when contiguous; for a crop of a registered image, that image's bytes (no
+    copy); otherwise a contiguous copy."""
     if a.flags.c_contiguous:
-        return a.reshape(-1), 0, 3 * a.shape[1]
-    parent = _PARENTS.get(id(a.base))
-    if parent is not None and a.strides[1] == 3 and a.strides[2] == 1:
-        base = parent[0]()
-        if base is a.base and a.strides[0] == parent[2]:
-            return base.reshape(-1), _address(a) - parent[1], parent[2]
+        return a.reshape(-1), a
+    base = a.base
+    parent = _PARENTS.get(id(base))
+    if (parent is not None and parent[0]() is base and a.strides[0] == parent[1]
+            and a.strides[1] == 3 and a.strides[2] == 1):
+        return base.reshape(-1), a
     c = np.ascontiguousarray(a)
-    return c.reshape(-1), 0, 3 * c.shape[1]
+    return c.reshape(-1), c
 
 
 def _summary(a: np.ndarray) -> dict:
-    from . import _summary_kernel as sk
+    sk = _kernels()
     if not (sk.HAVE_NUMBA and USE_NUMBA):
         return _summary_numpy(a)
     _register_parent(a)
-    flat, off, stride = _layout(a)
+    flat, view = _layout(a)
     q = np.empty(a.shape[:2], np.int32)
-    values = sk.kernel(flat, off, stride, a.shape[0], a.shape[1], q)
-    _memo(a, "luma_q", lambda _: q)   # the kernel's luma serves later statistics
+    values = sk.kernel(flat, view, q)
+    slot = _MEMO.get(id(a)) if not a.flags.writeable else None
+    if slot is not None:
+        slot.setdefault("luma_q", q)   # the kernel's luma serves later statistics
     return dict(zip(sk.SUMMARY_FIELDS, values.tolist()))
+
+
+def masked_summary(rgb: np.ndarray, mask: np.ndarray) -> dict:
+    """:func:`summary` of the pixels of ``rgb`` where ``mask`` (bool, same height and width)
+    is True: the sums of the brightness, contrast, colour fractions and colourfulness of those
+    pixels alone (n = the number of them, 0 for an empty mask; no Laplacian: n_lap = 0).
+
+    With numba, one pass over ``rgb`` gives these sums and ``rgb``'s own :func:`summary`, which
+    is remembered for a read-only ``rgb`` (the box metrics of the same crop then read it); the
+    numpy fallback gathers the pixels and sums them."""
+    rgb = _check(rgb)
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.shape != rgb.shape[:2]:
+        raise ValueError(f"the mask is {mask.shape[0]} x {mask.shape[1]} but the pixels "
+                         f"{rgb.shape[0]} x {rgb.shape[1]}")
+    from . import _summary_kernel as sk
+    if not (sk.HAVE_NUMBA and USE_NUMBA):
+        inside = np.flatnonzero(mask.ravel())
+        if not len(inside):
+            return dict.fromkeys(sk.SUMMARY_FIELDS, 0)
+        pixels = np.ascontiguousarray(rgb).reshape(-1, 3).take(inside, axis=0)
+        return _summary_numpy(pixels.reshape(-1, 1, 3))
+    _register_parent(rgb)
+    flat, view = _layout(rgb)
+    q = np.empty(rgb.shape[:2], np.int32)
+    whole, part = sk.masked_kernel(flat, view, mask.view(np.uint8), q)
+    slot = _slot(rgb)
+    if slot is not None and "summary" not in slot:
+        slot["summary"] = dict(zip(sk.SUMMARY_FIELDS, whole.tolist()))
+        slot.setdefault("luma_q", q)
+    return dict(zip(sk.SUMMARY_FIELDS, part.tolist()))
 
 
 def luma_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -190,13 +228,21 @@ def _variance(n: int, s1: int, s2: int) -> float:
 
 def brightness(rgb: np.ndarray) -> float:
     """mean(Y) / 255, in [0, 1]."""
-    s = summary(rgb)
+    return brightness_of(summary(rgb))
+
+
+def brightness_of(s: dict) -> float:
+    """:func:`brightness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["s_q"] / (s["n"] * 255000.0)
 
 
 def contrast(rgb: np.ndarray) -> float:
     """std(Y) / 127.5 (population std), in [0, 1]."""
-    s = summary(rgb)
+    return contrast_of(summary(rgb))
+
+
+def contrast_of(s: dict) -> float:
+    """:func:`contrast` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return math.sqrt(_variance(s["n"], s["s_q"], s["s_q2"])) / 1000.0 / 127.5
 
 
@@ -263,19 +309,31 @@ def blue_mask(rgb: np.ndarray) -> np.ndarray:
 
 def redness(rgb: np.ndarray) -> float:
     """Fraction of red pixels (see red_mask), in [0, 1]."""
-    s = summary(rgb)
+    return redness_of(summary(rgb))
+
+
+def redness_of(s: dict) -> float:
+    """:func:`redness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["red"] / s["n"]
 
 
 def greenness(rgb: np.ndarray) -> float:
     """Fraction of green pixels (see green_mask), in [0, 1]."""
-    s = summary(rgb)
+    return greenness_of(summary(rgb))
+
+
+def greenness_of(s: dict) -> float:
+    """:func:`greenness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["green"] / s["n"]
 
 
 def blueness(rgb: np.ndarray) -> float:
     """Fraction of blue pixels (see blue_mask), in [0, 1]."""
-    s = summary(rgb)
+    return blueness_of(summary(rgb))
+
+
+def blueness_of(s: dict) -> float:
+    """:func:`blueness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     return s["blue"] / s["n"]
 
 
@@ -283,7 +341,11 @@ def colorfulness(rgb: np.ndarray) -> float:
     """Hasler and Suesstrunk (2003): rg = R - G, yb = (R + G)/2 - B;
     sqrt(var(rg) + var(yb)) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2), on the 0..255 scale.
     Computed exactly from sums of rg and yb2 = R + G - 2B = 2 yb."""
-    s = summary(rgb)
+    return colorfulness_of(summary(rgb))
+
+
+def colorfulness_of(s: dict) -> float:
+    """:func:`colorfulness` from the sums of :func:`summary` (or :func:`masked_summary`)."""
     n = s["n"]
     m_rg, v_rg = s["s_rg"] / n, _variance(n, s["s_rg"], s["s_rg2"])
     m_yb, v_yb = s["s_yb2"] / n / 2.0, _variance(n, s["s_yb2"], s["s_yb22"]) / 4.0

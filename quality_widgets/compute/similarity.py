@@ -7,6 +7,9 @@ Used by the built-in ``uniqueness`` metric; call them directly with your own emb
 """
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -217,7 +220,11 @@ def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> n
     Computed in float64 like the definition, fast: the candidates come from float32 products
     of blocks of rows (each pair once), keeping for each row every column within the float32
     error bound of its best (2 (d + 4) eps32 times the squared norms), and only those are
-    measured in float64. 100,000 x 512 takes about 30 s on 2 cores."""
+    measured in float64. The products are BLAS's, a band of rows per thread (BLAS held to one
+    thread by threadpoolctl when installed; else one band on BLAS's threads); the passes over
+    each block (minima, then the pairs within the bound) are compiled and run on the same
+    threads. 100,000 x 512 takes about 75 s of CPU (the float32 products alone about 61 s),
+    shared by the cores of this process (bench/scale.py)."""
     x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {x.shape}")
@@ -228,14 +235,83 @@ def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> n
     if n < 2:
         return out
     x64 = x.astype(np.float64)
+    bad = ~np.isfinite(x64).all(axis=1)
+    if bad.any():
+        raise ValueError(f"embeddings row {int(np.flatnonzero(bad)[0])} is not finite "
+                         f"({int(bad.sum())} such rows)")
     if metric == "cosine":
         norms = np.linalg.norm(x64, axis=1, keepdims=True)
         x64 = x64 / np.where(norms == 0, 1, norms)
     sq = (x64 * x64).sum(1)
     x32 = x64.astype(np.float32)
-    sq32 = sq.astype(np.float32)
     eps = float(np.finfo(np.float32).eps)
     tol = (2 * (dim + 4) * eps * (sq + sq.max())).astype(np.float32)
+    from . import _nearest as nk
+    if not nk.HAVE_NUMBA:  # pragma: no cover - numba is a dependency
+        return _nearest_numpy(x64, x32, sq, tol, metric, block)
+    from ._hamming import _threads
+    euclidean = metric == "euclidean"
+    a = np.float32(-2.0 if euclidean else -1.0)
+    sq32 = sq.astype(np.float32) if euclidean else np.zeros(n, np.float32)
+    best = np.full(n, np.inf, dtype=np.float32)
+    # Each thread multiplies its own band of rows with BLAS kept to one thread (BLAS's own
+    # threads spin between calls while the passes run: measured 40% more CPU on 2 cores);
+    # without threadpoolctl to say so, one band and BLAS's threads.
+    try:
+        from threadpoolctl import threadpool_limits
+        limit, threads = threadpool_limits(1, user_api="blas"), _threads()
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        limit, threads = contextlib.nullcontext(), 1
+    found_i, found_j = [], []
+
+    def band_min(r0, b0, b1, cols, diag):
+        g = x32[r0 + b0:r0 + b1] @ x32[cols].T
+        if diag:                    # score +inf: a row is not its own neighbour
+            g[np.arange(b1 - b0), np.arange(b0, b1)] = -np.inf
+        rowmin = np.empty(b1 - b0, np.float32)
+        colmin = np.full(g.shape[1], np.inf, np.float32)
+        nk.band_min(g, 0, b1 - b0, sq32[r0 + b0:r0 + b1], sq32[cols], a, rowmin, colmin)
+        return g, rowmin, colmin
+
+    with limit, ThreadPoolExecutor(threads) as pool:
+        for r0 in range(0, n, block):
+            rows = slice(r0, min(r0 + block, n))
+            bands = np.linspace(0, rows.stop - r0, threads + 1).astype(int).tolist()
+            spans = list(zip(bands[:-1], bands[1:]))
+            for c0 in range(r0, n, block):
+                cols = slice(c0, min(c0 + block, n))
+                diag = r0 == c0
+                parts = list(pool.map(lambda ab: band_min(r0, ab[0], ab[1], cols, diag), spans))
+                np.minimum(best[rows], np.concatenate([p[1] for p in parts]), out=best[rows])
+                if not diag:
+                    colmin = np.minimum.reduce([p[2] for p in parts])
+                    np.minimum(best[cols], colmin, out=best[cols])
+                lim_r = best[rows] + tol[rows]
+                lim_c = best[cols] + tol[cols]
+
+                def hits(k):
+                    b0, b1 = spans[k]
+                    return nk.band_hits(parts[k][0], 0, b1 - b0, sq32[r0 + b0:r0 + b1],
+                                        sq32[cols], a, lim_r[b0:b1], lim_c, not diag)
+                for k, (hi, hj) in enumerate(pool.map(hits, range(len(spans)))):
+                    found_i.append(r0 + spans[k][0] + hi)
+                    found_j.append(c0 + hj)
+    # each pair found counts for both of its rows (it was kept for one of them)
+    i = np.concatenate(found_i)
+    j = np.concatenate(found_j)
+    dist = np.empty(len(i))
+    nk.pair_distances(x64, sq, i, j, euclidean, dist)
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, i, dist)
+    np.minimum.at(nearest, j, dist)
+    return nearest
+
+
+def _nearest_numpy(x64, x32, sq, tol, metric, block) -> np.ndarray:
+    """:func:`nearest_distance` without numba: the same candidates from numpy passes."""
+    n = len(x64)
+    out = np.full(n, np.nan)
+    sq32 = sq.astype(np.float32)
     best = np.full(n, np.inf, dtype=np.float32)
     found_i, found_j = [], []
 
