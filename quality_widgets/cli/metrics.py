@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import threading
 
 from ._shared import (EXIT_OK, add_dataset_arguments, check_images_usable, error, load_dataset,
                       metrics_to_compute)
@@ -42,7 +43,6 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..compute.engine import compute_metrics
     from ..data.storage import path_or_url
-    from ..frames import write_metrics
     try:
         target = scheduler_target(args.scheduler)
     except ValueError as e:
@@ -73,6 +73,19 @@ def run(args) -> int:
             metrics = metrics_to_compute(names) + from_files
         frames = compute_metrics(dataset, metrics=metrics, workers=args.workers,
                                  cache_dir=cache, progress=not args.quiet, executor=client)
+        done_with_cluster = stack.pop_all()
+    # the cluster (local:N: 1 to 2 s to stop its processes) closes while the output is written
+    closing = threading.Thread(target=done_with_cluster.close, daemon=True,
+                               name="quality-widgets: closing the cluster")
+    closing.start()
+    try:
+        return _write(frames, dataset, out, args)
+    finally:
+        closing.join()
+
+
+def _write(frames, dataset, out, args) -> int:
+    from ..frames import write_metrics
     check_images_usable(frames, args)
     write_metrics(frames, out)
     print(f"{dataset!r}")
@@ -133,7 +146,6 @@ def started_in_background(context):
     Dask, NumPy, pandas and the metrics) took 3.5 to 5 s on coco128 x 8 on a loaded 2-core
     machine, mostly waiting on the new processes; meanwhile this process reads the annotation
     and prediction files and plans the batches."""
-    import threading
     from concurrent.futures import Future
     stack = contextlib.ExitStack()
     future: Future = Future()
