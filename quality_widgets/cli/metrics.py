@@ -181,12 +181,16 @@ def dask_client(target):
                 n_workers=value, threads_per_worker=1, processes=True,
                 dashboard_address=None) as cluster:
             # not `with Client(...)`: that makes it the current client of this thread's
-            # context, which another thread cannot undo (see started_in_background)
+            # context, which another thread cannot undo (the client is made in one thread
+            # and closed in another, see started_in_background and run)
             client = Client(cluster, set_as_default=False)
             try:
                 yield client
             finally:
                 client.close()
         return
-    with Client(value, timeout="30s") as client:
+    client = Client(value, timeout="30s", set_as_default=False)
+    try:
         yield client
+    finally:
+        client.close()
