@@ -69,6 +69,23 @@ def test_any_executor_runs_the_batches_with_its_own_number_of_slots():
         pool.as_workers("tcp://127.0.0.1:8786")
 
 
+def test_an_executor_still_starting_is_waited_for_when_the_batches_are_ready():
+    """The CLI starts its LocalCluster in the background: a Future of the executor is used once
+    it resolves, and its start-up error is raised where the executor is needed."""
+    from concurrent.futures import Future
+    starting = Future()
+    with ThreadPoolExecutor(2) as threads:
+        starting.set_result(threads)
+        got = []
+        pool.run_batches([[1], [2, 3]], square_or_die, (), pool.as_workers(starting), got.extend,
+                         lost_marker)
+    assert sorted((x, y) for x, y, _ in got) == [(1, 1), (2, 4), (3, 9)]
+    failed = Future()
+    failed.set_exception(RuntimeError("Nanny failed to start."))
+    with pytest.raises(RuntimeError, match="Nanny failed"):
+        pool.as_workers(failed)
+
+
 def test_a_broken_executor_of_the_user_is_a_clear_error_after_the_finished_batches():
     """A process pool cannot run anything once a worker died, and one passed by the user
     cannot be replaced by us: the run stops with an error saying so, after collecting what
