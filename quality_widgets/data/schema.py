@@ -58,16 +58,21 @@ def safe_join(root: Path, name: str) -> Path | None:
     candidate = Path(name)
     if candidate.is_absolute() or candidate.drive:
         return None
-    root = Path(root).absolute()
-    joined = root / candidate
-    parts = []
-    for part in candidate.parts:
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
-    if not parts:
+    if not relative_parts(candidate.parts):
         return None
-    return joined
+    return Path(root).absolute() / candidate
+
+
+def relative_parts(parts) -> list[str] | None:
+    """The parts of a relative name with "" and "." dropped and ".." applied; None when a ".."
+    climbs above the start (the name leaves its folder). The rule of :func:`safe_join` and of
+    ``storage.join`` for URLs."""
+    out: list[str] = []
+    for part in parts:
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+        elif part not in ("", "."):
+            out.append(part)
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from ..errors import DatasetError
+from .schema import relative_parts
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # What a store reports about a file's version, most specific first: a content tag, then a time.
@@ -80,14 +81,7 @@ def join(root: str, file_name: str) -> str | None:
     if (not isinstance(file_name, str) or not file_name or "\x00" in file_name
             or file_name.startswith(("/", "\\")) or is_url(file_name)):
         return None
-    parts: list[str] = []
-    for part in file_name.replace("\\", "/").split("/"):
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
+    parts = relative_parts(file_name.replace("\\", "/").split("/"))
     return f"{root.rstrip('/')}/{'/'.join(parts)}" if parts else None
 
 
