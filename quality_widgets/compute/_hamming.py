@@ -129,21 +129,6 @@ def _join(vals, offs, masks, best):
                 best[i] = bi
 
 
-def _brute(vals, best):
-    """Every pair of the distinct ``vals``: best[i] = nearest Hamming distance."""
-    n = len(vals)
-    for i in range(n):
-        vi = vals[i]
-        bi = best[i]
-        for j in range(i + 1, n):
-            d = _popcount(vi ^ vals[j])
-            if d < bi:
-                bi = d
-            if d < best[j]:
-                best[j] = d
-        best[i] = bi
-
-
 def _find(parent, i):
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -172,7 +157,6 @@ if HAVE_NUMBA:
     _first_level = njit(inline="always")(_first_level)
     _search = njit(nogil=True, cache=True)(_search)
     _join = njit(nogil=True, cache=True)(_join)
-    _brute = njit(nogil=True, cache=True)(_brute)
     _find = njit(inline="always")(_find)
     components_min = njit(cache=True)(_components_min)
 else:  # pragma: no cover
@@ -232,7 +216,8 @@ class HashIndex:
         n = len(self.uvals)
         best = np.full(n, NONE, np.int64)
         if n < BRUTE_FORCE_BELOW:
-            _brute(self.uvals, best)
+            # every pair: one bucket holding all the hashes, joined with itself
+            _join(self.uvals, np.array([0, n], np.int64), _MASKS[:1], best)
             return best
         threads = _threads()
         for c, t in enumerate(JOIN_RADII):
