@@ -98,16 +98,9 @@ def holm(p_values) -> np.ndarray:
     ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``. Rejecting where ``adj <= a`` controls
     the family-wise error rate at ``a`` under any dependence between the tests.
     """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(scaled)
-    return out
+    def step_down(p_sorted, m):
+        return np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p_sorted))
+    return _adjusted(p_values, step_down)
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:
@@ -117,15 +110,20 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     Rejecting where ``q <= a`` controls the false discovery rate at ``a`` for independent or
     positively dependent tests (Benjamini & Hochberg 1995; Benjamini & Yekutieli 2001).
     """
+    def step_up(p_sorted, m):
+        scaled = np.minimum(1.0, m * p_sorted / np.arange(1, m + 1))
+        return np.minimum.accumulate(scaled[::-1])[::-1]
+    return _adjusted(p_values, step_up)
+
+
+def _adjusted(p_values, adjust) -> np.ndarray:
+    """``adjust(sorted finite p-values, m)`` put back in the input's order; NaN stays NaN."""
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = np.minimum(1.0, m * p[order] / np.arange(1, m + 1))
-    out[order] = np.minimum.accumulate(scaled[::-1])[::-1]
+    if len(ok):
+        order = ok[np.argsort(p[ok], kind="stable")]
+        out[order] = adjust(p[order], len(ok))
     return out
 
 
