@@ -83,6 +83,21 @@ def test_edge_sizes_and_identical_hashes():
 
 
 
+def float64_nearest(x, metric):
+    """The definition, every pair in float64: cosine distance 1 - cos (a zero row: distance 1
+    to everything) or euclidean distance, to the nearest other row."""
+    y = x.astype(np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(y, axis=1, keepdims=True)
+        y = y / np.where(norms == 0, 1, norms)
+        d = 1 - y @ y.T
+    else:
+        sq = (y * y).sum(1)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * y @ y.T, 0))
+    np.fill_diagonal(d, np.inf)
+    return d.min(axis=1)
+
+
 def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path():
     """Many tiles (block 64 on 700 rows), exact duplicates (distance 0) and a zero row: equal to
     comparing every pair in float64, and the numpy path (no numba) gives the same values."""
@@ -92,16 +107,7 @@ def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path():
     x[70] = 0.0                     # a zero vector: cosine distance 1 to everything
     for metric in ("cosine", "euclidean"):
         got = similarity.nearest_distance(x, metric=metric, block=64)
-        y = x.astype(np.float64)
-        if metric == "cosine":
-            norms = np.linalg.norm(y, axis=1, keepdims=True)
-            y = y / np.where(norms == 0, 1, norms)
-            d = 1 - y @ y.T
-        else:
-            sq = (y * y).sum(1)
-            d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * y @ y.T, 0))
-        np.fill_diagonal(d, np.inf)
-        np.testing.assert_allclose(got, d.min(axis=1), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, float64_nearest(x, metric), rtol=1e-12, atol=1e-12)
         assert got[5] == got[600] and got[5] < 1e-12
         y64 = x.astype(np.float64)
         if metric == "cosine":
@@ -121,12 +127,4 @@ def test_nearest_distance_matches_the_float64_definition():
     x[30] = x[40] + 1e-4           # a near euclidean duplicate
     for metric in ("cosine", "euclidean"):
         got = similarity.nearest_distance(x, metric=metric)
-        y = x.astype(np.float64)
-        if metric == "cosine":
-            y = y / np.linalg.norm(y, axis=1, keepdims=True)
-            d = 1 - y @ y.T
-        else:
-            sq = (y * y).sum(1)
-            d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * y @ y.T, 0))
-        np.fill_diagonal(d, np.inf)
-        np.testing.assert_allclose(got, d.min(axis=1), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(got, float64_nearest(x, metric), rtol=1e-9, atol=1e-9)
