@@ -83,12 +83,10 @@ def _columns(rows: list, file, key: str, names) -> pd.DataFrame:
         warn_rows(file, "a row that is not a JSON object", [f"{key}[{i}]" for i in bad],
                   len(rows))
         rows = [rows[i] for i in positions]
-        columns = {name: [r.get(name, missing) for r in rows] for name in names}
+        columns = _present_columns(rows, names, missing)
     frame = {}
     for name, values in columns.items():
         n_missing = values.count(missing)        # a C loop (identity compares first)
-        if n_missing == len(values):
-            continue
         if n_missing:
             values = [None if v is missing else v for v in values]
         frame[name] = pd.Series(values, dtype=object)
