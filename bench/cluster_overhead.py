@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import quality_widgets as qw  # noqa: E402
 from metrics_throughput import replicate  # noqa: E402
+
+import quality_widgets as qw  # noqa: E402
 from quality_widgets.cli.main import main as cli  # noqa: E402
 from quality_widgets.cli.metrics import dask_client  # noqa: E402
 from quality_widgets.compute import pool  # noqa: E402

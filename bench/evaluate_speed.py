@@ -57,14 +57,14 @@ def synthetic_coco(n_images: int, seed: int = 0) -> tuple[dict, list]:
         y = rng.uniform(0, height - h)
         crowd = rng.random(n_obj) < 0.01
         boxes = np.round(np.c_[x, y, w, h], 2)
-        for b, c, cr in zip(boxes, cats, crowd):
+        for b, c, cr in zip(boxes, cats, crowd, strict=True):
             annotations.append({"id": ann_id, "image_id": image_id, "category_id": int(c),
                                 "bbox": [float(v) for v in b],
                                 "area": float(round(b[2] * b[3] * rng.uniform(0.6, 0.95), 2)),
                                 "iscrowd": int(cr), "segmentation": []})
             ann_id += 1
         preds = []
-        for b, c in zip(boxes, cats):
+        for b, c in zip(boxes, cats, strict=True):
             # 1-3 detections per object: a good one, duplicates, a wrong class now and then.
             for _ in range(rng.integers(1, 4)):
                 jitter = rng.normal(0, 0.08, 4) * np.r_[b[2], b[3], b[2], b[3]]
@@ -241,7 +241,7 @@ def synthetic_segm(n_images: int, seed: int = 0) -> tuple[dict, list]:
     for image_id, rows in by_image.items():
         h, w = sizes[image_id]
         rles = mask_utils.frPyObjects([_ellipse(*r["bbox"]).tolist() for r in rows], h, w)
-        for r, rle in zip(rows, rles):
+        for r, rle in zip(rows, rles, strict=True):
             r["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
     return coco, results
 
@@ -317,7 +317,8 @@ def segm_section(sizes, coco128=None) -> bool:
     print(f"== segm (machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for r in runs:
         print(f"{r['label']}: {r['annotations']} labels, {r['predictions']} predictions")
-        print(f"   pycocotools {r['pycocotools_s']:7.2f} s   quality_widgets {r['engine_s']:6.2f} s "
+        print(f"   pycocotools {r['pycocotools_s']:7.2f} s   "
+              f"quality_widgets {r['engine_s']:6.2f} s "
               f"(load {r['load_s']:.2f} s)   speed-up {r['speedup']:.1f}x   max abs diff of "
               f"the 12 stats {r['max_abs_diff']:.3g} (AP {r['AP']:.4f})")
         ok &= r["max_abs_diff"] == 0

@@ -166,7 +166,8 @@ def main(argv=None) -> int:
           f"{np.percentile(times, 90):.1f} ms, max {max(times):.1f} ms (required <= 100 ms)")
     print(f"  bytes sent per update: median {statistics.median(sizes) / 1e3:.1f} kB, "
           f"max {max(sizes) / 1e3:.1f} kB (one page of 24 thumbnails + bins + "
-          f"scatter highlight; the frame itself is {frames.images.memory_usage(deep=False).sum() / 1e6:.0f} MB)")
+          f"scatter highlight; the frame itself is "
+          f"{frames.images.memory_usage(deep=False).sum() / 1e6:.0f} MB)")
     print(f"  thumbnails rendered during the timed updates: {made_during} (all from cache)")
     print("  bytes per update by widget: " + ", ".join(
         f"{k} {v / 1e3:.1f} kB" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])))

@@ -38,9 +38,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import quality_widgets as qw
-from quality_widgets.analysis.label_errors import find_label_errors
-from quality_widgets.evaluation.matching import box_iou
+import quality_widgets as qw  # noqa: E402 (after sys.path)
+from quality_widgets.analysis.label_errors import find_label_errors  # noqa: E402 (after sys.path)
+from quality_widgets.evaluation.matching import box_iou  # noqa: E402 (after sys.path)
 
 SHARED = Path(os.environ.get("QW_SHARED_DIR", ROOT.parent / "shared")) / "coco128"
 BOX = ["bbox_x", "bbox_y", "bbox_w", "bbox_h"]
@@ -83,7 +83,7 @@ def plant_noise(ds, seed=0, rate=0.05):
 
 def _direction(rng, x, w, size):
     """+1 or -1: the half-size shift that stays inside the image (random when both do)."""
-    fits = [d for d in (1, -1) if 0 <= x + d * w / 2 and x + w + d * w / 2 <= size]
+    fits = [d for d in (1, -1) if x + d * w / 2 >= 0 and x + w + d * w / 2 <= size]
     return rng.choice(fits) if fits else rng.choice([1, -1])
 
 
@@ -98,7 +98,8 @@ def simulated_predictions(ds, seed=0):
         w, h = a.bbox_w, a.bbox_h
         box = [a.bbox_x + rng.normal(0, 0.05 * w), a.bbox_y + rng.normal(0, 0.05 * h),
                max(1.0, w + rng.normal(0, 0.05 * w)), max(1.0, h + rng.normal(0, 0.05 * h))]
-        cat = a.category_id if rng.random() >= 0.02 else rng.choice(cat_ids[cat_ids != a.category_id])
+        cat = a.category_id if rng.random() >= 0.02 else \
+            rng.choice(cat_ids[cat_ids != a.category_id])
         rows.append({"image_id": int(a.image_id), "category_id": int(cat), "bbox": box,
                      "score": float(rng.beta(8, 2))})
     for image_id, im in ds.images.iterrows():
@@ -284,7 +285,7 @@ def main(argv=None):
             for kind in ("swapped", "badly_located", "overlooked"):
                 m = np.mean(totals[(name, kind)], axis=0)
                 print(f"{kind:<14}" + "".join(f"{v:>{w}.2f}" for v, w in
-                                               zip(m, (9, 7, 7, 14, 7))))
+                                               zip(m, (9, 7, 7, 14, 7), strict=True)))
     return 0
 
 

@@ -38,8 +38,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import quality_widgets as qw
-from quality_widgets.compute import similarity
+import quality_widgets as qw  # noqa: E402 (after sys.path)
+from quality_widgets.compute import similarity  # noqa: E402 (after sys.path)
 
 W, H = 640, 480
 
@@ -116,7 +116,7 @@ def peak_mb() -> tuple[float, float]:
     workers of the kept pool, read from /proc, and any finished child)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    from quality_widgets.compute import pool as pool_module   # the kept local pool
+    from quality_widgets.compute import pool as pool_module  # the kept local pool
     pool = getattr(pool_module, "_POOL", {}).get("pool")
     for pid in list(getattr(pool, "_processes", None) or {}):
         try:

@@ -55,10 +55,11 @@ def main(n_frames=120, size=(640, 480)):
     metrics = ["brightness", "contrast", "sharpness", "frame_difference", "shape_similarity",
                "id_switch_iou", "gap_after"]
     for workers in (1, 2):
-        t_j = timed(lambda: qw.compute_metrics(jpegs, metrics=metrics, workers=workers,
-                                               cache_dir=False, progress=False), repeat=2)
-        t_m = timed(lambda: qw.compute_metrics(mp4, metrics=metrics, workers=workers,
-                                               cache_dir=False, progress=False), repeat=2)
+        def run(ds, workers=workers):
+            return qw.compute_metrics(ds, metrics=metrics, workers=workers, cache_dir=False,
+                                      progress=False)
+        t_j = timed(lambda: run(jpegs), repeat=2)
+        t_m = timed(lambda: run(mp4), repeat=2)
         print(f"compute_metrics workers={workers}: JPEG {t_j:.2f} s (1.00), MP4 {t_m:.2f} s "
               f"({t_m / t_j:.2f}x)  [includes the temporal metrics; load {os.getloadavg()}]")
 

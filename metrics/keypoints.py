@@ -84,7 +84,7 @@ def skeleton_length_ratio(frame, dataset):
     kps = _keypoints(frame, dataset, level).tolist()
     cats = frame["category_id"].tolist()
     out = np.full(len(frame), np.nan)
-    for i, (k, c) in enumerate(zip(kps, cats)):
+    for i, (k, c) in enumerate(zip(kps, cats, strict=True)):
         if not isinstance(k, (list, tuple, np.ndarray)):
             continue
         k = np.reshape(np.asarray(k, dtype=float), (-1, 3))

@@ -116,7 +116,7 @@ def unpack_grids(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-# ---- frames and tracks ----------------------------------------------------------------------------
+# ---- frames and tracks -----------------------------------------------------------------------
 def frame_positions(images: pd.DataFrame) -> pd.DataFrame:
     """Per image id: ``video`` and ``position``, the 0-based rank of the frame within its video
     in the dataset (by ``frame_index``, then image id); NaN position outside videos."""
@@ -162,7 +162,7 @@ def track_table(frame: pd.DataFrame, dataset) -> pd.DataFrame:
         np.zeros(len(frame), dtype=bool)
     valid = np.isfinite(position) & np.isfinite(track_id) & ~crowd
     keys = pd.Series([f"{v}\x00{int(t)}" if ok else "" for v, t, ok in
-                      zip(video, np.nan_to_num(track_id), valid)])
+                      zip(video, np.nan_to_num(track_id), valid, strict=True)])
     codes = pd.factorize(keys)[0]
     table = pd.DataFrame({
         "video": video, "position": position, "track": np.where(valid, codes, -1),
@@ -346,7 +346,8 @@ def shape_vectors(frame: pd.DataFrame, dataset) -> tuple[np.ndarray, np.ndarray]
                     "track's previous polygons, in (0, 1] (1 = unchanged; boxes: aspect, area).")
 def shape_similarity(frame, dataset):
     """exp(-mean_i |u_i - m_i|), u the log10 Hu moments h_1..h_4, m the running mean over the
-    track's previous polygons (boxes without polygons: log aspect ratio and log size); module doc."""
+    track's previous polygons (boxes without polygons: log aspect ratio and log size); module
+    doc."""
     table = track_table(frame, dataset)
     out = np.full(len(frame), np.nan)
     rows = _ordered(table)
@@ -369,7 +370,7 @@ def shape_similarity(frame, dataset):
     return _series(out, frame)
 
 
-# ---- image metrics --------------------------------------------------------------------------------
+# ---- image metrics ---------------------------------------------------------------------------
 @metric(level="image", scope="dataset", requires=GRID_COLUMNS,
         description="Mean absolute luma change from the previous frame / 255, from a 16 x 16 "
                     "grid (0 = duplicated frame, high = cut; NaN outside videos).")
@@ -383,7 +384,7 @@ def frame_difference(frame, dataset):
     video, position = pos["video"].to_numpy(), pos["position"].to_numpy(dtype=float)
     ok = np.flatnonzero(np.isfinite(position))
     order = ok[np.lexsort((position[ok], video[ok].astype(str)))]
-    for a, b in zip(order[:-1], order[1:]):
+    for a, b in zip(order[:-1], order[1:], strict=True):
         if video[a] == video[b] and position[b] == position[a] + 1:
             out[b] = float(np.mean(np.abs(grids[b] - grids[a]))) / 255.0
     return _series(out, frame)

@@ -19,7 +19,7 @@ from .compute.registry import Metric, load_metric_file, metric, registered_metri
 from .data.dataset import Dataset
 from .data.sample import load_sample, sample_paths
 from .data.sample_video import write_sample_video
-from .errors import DataWarning, DatasetError, ExportError
+from .errors import DatasetError, DataWarning, ExportError
 from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
 from .frames import MetricFrames, read_metrics
@@ -55,8 +55,8 @@ def __getattr__(name):
 
 __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportError",
            "EvaluationResult", "Evaluator", "add_outcomes", "evaluate", "MetricFrames", "Metric",
-           "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths", "export",
-           "write_sample_video",
+           "load_metric_file", "metric", "registered_metrics", "load_sample", "sample_paths",
+           "export", "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
            "compare_to_reference", "reference", "similarity",

@@ -12,7 +12,7 @@ Two kinds of badness, two behaviours (see README, "Bad data"):
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class DatasetError(ValueError):

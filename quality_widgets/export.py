@@ -35,8 +35,8 @@ import pandas as pd
 from .data.dataset import Dataset
 from .data.schema import BOX_COLUMNS, empty_categories
 from .errors import ExportError
-from .jsonsafe import dumps
 from .frames import FRAME_OF_LEVEL, LEVELS, MetricFrames
+from .jsonsafe import dumps
 
 FORMATS = ("coco", "yolo", "yolo-seg", "csv", "parquet", "images")
 MARKER = ".quality-widgets-export"
@@ -75,6 +75,7 @@ def dataset_of(data) -> Dataset:
         data.dataset = reloaded
         return reloaded
     import warnings
+
     from .errors import DataWarning
     warnings.warn(
         f"{data.cache_dir or 'metrics'}: exporting labels rebuilt from the metric frames "
@@ -83,7 +84,7 @@ def dataset_of(data) -> Dataset:
         "(--images with --annotations or --yolo-labels) to keep them", DataWarning,
         stacklevel=2)
     images = data.images
-    img = pd.DataFrame({c: images[c] if c in images else None
+    img = pd.DataFrame({c: images.get(c)
                         for c in ("file_name", "path", "width", "height")}, index=images.index)
 
     def labels(frame, with_score):
@@ -123,7 +124,8 @@ def reload_dataset(frames) -> tuple[Dataset | None, str]:
     """(dataset, "") reloaded from the files a metrics folder's ``dataset.json`` names
     (``frames.sources``), checked to hold every row of the frames; else (None, why not)."""
     import warnings
-    from .errors import DataWarning, DatasetError
+
+    from .errors import DatasetError, DataWarning
     sources = getattr(frames, "sources", None) or {}
     loader = sources.get("loader")
     if loader not in ("coco", "yolo", "folder"):
@@ -203,7 +205,7 @@ def export_names(images: pd.DataFrame) -> dict:
     """image_id -> relative path (PurePosixPath) of its copy: the source name when safe,
     otherwise flattened; unique (a clash gets the image id prepended)."""
     out, used = {}, set()
-    for image_id, file_name in zip(images.index, images["file_name"]):
+    for image_id, file_name in zip(images.index, images["file_name"], strict=True):
         rel = safe_relative_name(file_name)
         if rel is None:
             rel = PurePosixPath(flattened_name(file_name, image_id))
@@ -286,9 +288,9 @@ def table_of(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its id index as a column and non-scalar cells as JSON text."""
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            if out[col].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
-                out[col] = out[col].map(_plain_cell)
+        if out[col].dtype == object and \
+                out[col].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
+            out[col] = out[col].map(_plain_cell)
     return out.reset_index()
 
 
@@ -348,7 +350,7 @@ def _sources(images: pd.DataFrame) -> dict:
     file) are left out with a DataWarning naming them: one lost file must not cost the copy
     of all the others. ExportError only when none is left."""
     missing, out = [], {}
-    for image_id, path in zip(images.index, images["path"]):
+    for image_id, path in zip(images.index, images["path"], strict=True):
         if isinstance(path, str) and os.path.isfile(path):
             out[image_id] = path
         else:

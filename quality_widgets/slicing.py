@@ -90,7 +90,8 @@ def range_mask(values, lo=None, hi=None, closed: str = "both") -> np.ndarray:
 def bin_masks(values, edges) -> list[np.ndarray]:
     """One mask per bin ``[edges[i], edges[i + 1])`` of ``values`` (a split's sides, a curve's
     bins); an infinite last edge closes the top."""
-    return [range_mask(values, lo, hi, closed="left") for lo, hi in zip(edges[:-1], edges[1:])]
+    return [range_mask(values, lo, hi, closed="left")
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
 # ---- tags --------------------------------------------------------------------------------------

@@ -124,9 +124,9 @@ def pycocotools_eval(gt: dict, results: list, iou_type: str = "bbox", img_ids=No
                                "categories": gt["categories"]}
             coco_dt.createIndex()
         if ann_values is not None:
-            for a, v in zip(coco_gt.dataset["annotations"], ann_values):
+            for a, v in zip(coco_gt.dataset["annotations"], ann_values, strict=True):
                 a["area"] = float(np.inf if np.isnan(v) else v)
-            for p, v in zip(coco_dt.dataset["annotations"], pred_values):
+            for p, v in zip(coco_dt.dataset["annotations"], pred_values, strict=True):
                 p["area"] = float(np.inf if np.isnan(v) else v)
         ev = COCOeval(coco_gt, coco_dt, iou_type)
         if sigmas is not None:

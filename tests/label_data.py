@@ -46,7 +46,7 @@ def make_label_dataset(folder: Path | None = None, n_images: int = 40, seed: int
                           "score": 0.93})
             continue
         cats = [1 + (image_id + k) % 3 for k in range(3)]
-        for k, (place, cat) in enumerate(zip(PLACES, cats)):
+        for place, cat in zip(PLACES, cats, strict=True):
             jitter = rng.normal(0, 1.5, 4)
             preds.append({"image_id": image_id, "category_id": cat,
                           "bbox": [float(v) for v in np.add(place, jitter)],
@@ -55,7 +55,7 @@ def make_label_dataset(folder: Path | None = None, n_images: int = 40, seed: int
                       "bbox": [150.0, 150.0, 30.0, 30.0], "score": float(rng.uniform(0.02, 0.2))})
         careless = image_id > n_images // 2
         who = "bob" if careless else "ann"
-        for k, (place, cat) in enumerate(zip(PLACES, cats)):
+        for k, (place, cat) in enumerate(zip(PLACES, cats, strict=True)):
             if careless and image_id <= n_images // 2 + 6:
                 if k == 0:
                     wrong = 1 + cat % 3
@@ -72,7 +72,7 @@ def make_label_dataset(folder: Path | None = None, n_images: int = 40, seed: int
         if image_id == n_images:
             truth["spurious"].append(add(image_id, 3, (150.0, 100.0, 40.0, 40.0), who))
         if image_id <= 8:        # labelled a second time by bob
-            for k, (place, cat) in enumerate(zip(PLACES, cats)):
+            for k, (place, cat) in enumerate(zip(PLACES, cats, strict=True)):
                 if image_id == 1 and k == 2:
                     continue
                 add(image_id, cat, place, "bob")

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pandas as pd
-
 from helpers import make_coco
+
 from quality_widgets.cli import main
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import make_images
 
 import quality_widgets as qw
-from helpers import make_images
 from quality_widgets.cli.main import main
 from quality_widgets.frames import read_metrics, write_metrics
 

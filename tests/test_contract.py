@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import make_coco, make_images, make_yolo
 
 import quality_widgets as qw
-from helpers import make_coco, make_images, make_yolo
 from quality_widgets import cli
 
 PREDICTIONS = "predictions/yolo-fastest-1.1-xl.json"
@@ -146,7 +146,7 @@ def test_hypothesis_and_evaluate_refuse_datasets_without_labels_or_predictions(t
     names = ["000000000001.jpg", "000000000002.jpg"]
     folder = tmp_path / "by_id"
     folder.mkdir()
-    for src, name in zip(sorted(p["images"].iterdir()), names):
+    for src, name in zip(sorted(p["images"].iterdir()), names, strict=True):
         shutil.copy(src, folder / (Path(name).stem + src.suffix))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # the file-name rule note

@@ -5,10 +5,10 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import make_coco, make_images
 from PIL import Image
 
 import quality_widgets as qw
-from helpers import make_coco, make_images
 
 
 def test_coco_loads_frames_with_ids_from_the_files(tmp_path):
@@ -31,8 +31,10 @@ def test_coco128_counts(coco128_dataset):
 
 
 def test_prediction_ids_match_pycocotools_loadres(coco128):
+    import contextlib
+    import io
+
     from pycocotools.coco import COCO
-    import contextlib, io
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(coco128 / "instances.json"))
         dt = gt.loadRes(str(coco128 / "predictions" / "yolo-fastest-1.1-xl.json"))

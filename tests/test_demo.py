@@ -40,7 +40,7 @@ def test_demo_starts_jupyterlab_serving_the_quickstart(tmp_path):
            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", "--LabApp.news_url=",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp_path / "demo.log", "wb")
+    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115 (open while the server runs)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -12,10 +12,9 @@ from PIL import Image
 import quality_widgets as qw
 from quality_widgets import cli
 from quality_widgets.analysis import drift
-from quality_widgets.frames import write_metrics
-from quality_widgets.frames import MetricFrames
-from quality_widgets.data.sample import sample_paths
 from quality_widgets.analysis.statistics import holm
+from quality_widgets.data.sample import sample_paths
+from quality_widgets.frames import MetricFrames, write_metrics
 
 METRICS = ["brightness", "contrast", "sharpness", "object_brightness", "box_area",
            "n_uncertain"]

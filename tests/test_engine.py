@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import make_coco
 
 import quality_widgets as qw
-from helpers import make_coco
 
 ROOT = Path(__file__).resolve().parents[1]
 

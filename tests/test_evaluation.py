@@ -136,7 +136,7 @@ def test_coco128_subset_and_bootstrap_weights(coco128):
     assert_same(ev.evaluate(image_ids=subset), coco_eval(gt, results, img_ids=subset))
     rng = np.random.default_rng(0)
     weights = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))
-    gt2, res2 = duplicated(gt, results, dict(zip(ids.tolist(), weights.tolist())))
+    gt2, res2 = duplicated(gt, results, dict(zip(ids.tolist(), weights.tolist(), strict=True)))
     assert_same(ev.evaluate_masks(image_weights=weights), coco_eval(gt2, res2))
 
 
@@ -201,7 +201,7 @@ def slice_oracle(gt, results, ann_values, pred_values, lo, hi, img_ids=None) -> 
     """pycocotools with ``area`` := metric value (NaN -> inf, outside every range) and
     ``areaRng = [[lo, nextafter(hi, -inf)]]``: the closed range of a half-open one."""
     gt = copy.deepcopy(gt)
-    for a, v in zip(gt["annotations"], ann_values):
+    for a, v in zip(gt["annotations"], ann_values, strict=True):
         a["area"] = float(np.inf if np.isnan(v) else v)
     results = copy.deepcopy(results)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -209,7 +209,8 @@ def slice_oracle(gt, results, ann_values, pred_values, lo, hi, img_ids=None) -> 
         coco_gt.dataset = gt
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)
-    for p, v in zip(coco_dt.dataset["annotations"], pred_values):   # after loadRes sets area
+    # after loadRes sets area
+    for p, v in zip(coco_dt.dataset["annotations"], pred_values, strict=True):
         p["area"] = float(np.inf if np.isnan(v) else v)
     with contextlib.redirect_stdout(io.StringIO()):
         ev = COCOeval(coco_gt, coco_dt, "bbox")
@@ -289,7 +290,7 @@ def test_image_weights_equal_duplicated_images(seed):
     ev = Evaluator(ds)
     rng = np.random.default_rng(seed)
     weights = rng.integers(0, 4, len(ds.images))
-    copies = dict(zip(ds.images.index.tolist(), weights.tolist()))
+    copies = dict(zip(ds.images.index.tolist(), weights.tolist(), strict=True))
     gt2, res2 = duplicated(gt, results, copies)
     assert_same(ev.evaluate_masks(image_weights=weights), coco_eval(gt2, res2))
     # Weights aligned to dataset.images rows, whatever their order.
@@ -308,10 +309,12 @@ def test_weights_with_slice_equal_duplicated_slice():
     pred_values = ds.predictions["bbox_w"].to_numpy()
     weights = np.random.default_rng(7).integers(0, 3, len(ds.images))
     result = Evaluator(ds).evaluate_masks(ann_values < 30, pred_values < 30, weights)
-    copies = dict(zip(ds.images.index.tolist(), weights.tolist()))
+    copies = dict(zip(ds.images.index.tolist(), weights.tolist(), strict=True))
     gt2, res2 = duplicated(gt, results, copies)
-    ann2 = [v for a, v in zip(gt["annotations"], ann_values) for _ in range(copies[a["image_id"]])]
-    pred2 = [v for p, v in zip(results, pred_values) for _ in range(copies[p["image_id"]])]
+    ann2 = [v for a, v in zip(gt["annotations"], ann_values, strict=True)
+            for _ in range(copies[a["image_id"]])]
+    pred2 = [v for p, v in zip(results, pred_values, strict=True)
+             for _ in range(copies[p["image_id"]])]
     oracle = slice_oracle(gt2, res2, np.asarray(ann2), np.asarray(pred2), 0, 30)
     np.testing.assert_allclose(result.stats[SLICE_STATS], oracle_stats(oracle), rtol=0, atol=TOL)
 
@@ -403,7 +406,7 @@ def test_measure_many_matches_pycocotools_on_duplicated_images():
     ev = Evaluator(load(gt, results))
     weights = np.random.default_rng(11).integers(0, 4, len(ev.dataset.images))
     gt2, res2 = duplicated(gt, results, dict(zip(ev.dataset.images.index.tolist(),
-                                                 weights.tolist())))
+                                                 weights.tolist(), strict=True)))
     oracle = coco_eval(gt2, res2)
     got = [ev.measure(ev.state(), weights, name) for name in STAT_MEASURES]
     expected = np.where(oracle.stats == -1, np.nan, oracle.stats)     # -1: undefined
@@ -470,7 +473,7 @@ def test_measure_without_numba_gives_the_same_numbers(monkeypatch):
     compiled = [ev.measure_many(ev.state(), weights, name, category=category)
                 for name, category in cases]
     monkeypatch.setattr(measures, "curve_kernel", None)
-    for (name, category), expected in zip(cases, compiled):
+    for (name, category), expected in zip(cases, compiled, strict=True):
         np.testing.assert_array_equal(
             ev.measure_many(ev.state(), weights, name, category=category), expected)
 

@@ -8,14 +8,13 @@ import html
 import numpy as np
 import pandas as pd
 import pytest
+from test_export import CATEGORIES, XSS_NAME, make_data
 
 from quality_widgets.analysis import selection as sel
-from quality_widgets.frames import MetricFrames
 from quality_widgets.analysis.tags import TAGS_FILE, TagStore
-from quality_widgets.widgets.thumbnails import ThumbnailCache, ThumbnailRequest
+from quality_widgets.frames import MetricFrames
 from quality_widgets.widgets import Explorer, Gallery, MetricHistogram, MetricScatter
-
-from test_export import CATEGORIES, XSS_NAME, make_data
+from quality_widgets.widgets.thumbnails import ThumbnailCache, ThumbnailRequest
 
 
 @pytest.fixture

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from quality_widgets import cli
 from quality_widgets.data.dataset import Dataset
 from quality_widgets.errors import DataWarning, ExportError
-from quality_widgets import cli
-from quality_widgets.export import (MARKER, export, flattened_name,
-                                    safe_relative_name)
+from quality_widgets.export import MARKER, export, flattened_name, safe_relative_name
 from quality_widgets.frames import MetricFrames
 
 XSS_NAME = "<img src=x onerror=alert(1)>.jpg"
@@ -34,7 +33,7 @@ def make_data(root: Path, n_images: int = 30, seed: int = 0) -> MetricFrames:
     names[2] = XSS_NAME
     names[4] = "sub/nested.jpg"
     sizes = [(64, 48) if i % 3 else (48, 64) for i in range(n_images)]
-    for i, (name, (w, h)) in enumerate(zip(names, sizes)):
+    for i, (name, (w, h)) in enumerate(zip(names, sizes, strict=True)):
         Image.new("RGB", (w, h), (8 * i % 256, 120, 60)).save(img_dir / name, quality=90)
     ids = np.arange(1, n_images + 1)
     images = pd.DataFrame({
@@ -44,7 +43,7 @@ def make_data(root: Path, n_images: int = 30, seed: int = 0) -> MetricFrames:
         index=pd.Index(ids, name="image_id"))
     cat_ids = np.array(sorted(CATEGORIES))
     ann_rows, pred_rows = [], []
-    for image_id, (w, h) in zip(ids, sizes):
+    for image_id, (w, h) in zip(ids, sizes, strict=True):
         if image_id == n_images:
             continue
         for k in range(2):
@@ -245,7 +244,7 @@ def test_yolo_folder(data, tmp_path):
     assert len(rows) == len(anns)
     class_index = {c: i for i, c in enumerate(sorted(CATEGORIES))}
     w, h = int(ds.images.loc[1, "width"]), int(ds.images.loc[1, "height"])
-    for row, (_, a) in zip(rows, anns.iterrows()):
+    for row, (_, a) in zip(rows, anns.iterrows(), strict=True):
         assert int(row[0]) == class_index[a["category_id"]]
         np.testing.assert_allclose([float(v) for v in row[1:]],
                                    [(a["bbox_x"] + a["bbox_w"] / 2) / w,

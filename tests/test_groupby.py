@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 import traitlets
+from helpers import make_coco
 
 import quality_widgets as qw
 from quality_widgets.analysis import selection as sel
-
-from helpers import make_coco
 
 
 @pytest.fixture

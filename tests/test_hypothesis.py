@@ -117,8 +117,8 @@ def test_object_split_sides_equal_the_area_replacement_oracle(synthetic, measure
     result = hyp.test_hypothesis(dataset, metrics, metric="difficulty", threshold=t,
                                  measure=measure, resamples=0)
     assert result.level == "object" and result.n_excluded == int(np.isnan(ann_u).sum())
-    values = (dict(zip(dataset.annotations.index, ann_u)),
-              dict(zip(dataset.predictions.index, pred_u)))
+    values = (dict(zip(dataset.annotations.index, ann_u, strict=True)),
+              dict(zip(dataset.predictions.index, pred_u, strict=True)))
     lowest = min(np.nanmin(ann_u), np.nanmin(pred_u))
     # 1e200 as the top: NaN (1e300 in the oracle) is outside, as in the test
     below = pycocotools_stats(ann_file, res_file, area_values=values, area_range=(lowest, t))
@@ -390,7 +390,8 @@ def test_rank_metrics_skips_constant_and_adjusts_with_holm(synthetic):
                              columns=["constant", "noise", "difficulty", "bbox_w", "score"])
     assert frame.attrs["skipped"]["constant"] == "constant"
     assert "score" in frame.attrs["skipped"]
-    assert {"noise", "difficulty"} <= set(frame["metric"]) and "constant" not in set(frame["metric"])
+    assert {"noise", "difficulty"} <= set(frame["metric"])
+    assert "constant" not in set(frame["metric"])
     ok = ~frame["too_small"]
     np.testing.assert_allclose(frame.loc[ok, "p_holm"], holm(frame.loc[ok, "p_value"]))
     d = frame.loc[ok, "difference"].abs().to_numpy()
@@ -455,8 +456,8 @@ def keypoints(tmp_path_factory):
 
 
 def _area_values(dataset, metrics, column="difficulty"):
-    return (dict(zip(dataset.annotations.index, metrics.objects[column])),
-            dict(zip(dataset.predictions.index, metrics.predictions[column])))
+    return (dict(zip(dataset.annotations.index, metrics.objects[column], strict=True)),
+            dict(zip(dataset.predictions.index, metrics.predictions[column], strict=True)))
 
 
 def test_segm_image_split_sides_equal_pycocotools_segm_on_the_subsets(segm):
@@ -740,7 +741,7 @@ def test_coco128_object_redness_sides_equal_the_evaluator(coco128_dataset):
 def test_reference_values_and_default_threshold_are_the_tests_own(tmp_path):
     coco, results, ann_u, pred_u = synthetic_coco(60, seed=4)
     crowd = np.arange(len(ann_u)) % 7 == 0
-    for ann, is_crowd in zip(coco["annotations"], crowd):
+    for ann, is_crowd in zip(coco["annotations"], crowd, strict=True):
         ann["iscrowd"] = int(is_crowd)
     dataset = qw.Dataset.from_coco(None, *write_coco(tmp_path, coco, results))
     metrics = frames_of(dataset, ann_u, pred_u)

@@ -10,8 +10,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "quality_widgets"
 
 # Lower rank = lower layer; a module may import only modules of its rank or below.
-RANKS = {"errors": 0, "jsonsafe": 0, "data": 1, "frames": 2, "slicing": 2, "compute": 3, "evaluation": 4,
-         "analysis": 5, "export": 5, "widgets": 6, "cli": 7, "__main__": 8}
+RANKS = {"errors": 0, "jsonsafe": 0, "data": 1, "frames": 2, "slicing": 2, "compute": 3,
+         "evaluation": 4, "analysis": 5, "export": 5, "widgets": 6, "cli": 7, "__main__": 8}
 
 
 def _modules() -> dict:
@@ -102,7 +102,8 @@ def test_no_command_modules_outside_cli():
     assert strays == []
 
 
-@pytest.mark.parametrize("command", [["quality-widgets"], [sys.executable, "-m", "quality_widgets"]])
+@pytest.mark.parametrize("command", [["quality-widgets"],
+                                     [sys.executable, "-m", "quality_widgets"]])
 def test_help_lists_every_subcommand(command):
     exe = Path(sys.executable).parent / "quality-widgets"
     if command == ["quality-widgets"]:

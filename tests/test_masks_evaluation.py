@@ -59,7 +59,7 @@ def test_mask_api_equals_pycocotools_on_coco128(coco128_gt):
     w = [images[a["image_id"]]["width"] for a in anns]
     ours = masks.MaskSet(masks.to_rles([a["segmentation"] for a in anns], h, w))
     ref = []
-    for a, hh, ww in zip(anns, h, w):
+    for a, hh, ww in zip(anns, h, w, strict=True):
         s = a["segmentation"]
         ref.append(mask_utils.merge(mask_utils.frPyObjects(s, hh, ww)) if isinstance(s, list)
                    else mask_utils.frPyObjects(s, hh, ww))
@@ -184,7 +184,7 @@ def test_segm_slices_weights_and_outcomes(coco128_gt):
     assert np.array_equal(sliced.recall[..., 0, :], ref.eval["recall"][..., 0, :])
     # Bootstrap weights = duplicated images.
     weights = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)))
-    copies = dict(zip(ids.tolist(), weights.tolist()))
+    copies = dict(zip(ids.tolist(), weights.tolist(), strict=True))
     gt2 = dict(coco128_gt,
                images=[dict(im, id=10 * im["id"] + c) for im in coco128_gt["images"]
                        for c in range(copies[im["id"]])],

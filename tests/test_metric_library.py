@@ -8,8 +8,8 @@ from PIL import Image
 
 import quality_widgets as qw
 from quality_widgets.compute import pixelstats as px
-from quality_widgets.data.imaging import crop, crop_bounds, decode_rgb
 from quality_widgets.compute.registry import registered_metrics
+from quality_widgets.data.imaging import crop, crop_bounds, decode_rgb
 
 
 def builtin(name, level="image"):
@@ -86,13 +86,11 @@ def hsv_band_fraction(a, band):
     for r, g, b in a.reshape(-1, 3) / 255.0:
         h, s, v = colorsys.rgb_to_hsv(r, g, b)
         deg = h * 360
-        if s >= 50 / 255 - 1e-12 and v >= 40 / 255 - 1e-12:
-            if band == "red" and (deg <= 20 + 1e-9 or deg >= 340 - 1e-9):
-                hits += 1
-            elif band == "green" and 70 - 1e-9 <= deg <= 150 + 1e-9:
-                hits += 1
-            elif band == "blue" and 180 - 1e-9 <= deg <= 260 + 1e-9:
-                hits += 1
+        in_band = (band == "red" and (deg <= 20 + 1e-9 or deg >= 340 - 1e-9)
+                   or band == "green" and 70 - 1e-9 <= deg <= 150 + 1e-9
+                   or band == "blue" and 180 - 1e-9 <= deg <= 260 + 1e-9)
+        if s >= 50 / 255 - 1e-12 and v >= 40 / 255 - 1e-12 and in_band:
+            hits += 1
     return hits / (a.size // 3)
 
 
@@ -156,7 +154,8 @@ def test_grayscale_and_16bit_and_palette_decode(tmp_path):
     Image.fromarray(g16).save(tmp_path / "g16.png")
     rgb16 = decode_rgb(tmp_path / "g16.png")
     assert rgb16[0, 1, 0] == round(1000 * 255 / 65535) and rgb16.max() == round(63000 * 255 / 65535)
-    p = Image.fromarray((np.zeros((4, 4, 3)) + [10, 200, 30]).astype(np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE)
+    p = Image.fromarray((np.zeros((4, 4, 3)) + [10, 200, 30]).astype(np.uint8)).convert(
+        "P", palette=Image.Palette.ADAPTIVE)
     p.save(tmp_path / "p.png")
     assert tuple(decode_rgb(tmp_path / "p.png")[0, 0]) == (10, 200, 30)
     img = ro(decode_rgb(tmp_path / "g.png"))
@@ -164,8 +163,9 @@ def test_grayscale_and_16bit_and_palette_decode(tmp_path):
 
 
 def test_annotation_duplicate_and_max_overlap(tmp_path):
-    from helpers import make_coco
     import json
+
+    from helpers import make_coco
     p = make_coco(tmp_path, n=2)
     data = json.loads(p["annotations"].read_text())
     # exact duplicate of annotation 100 (same category) and a half-overlapping other category
@@ -273,7 +273,7 @@ def test_masked_summary_equals_the_summary_of_the_gathered_pixels(shape, monkeyp
     if _summary_kernel.HAVE_NUMBA:   # the crop's sums were left by the masked pass
         assert px.summary(view) == px.summary(ro(view.copy()))
     monkeypatch.setattr(px, "USE_NUMBA", False)
-    for mask, got in zip(masks_, fast):
+    for mask, got in zip(masks_, fast, strict=True):
         slow = px.masked_summary(ro(view.copy()), mask)
         assert {k: v for k, v in slow.items() if "lap" not in k} == \
             {k: v for k, v in got.items() if "lap" not in k}

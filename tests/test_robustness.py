@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from make_bad_corpus import HOSTILE_NAMES, write_dataset
 
 import quality_widgets as qw
-from make_bad_corpus import HOSTILE_NAMES, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -178,10 +178,10 @@ def test_export_never_writes_outside_its_folder(computed, tmp_path):
 def test_yolo_bad_lines_are_skipped_with_file_and_line(corpus):
     root, _ = corpus
     # 3 of the 4 lines are bad: past the default limit the folder is refused...
-    with pytest.raises(qw.DatasetError, match="3 of 4 label lines are unusable"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"])
+    with pytest.raises(qw.DatasetError, match="3 of 4 label lines are unusable"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"])
     # ... and with the limit raised, the bad lines are skipped and named
     with pytest.warns(qw.DataWarning) as caught:
         ds = qw.Dataset.from_yolo(root / "yolo" / "images", class_names=["thing"],

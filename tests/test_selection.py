@@ -17,7 +17,7 @@ def expected_order(frame, metric, mask, ascending=True):
                             na_position="last").index.tolist()
 
 
-# ---- histogram, masks, paging -----------------------------------------------------------------------
+# ---- histogram, masks, paging -------------------------------------------------------------------
 def test_histogram_counts_and_log_heights():
     values = np.array([0.0, 0.1, 0.5, 0.5, 1.0, np.nan])
     h = sel.histogram(values, bins=4)
@@ -84,7 +84,7 @@ def test_sort_page_equals_a_stable_full_sort(ascending):
     assert last.ids[-1] == ref[-1]          # NaN rows come last
 
 
-# ---- groups ---------------------------------------------------------------------------------------
+# ---- groups -------------------------------------------------------------------------------------
 def test_grouped_histogram_by_hand():
     values = [0.0, 0.5, 1.0, 1.5, 2.0, np.nan, 0.2]
     groups = ["a", "b", "a", "a", None, "a", ""]
@@ -100,7 +100,7 @@ def test_grouped_histogram_by_hand():
 
 
 def test_groups_beyond_the_limit_merge_into_other():
-    labels = ["g%d" % i for i in range(10) for _ in range(10 - i)]
+    labels = [f"g{i}" for i in range(10) for _ in range(10 - i)]
     g = sel.grouped_histogram(np.arange(len(labels)), labels, bins=3, max_groups=4)
     assert g.groups == ["g0", "g1", "g2", "(other)"]
     assert g.totals.tolist() == [10, 9, 8, sum(range(1, 8))]
@@ -116,7 +116,7 @@ def test_categorical_columns():
     assert sel.categorical_columns(frame) == ["category", "crowd", "annotator"]
 
 
-# ---- a threshold on a histogram ------------------------------------------------------------------
+# ---- a threshold on a histogram -----------------------------------------------------------------
 def test_threshold_split_puts_each_bin_on_the_side_of_its_centre():
     h = sel.histogram([0.0, 0.1, 0.4, 0.6, 0.6, 1.0], bins=4)   # centres .125 .375 .625 .875
     below, above = sel.threshold_split(h, 0.5)

@@ -31,7 +31,7 @@ def _dataset(tmp_path, segmentations, category_ids):
     images = [{"id": 1, "file_name": "1.jpg", "width": 1000, "height": 1000}]
     cats = [{"id": 1, "name": "blob"}, {"id": 2, "name": "rare"}]
     anns = []
-    for i, (seg, cat) in enumerate(zip(segmentations, category_ids)):
+    for i, (seg, cat) in enumerate(zip(segmentations, category_ids, strict=True)):
         anns.append({"id": i + 1, "image_id": 1, "category_id": cat, "bbox": [1, 1, 50, 50],
                      "area": 100, "iscrowd": int(isinstance(seg, dict)), "segmentation": seg})
     (tmp_path / "instances.json").write_text(json.dumps(

@@ -4,8 +4,14 @@ import pandas as pd
 import pytest
 
 from quality_widgets.frames import MetricFrames
-from quality_widgets.slicing import (as_float, bin_masks, column_values, range_mask, split_tags,
-                                     tag_mask)
+from quality_widgets.slicing import (
+    as_float,
+    bin_masks,
+    column_values,
+    range_mask,
+    split_tags,
+    tag_mask,
+)
 
 VALUES = np.array([0.0, 1.0, 2.0, np.nan, np.inf, -np.inf, 3.0])
 

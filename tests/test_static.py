@@ -13,13 +13,12 @@ import shutil
 
 import numpy as np
 import pytest
+from test_export import CATEGORIES, XSS_NAME, make_data
 
 import quality_widgets as qw
 from quality_widgets.analysis import selection as sel
 from quality_widgets.widgets.gallery import thumbnail_requests
 from quality_widgets.widgets.thumbnails import ThumbnailCache, data_uri
-
-from test_export import CATEGORIES, XSS_NAME, make_data
 
 SCRIPT_NAME = "<script>alert(1)</script>.jpg"      # a sub-folder "<script>alert(1)<" on disk
 IMG = re.compile(r'<img src="([^"]*)"')
@@ -100,7 +99,7 @@ def test_show_images_one_tab_per_category(data, shell):
     contents = page.split('<div class="tab content')[1:]
     assert len(contents) == len(tabs)
     bright = data.images["brightness"]
-    for tab, content in zip(tabs, contents):
+    for tab, content in zip(tabs, contents, strict=True):
         showing = objects.loc[objects["category"] == html.unescape(tab), "image_id"].unique()
         expected = bright.loc[showing].sort_values(kind="stable").index[:4].tolist()
         assert [int(t) for t in re.findall(r"<b>image_id (\d+)</b>", content)] == expected
@@ -209,8 +208,7 @@ def test_static_grid_draws_masks_and_skeletons_as_the_gallery_does(shell):
 
     from quality_widgets.data import masks
     from quality_widgets.widgets.gallery import BOX_COLOR
-    from quality_widgets.widgets.thumbnails import (MASK_ALPHA, ThumbnailRequest,
-                                                    render_thumbnail)
+    from quality_widgets.widgets.thumbnails import MASK_ALPHA, ThumbnailRequest, render_thumbnail
     ds = qw.load_sample()
     anns = ds.annotations
     polygons = anns[anns["segmentation"].map(lambda s: isinstance(s, list))
@@ -237,7 +235,7 @@ def test_static_grid_draws_masks_and_skeletons_as_the_gallery_does(shell):
     order = [i for i in metrics.objects.index if i in (ann_id, person)]   # frame order
     requests, _ = thumbnail_requests(metrics.objects.loc[order], "box", ds)
     assert sources == [data_uri(cache.get(r)) for r in requests]     # the gallery's tiles
-    sources = dict(zip(order, sources))
+    sources = dict(zip(order, sources, strict=True))
     assert all(r.segmentation is not None for r in requests)
     assert sum(r.keypoints is not None for r in requests) == 1
 

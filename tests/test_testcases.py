@@ -9,8 +9,8 @@ import pytest
 
 import quality_widgets as qw
 from quality_widgets import cli
-from quality_widgets.data.sample import sample_paths
 from quality_widgets.analysis.testcases import TestCaseError, read_test_cases, run_test_cases
+from quality_widgets.data.sample import sample_paths
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +242,8 @@ def test_keypoint_test_cases_equal_pycocotools_keypoints(keypoint_files):
     assert results.loc["bright AR75", "value"] == on_images.stats[7]
     assert results.loc["all ARl", "value"] == pycocotools_stats(
         gt_file, dt_file, iou_type="keypoints").stats[9]
-    values = (dict(zip(ds.annotations.index, metrics.objects["u"])),
-              dict(zip(ds.predictions.index, metrics.predictions["u"])))
+    values = (dict(zip(ds.annotations.index, metrics.objects["u"], strict=True)),
+              dict(zip(ds.predictions.index, metrics.predictions["u"], strict=True)))
     sliced = pycocotools_stats(gt_file, dt_file, area_values=values, area_range=(0.4, 1e200),
                                iou_type="keypoints")
     assert results.loc["high u AR", "value"] == sliced.stats[5]

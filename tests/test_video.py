@@ -56,7 +56,7 @@ def _labels(ds):
     return {(int(f), int(t)): (int(c), tuple(np.round(b, 2)), bool(k))
             for f, t, c, b, k in zip(fi, a["track_id"], a["category_id"],
                                      a[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_numpy(),
-                                     a["iscrowd"])}
+                                     a["iscrowd"], strict=True)}
 
 
 def test_the_four_loaders_give_the_same_frames_and_labels(clip, datasets):

@@ -8,8 +8,12 @@ import pandas as pd
 import pytest
 
 import quality_widgets as qw
-from quality_widgets.analysis.statistics import (cluster_bootstrap_weights, cluster_labels,
-                                                 cluster_permutation, permutation_p_value)
+from quality_widgets.analysis.statistics import (
+    cluster_bootstrap_weights,
+    cluster_labels,
+    cluster_permutation,
+    permutation_p_value,
+)
 
 
 def test_singleton_clusters_are_the_ordinary_bootstrap_and_permutation():

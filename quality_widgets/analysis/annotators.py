@@ -126,7 +126,7 @@ def pairwise_agreement(ds, annotators: pd.Series | None = None, resamples: int =
     for (image_id, name), part in anns.groupby([anns["image_id"], who.to_numpy()]):
         by_image.setdefault(image_id, {})[name] = part
     pairs: dict = {}
-    for image_id, parts in by_image.items():
+    for parts in by_image.values():
         names = sorted(parts)
         for i, na in enumerate(names):
             for nb in names[i + 1:]:

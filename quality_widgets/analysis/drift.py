@@ -19,8 +19,8 @@ production images) and, for every numeric metric present in both at a level, mea
   the images frame) whole videos are the units, at every level including images, since frames of
   one video are not independent either: ``p_method`` then says "video permutation". ``p_method``
   says which one a row uses;
-* ``p_holm``: the ``p_value`` column adjusted with Holm's step-down method across all the rows of the
-  table (family-wise error control: many metrics are tested at once);
+* ``p_holm``: the ``p_value`` column adjusted with Holm's step-down method across all the rows
+  of the table (family-wise error control: many metrics are tested at once);
 * ``wasserstein``: the earth mover's distance between the two distributions, in the metric's own
   units (``scipy.stats.wasserstein_distance``; for brightness 0.1 means "one tenth of the range
   darker on average", roughly);
@@ -46,7 +46,6 @@ production images) and, for every numeric metric present in both at a level, mea
 Metrics with no finite value on one side are left out.
 """
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
@@ -198,7 +197,7 @@ def _units(frames, frame: pd.DataFrame, level: str):
     if not in_video.any():
         return (None if level == "image" else ids), False
     return np.array([f"video {v}" if ok else f"image {i}"
-                     for v, i, ok in zip(video, ids, in_video)], dtype=object), True
+                     for v, i, ok in zip(video, ids, in_video, strict=True)], dtype=object), True
 
 
 def compare(metrics_a, metrics_b, levels=LEVELS, metrics=None,

@@ -546,7 +546,7 @@ def _permute(split, edges, state, side_weights, observed, n_max, h, seed, worker
     sizes = _chunks(n_max)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     seqs = root.spawn(len(sizes))
-    tasks = [("permutation", s, n) for s, n in zip(seqs, sizes)]
+    tasks = [("permutation", s, n) for s, n in zip(seqs, sizes, strict=True)]
     stop = None
     if h:
         def stop(results):
@@ -792,7 +792,7 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
             n_perm_drop = int((~np.isfinite(d_perm[:used])).sum())
         if ci_method != "permutation":
             tasks = [("bootstrap", s, n) for s, n in
-                     zip(boot_seed.spawn(len(_chunks(resamples))), _chunks(resamples))]
+                     zip(boot_seed.spawn(len(_chunks(resamples))), _chunks(resamples), strict=True)]
             boot = _stack(_run_tasks((split, edges, state, side_weights), tasks, workers,
                                      False), "bootstrap", 2)
             d_boot, n_boot_drop = finite(boot[:, 1] - boot[:, 0])
@@ -888,7 +888,7 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
     sides = split.sides(edges, state, side_weights)
     sizes = _chunks(resamples)
     tasks = [("halves", s, n) for s, n in zip(np.random.SeedSequence(seed).spawn(len(sizes)),
-                                              sizes)]
+                                              sizes, strict=True)]
     halves = _stack(_run_tasks((split, edges, state, side_weights), tasks, 1, progress),
                     "halves", len(sides))
     rows = []
@@ -942,8 +942,8 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
 
     Permutations: each metric's test draws up to ``resamples`` permutations (default
     ``ceil(2 m / alpha) - 1`` for the m metrics that can be tested, so that the strongest
-    effect can reach an adjusted p-value of ``alpha / 2``), stopped by Besag & Clifford's sequential rule (see
-    :func:`~quality_widgets.analysis.statistics.permutation_test`) once
+    effect can reach an adjusted p-value of ``alpha / 2``), stopped by Besag & Clifford's
+    sequential rule (see :func:`~quality_widgets.analysis.statistics.permutation_test`) once
     :data:`~.statistics.SEQUENTIAL_H` of them reach the observed difference: a clearly null
     metric costs a few dozen permutations, a strong one gets the resolution its corrected
     p-value needs. The sequential p-values are exact, so the correction keeps its guarantee.
@@ -1000,7 +1000,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
         _SWEEP.clear()
     outcomes.sort(key=lambda o: o[0])
     rows = []
-    for index, result in outcomes:
+    for _, result in outcomes:
         rows.append({"metric": result.metric, "level": result.level, "threshold": result.threshold,
                      "below": result.below.value, "above": result.above.value,
                      "difference": result.difference, "ci_low": result.ci95[0],

@@ -555,9 +555,10 @@ def find_label_errors(ds, metrics=None, *, embeddings=None, k: int = 10,
       the detector sees such labels at all;
     * ``overlooked = q' (1 - C) (1 - K) (1 - D)`` for a prediction, with ``q'`` = ``q``
       updated by the image's context (:func:`context_odds`: is there another label of its
-      class, one it does not match at IoU >= 0.5?), ``C`` the best ``A(IoU)`` with any label, ``K = max_{same class} N B Z (1 - S_i)`` (the prediction is
-      where a poorly supported label should be), ``D`` the best ``A(IoU)`` with a prediction of
-      higher such score (duplicates); 0 inside a crowd region of its class.
+      class, one it does not match at IoU >= 0.5?), ``C`` the best ``A(IoU)`` with any label,
+      ``K = max_{same class} N B Z (1 - S_i)`` (the prediction is where a poorly supported
+      label should be), ``D`` the best ``A(IoU)`` with a prediction of higher such score
+      (duplicates); 0 inside a crowd region of its class.
     """
     kinds = tuple(kinds)
     unknown = set(kinds) - set(KINDS)
@@ -687,7 +688,8 @@ def find_label_errors(ds, metrics=None, *, embeddings=None, k: int = 10,
             f"no prediction of any class is there (best evidence {t:.2f}); the detector sees "
             f"{100 * r:.0f}% of {c} labels of this size" if s > 0.05 else
             f"something is there (evidence {t:.2f})"
-            for s, t, r, c in zip(sc.spurious[real], sc.present[real], sc.recall[real], cats_l)]
+            for s, t, r, c in zip(sc.spurious[real], sc.present[real], sc.recall[real], cats_l,
+                                   strict=True)]
         parts.append(_rows("spurious", sc.spurious[real], label_base,
                            np.full(int(real.sum()), -1), np.full(int(real.sum()), -1),
                            [None] * int(real.sum()), [None] * int(real.sum()), reasons))

@@ -268,11 +268,11 @@ def categorical_columns(frame: pd.DataFrame, max_distinct: int = 50) -> list[str
         if col in NOT_GROUP_COLUMNS or str(col).startswith("_"):
             continue
         dtype = frame[col].dtype
-        if not (dtype == object or pd.api.types.is_string_dtype(dtype)
+        if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
                 or isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype)):
             continue
         series = frame[col]
-        if dtype == object and len(series) and not series.map(
+        if pd.api.types.is_object_dtype(dtype) and len(series) and not series.map(
                 lambda v: v is None or isinstance(v, (str, bool, int, float, np.generic))).all():
             continue   # lists, dicts (segmentation-like values) are not groups
         n = series.nunique(dropna=True)
@@ -321,10 +321,11 @@ def grouped_histogram(values, groups, bins=30, normalize: bool = False, log: boo
                       max_groups: int = MAX_GROUPS, order=None) -> GroupedHistogram:
     """Histogram of ``values`` per group, all groups on the same bins.
 
-    ``groups``: one value per row, labelled by :func:`group_labels` (missing -> "(none)"; more than ``max_groups`` groups
-    are merged into ``"(other)"`` by :func:`top_groups`). ``bins``: a number of equal-width bins
-    over the finite range of all values (as :func:`histogram`), or explicit edges (to draw on an
-    existing histogram's bins). ``normalize``: heights are each group's fraction of its finite
+    ``groups``: one value per row, labelled by :func:`group_labels` (missing -> "(none)"; more
+    than ``max_groups`` groups are merged into ``"(other)"`` by :func:`top_groups`). ``bins``:
+    a number of equal-width bins over the finite range of all values (as :func:`histogram`), or
+    explicit edges (to draw on an existing histogram's bins). ``normalize``: heights are each
+    group's fraction of its finite
     values per bin (each group sums to 1), so groups of different sizes compare by shape.
     ``order``: the group names to use, in order (others dropped); default most frequent first.
     Counting is one ``np.histogram`` per group, with the bin conventions of :func:`histogram`
@@ -419,7 +420,7 @@ def interval_medians(values, lows, highs) -> np.ndarray:
     values = as_float(values)
     values = values[np.isfinite(values)]
     out = np.empty(len(lows), dtype=np.float64)
-    for i, (lo, hi) in enumerate(zip(lows, highs)):
+    for i, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
         inside = values[(values >= lo) & (values < hi)]
         out[i] = float(np.median(inside)) if inside.size else float(lo)
     return out

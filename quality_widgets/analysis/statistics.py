@@ -250,7 +250,7 @@ def cluster_labels(images, ids=None) -> np.ndarray:
     else:
         video = np.full(len(ids), None, dtype=object)
     keys = [("v", str(v)) if v is not None and v == v else ("i", i)
-            for v, i in zip(video, range(len(ids)))]
+            for v, i in zip(video, range(len(ids)), strict=True)]
     codes: dict = {}
     return np.asarray([codes.setdefault(k, len(codes)) for k in keys], dtype=np.int64)
 
@@ -297,7 +297,7 @@ def cluster_permutation(values, clusters, rng) -> np.ndarray:
     present = np.flatnonzero(sizes)             # codes that label no item are skipped
     pi = present[rng.permutation(len(present))]
     out = np.empty_like(values)
-    for i, src in zip(present, pi):
+    for i, src in zip(present, pi, strict=True):
         n_i = sizes[i]
         take = starts[src] + (np.arange(n_i) * sizes[src]) // n_i
         out[order[starts[i]:starts[i] + n_i]] = values[order[take]]

@@ -49,7 +49,7 @@ class TagStore:
         self._rows = self._read()
 
     @classmethod
-    def beside(cls, cache_dir) -> "TagStore":
+    def beside(cls, cache_dir) -> TagStore:
         """The store of ``<cache_dir>/tags.parquet`` (memory only when ``cache_dir`` is None)."""
         return cls(Path(cache_dir) / TAGS_FILE if cache_dir is not None else None)
 

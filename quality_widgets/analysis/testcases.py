@@ -86,7 +86,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..evaluation import MEASURE_ALIASES, MEASURES as MEASURE_SPECS, Evaluator
+from ..evaluation import MEASURE_ALIASES, Evaluator
+from ..evaluation import MEASURES as MEASURE_SPECS
 from ..evaluation.measures import ALL_MEASURE_NAMES, measures_for, unknown_measure_message
 from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
 from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask

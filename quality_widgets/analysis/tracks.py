@@ -29,7 +29,7 @@ def tracks_of(metrics: MetricFrames, ids, level: str = "object") -> list[tuple]:
     rows = rows[rows["track_id"].notna()]
     videos = _video_of(metrics, rows["image_id"].to_numpy())
     seen, out = set(), []
-    for v, t in zip(videos, rows["track_id"].tolist()):
+    for v, t in zip(videos, rows["track_id"].tolist(), strict=True):
         key = (v, int(t))
         if key not in seen:
             seen.add(key)

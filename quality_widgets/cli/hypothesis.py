@@ -38,7 +38,8 @@ def add_parser(subparsers):
         description="Split the data at a threshold of a metric (images for an image metric, "
                     "objects for an object metric) and compare a COCO measure on the two "
                     "sides, with a 95% confidence interval of the difference (the permutation "
-                    "test inverted) and a permutation-test p-value. Needs labels and predictions. Exit code 0, or 2 "
+                    "test inverted) and a permutation-test p-value. Needs labels and predictions. "
+                    "Exit code 0, or 2 "
                     "for unusable input (an unknown name, no predictions, a threshold outside "
                     "the metric's values...).")
     add_dataset_arguments(parser, images_required=False)

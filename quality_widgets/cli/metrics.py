@@ -6,8 +6,14 @@ import contextlib
 import importlib.util
 import threading
 
-from ._shared import (EXIT_OK, add_dataset_arguments, check_images_usable, error, load_dataset,
-                      metrics_to_compute)
+from ._shared import (
+    EXIT_OK,
+    add_dataset_arguments,
+    check_images_usable,
+    error,
+    load_dataset,
+    metrics_to_compute,
+)
 
 
 def add_parser(subparsers) -> None:

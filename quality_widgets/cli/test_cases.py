@@ -1,14 +1,23 @@
 """``quality-widgets test-cases FILE --images DIR --annotations A.json --predictions P.json``.
 
 Runs the model test cases of FILE (YAML or JSON, schema in :mod:`quality_widgets.testcases`)
-(``--iou-type segm``: on masks, ``keypoints``: on keypoints, OKS) and prints a pass/fail table, or JSON rows with ``--json``. The metrics the slices use are
-computed first (only those, cached as usual). Exit code: 0 when every case passes, 1 when one
-fails, 2 for bad input (unreadable files, a schema error naming the file, case and field).
+(``--iou-type segm``: on masks, ``keypoints``: on keypoints, OKS) and prints a pass/fail table,
+or JSON rows with ``--json``. The metrics the slices use are computed first (only those, cached
+as usual). Exit code: 0 when every case passes, 1 when one fails, 2 for bad input (unreadable files,
+a schema error naming the file, case and field).
 """
 from __future__ import annotations
 
-from ._shared import (EXIT_FAILED, EXIT_OK, add_dataset_arguments, check_images_usable, error,
-                      load_dataset, print_json, yolo_labels_of)
+from ._shared import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_dataset_arguments,
+    check_images_usable,
+    error,
+    load_dataset,
+    print_json,
+    yolo_labels_of,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -38,11 +47,11 @@ def add_parser(subparsers) -> None:
 
 def _metrics_for(cases, dataset, args):
     """Compute the registered metrics the slices read (the dataset's own columns need none)."""
+    from ..analysis.testcases import referenced_columns
     from ..compute.engine import compute_metrics
     from ..compute.registry import registered_metrics
-    from ..analysis.testcases import referenced_columns
-    from ._shared import metric_choices
     from ..frames import resolve_name
+    from ._shared import metric_choices
     wanted = set(referenced_columns(cases))
     own = {c for f in (dataset.images, dataset.annotations, dataset.predictions) for c in f}
     choices = metric_choices()
@@ -58,8 +67,8 @@ def _metrics_for(cases, dataset, args):
 
 
 def run(args) -> int:
-    from ..errors import DatasetError
     from ..analysis.testcases import TestCaseError, read_test_cases, run_test_cases
+    from ..errors import DatasetError
     try:
         cases = read_test_cases(args.file)
         if args.annotations is None and yolo_labels_of(args) is None:

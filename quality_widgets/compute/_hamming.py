@@ -178,7 +178,7 @@ def _parallel(n: int, work, threads: int | None = None) -> None:
         return
     bounds = np.linspace(0, n, 8 * threads + 1).astype(int)
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(work, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
+        list(pool.map(work, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
 
 
 class HashIndex:

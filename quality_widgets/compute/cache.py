@@ -15,6 +15,7 @@ reported), never half-trusted. Parts with the same metric set are merged after a
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -79,7 +80,8 @@ class MetricCache:
                                                      *columns])
                 frame = table.to_pandas(integer_object_nulls=True)
             except Exception as e:  # a damaged part is ignored: its images are recomputed
-                warnings.warn(f"ignoring unreadable cache file {part}: {e}", RuntimeWarning)
+                warnings.warn(f"ignoring unreadable cache file {part}: {e}", RuntimeWarning,
+                              stacklevel=2)
                 continue
             index = pd.MultiIndex.from_arrays([frame["image_key"], frame["item_key"]])
             for c in use:
@@ -141,10 +143,8 @@ class MetricCache:
             merged = merged.drop_duplicates(["level", "image_key", "item_key"], keep="last")
             if self.write(merged, json.loads(covered)) is not None:
                 for p in parts:
-                    try:
+                    with contextlib.suppress(OSError):
                         p.unlink()
-                    except OSError:
-                        pass
 
     def clear(self) -> None:
         for p in self._parts():

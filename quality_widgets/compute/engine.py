@@ -18,6 +18,7 @@ in a notebook cell work too.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -38,8 +39,14 @@ from ..data.storage import versions as storage_versions
 from ..errors import DataWarning
 from ..frames import MetricFrames
 from .cache import MetricCache, default_cache_dir
-from .pool import (Workers, as_workers, default_workers, local_workers, run_batches,
-                   shutdown_workers)  # noqa: F401 (shutdown_workers: re-exported)
+from .pool import (
+    Workers,
+    as_workers,
+    default_workers,
+    local_workers,
+    run_batches,
+    shutdown_workers,  # noqa: F401 (shutdown_workers: re-exported)
+)
 from .registry import Metric, resolve_metrics
 
 # Finished images are written to the cache at least this often, so an interrupted run loses at
@@ -137,7 +144,7 @@ def _box_values(metrics: list, image, items: dict, size: tuple) -> tuple[dict, l
     # boxes x metrics times: 1.3 million calls for coco128's predictions x 8)
     calls = [(values[m.key], m.func, m.pixels, m.takes_row, m.name) for m in metrics]
     width, height = size
-    for i, (row, (x, y, w, h)) in enumerate(zip(items["rows"], items["boxes"])):
+    for i, (row, (x, y, w, h)) in enumerate(zip(items["rows"], items["boxes"], strict=True)):
         row = dict(row, bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, image_width=width,
                    image_height=height)
         pixels = None
@@ -193,11 +200,12 @@ def item_keys(level: str, frame: pd.DataFrame) -> list[str]:
     boxes = _box_text(frame[BOX_COLUMNS].to_numpy(dtype=float))
     cats = frame["category_id"].astype(str).tolist()
     if "segmentation" in frame:   # mask metrics depend on the mask, not only on the box
-        cats = [c + _mask_digest(m) for c, m in zip(cats, frame["segmentation"].tolist())]
+        cats = [c + _mask_digest(m)
+                for c, m in zip(cats, frame["segmentation"].tolist(), strict=True)]
     if level == "object":
-        return [f"{i}|{b}|{c}" for i, b, c in zip(frame.index.tolist(), boxes, cats)]
+        return [f"{i}|{b}|{c}" for i, b, c in zip(frame.index.tolist(), boxes, cats, strict=True)]
     scores = [repr(s) for s in frame["score"].tolist()]
-    return [f"{b}|{c}|{s}" for b, c, s in zip(boxes, cats, scores)]
+    return [f"{b}|{c}|{s}" for b, c, s in zip(boxes, cats, scores, strict=True)]
 
 
 def _mask_digest(segmentation) -> str:
@@ -219,12 +227,12 @@ def image_keys(images: pd.DataFrame) -> list[str]:
     key of their own (nothing is cached for an image whose pixels could not be read)."""
     paths = images["path"].tolist()
     remote = [i for i, p in enumerate(paths) if is_url(p)]
-    versions = dict(zip(remote, storage_versions([source_file(paths[i]) for i in remote]))
-                    ) if remote else {}
+    versions = dict(zip(remote, storage_versions([source_file(paths[i]) for i in remote]),
+                        strict=True)) if remote else {}
     keys = []
     for i, (image_id, path, w, h) in enumerate(zip(images.index.tolist(), paths,
                                                    images["width"].tolist(),
-                                                   images["height"].tolist())):
+                                                   images["height"].tolist(), strict=True)):
         size = f"{w}x{h}"
         if not isinstance(path, str):
             keys.append(f"<no file>|{image_id}|{size}")
@@ -254,7 +262,7 @@ class Keys:
 def _keys(dataset: Dataset) -> Keys:
     images = dataset.images
     image = image_keys(images)
-    of_image = dict(zip(images.index.tolist(), image))
+    of_image = dict(zip(images.index.tolist(), image, strict=True))
     item, rows = {}, {"image": pd.MultiIndex.from_arrays([image, [""] * len(images)])}
     for level, frame in _item_frames(dataset).items():
         item[level] = item_keys(level, frame) if len(frame) else []
@@ -318,7 +326,8 @@ def _jobs(dataset: Dataset, keys: Keys, missing: dict) -> list:
     images = dataset.images
     jobs = []
     for image_id, path, w, h in zip(images.index.tolist(), images["path"].tolist(),
-                                    images["width"].tolist(), images["height"].tolist()):
+                                    images["width"].tolist(), images["height"].tolist(),
+                                    strict=True):
         need = missing.get(image_id)
         if not need:
             continue
@@ -341,7 +350,7 @@ def _level_items(level: str, frame: pd.DataFrame) -> tuple[list, np.ndarray]:
     """The row dict and the box of every row of a level's frame (once per call: selecting
     each image's rows with pandas cost about 1.5 ms per image)."""
     rows = _row_dicts(level, frame)
-    for r, image_id in zip(rows, frame["image_id"].tolist()):
+    for r, image_id in zip(rows, frame["image_id"].tolist(), strict=True):
         r["image_id"] = image_id
     return rows, frame[BOX_COLUMNS].to_numpy(dtype=float)
 
@@ -372,7 +381,7 @@ def _groups(frame: pd.DataFrame) -> dict:
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     ends = np.r_[starts[1:], len(ids)]
-    return {int(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends)}
+    return {int(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends, strict=True)}
 
 
 # ---- step 3, run: batches of jobs, here or on the worker pool -----------------------------------
@@ -442,10 +451,8 @@ def _run(jobs: list, spec_map: dict, workers: Workers | None, cache, batch_size,
         collect.flush()   # an interrupted run keeps every finished image
         bar.close()
     if cache is not None:
-        try:
+        with contextlib.suppress(OSError):
             cache.compact()
-        except OSError:
-            pass
     return collect.results
 
 
@@ -507,8 +514,10 @@ def _typed(values):
                             for v in present):
         if not missing.any():
             return arr.astype(np.int64)
-        return pd.array([None if m else int(v) for v, m in zip(arr, missing)], dtype="Int64")
-    return np.array([np.nan if m else v for v, m in zip(arr, missing)], dtype=np.float64)
+        return pd.array([None if m else int(v) for v, m in zip(arr, missing, strict=True)],
+                        dtype="Int64")
+    return np.array([np.nan if m else v for v, m in zip(arr, missing, strict=True)],
+                    dtype=np.float64)
 
 
 def _fill(target: np.ndarray, index: pd.MultiIndex, source: pd.Series) -> None:
@@ -631,7 +640,7 @@ def _apply_dataset_metric(frames: MetricFrames, m: Metric) -> None:
         for col in m.output_columns:
             frame[col] = np.nan
         warnings.warn(f"dataset metric {m.name!r} failed: {_describe(e)}\n"
-                      f"{traceback.format_exc(limit=3)}", RuntimeWarning)
+                      f"{traceback.format_exc(limit=3)}", RuntimeWarning, stacklevel=2)
 
 
 def _warn_errors(frames: MetricFrames, show: int = 5) -> None:

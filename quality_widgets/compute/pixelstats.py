@@ -154,7 +154,7 @@ def _summary(a: np.ndarray) -> dict:
     slot = _MEMO.get(id(a)) if not a.flags.writeable else None
     if slot is not None:
         slot.setdefault("luma_q", q)   # the kernel's luma serves later statistics
-    return dict(zip(sk.SUMMARY_FIELDS, values.tolist()))
+    return dict(zip(sk.SUMMARY_FIELDS, values.tolist(), strict=True))
 
 
 def masked_summary(rgb: np.ndarray, mask: np.ndarray) -> dict:
@@ -183,9 +183,9 @@ def masked_summary(rgb: np.ndarray, mask: np.ndarray) -> dict:
     whole, part = sk.masked_kernel(flat, view, mask.view(np.uint8), q)
     slot = _slot(rgb)
     if slot is not None and "summary" not in slot:
-        slot["summary"] = dict(zip(sk.SUMMARY_FIELDS, whole.tolist()))
+        slot["summary"] = dict(zip(sk.SUMMARY_FIELDS, whole.tolist(), strict=True))
         slot.setdefault("luma_q", q)
-    return dict(zip(sk.SUMMARY_FIELDS, part.tolist()))
+    return dict(zip(sk.SUMMARY_FIELDS, part.tolist(), strict=True))
 
 
 def luma_histogram(rgb: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 LEVELS = ("image", "object", "prediction")
 _lock = threading.RLock()
-_REGISTRY: dict[tuple[str, str], "Metric"] = {}   # (level, name) -> Metric
+_REGISTRY: dict[tuple[str, str], Metric] = {}   # (level, name) -> Metric
 _BUILTIN_LOADED = False
 _loading_builtin = threading.local()
 

@@ -128,7 +128,7 @@ def hash_uniqueness(hashes, flat=None, colors=None, threshold: float = 0.125,
             qa, qb = qa[~both], qb[~both]
             if len(qb):
                 anchor = {}
-                for u, v in zip(rep_nf[qa].tolist(), qb.tolist()):
+                for u, v in zip(rep_nf[qa].tolist(), qb.tolist(), strict=True):
                     if v in anchor:
                         edges.append((np.array([anchor[v]]), np.array([u])))
                     else:
@@ -173,8 +173,8 @@ def _close_colour_pairs(colors, tolerance):
                 grid.setdefault(key, []).append(k)
             offsets = [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)]
             for k, key in enumerate(keys):
-                near = [key] if cell is None else [(key[0] + i, key[1] + j, key[2] + l)
-                                                   for i, j, l in offsets]
+                near = [key] if cell is None else [(key[0] + i, key[1] + j, key[2] + m)
+                                                   for i, j, m in offsets]
                 for other_key in near:
                     for o in grid.get(other_key, ()):
                         if o > k and (np.abs(ucol[o] - ucol[k]) <= tolerance).all():
@@ -205,7 +205,7 @@ def _hash_uniqueness_brute(hashes, flat=None, colors=None, threshold: float = 0.
         dist[np.arange(len(dist)), rows] = np.inf  # not its own neighbour
         if n > 1:
             nearest[rows] = dist.min(axis=1)
-        for i, j in zip(*np.nonzero(dist <= threshold)):
+        for i, j in zip(*np.nonzero(dist <= threshold), strict=True):
             a, b = find(start + i), find(j)
             if a != b:
                 parent[max(a, b)] = min(a, b)
@@ -277,11 +277,13 @@ def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> n
         for r0 in range(0, n, block):
             rows = slice(r0, min(r0 + block, n))
             bands = np.linspace(0, rows.stop - r0, threads + 1).astype(int).tolist()
-            spans = list(zip(bands[:-1], bands[1:]))
+            spans = list(zip(bands[:-1], bands[1:], strict=True))
             for c0 in range(r0, n, block):
                 cols = slice(c0, min(c0 + block, n))
                 diag = r0 == c0
-                parts = list(pool.map(lambda ab: band_min(r0, ab[0], ab[1], cols, diag), spans))
+                parts = list(pool.map(
+                    lambda ab, r0=r0, cols=cols, diag=diag: band_min(r0, ab[0], ab[1], cols, diag),
+                    spans))
                 np.minimum(best[rows], np.concatenate([p[1] for p in parts]), out=best[rows])
                 if not diag:
                     colmin = np.minimum.reduce([p[2] for p in parts])
@@ -289,7 +291,8 @@ def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> n
                 lim_r = best[rows] + tol[rows]
                 lim_c = best[cols] + tol[cols]
 
-                def hits(k):
+                def hits(k, spans=spans, parts=parts, r0=r0, cols=cols, lim_r=lim_r,
+                         lim_c=lim_c, diag=diag):
                     b0, b1 = spans[k]
                     return nk.band_hits(parts[k][0], 0, b1 - b0, sq32[r0 + b0:r0 + b1],
                                         sq32[cols], a, lim_r[b0:b1], lim_c, not diag)
@@ -347,10 +350,7 @@ def _nearest_numpy(x64, x32, sq, tol, metric, block) -> np.ndarray:
     i = np.concatenate(found_i)
     j = np.concatenate(found_j)
     dots = np.einsum("ij,ij->i", x64[i], x64[j])
-    if metric == "cosine":
-        dist = 1.0 - dots
-    else:
-        dist = np.sqrt(np.maximum(sq[i] + sq[j] - 2 * dots, 0))
+    dist = 1.0 - dots if metric == "cosine" else np.sqrt(np.maximum(sq[i] + sq[j] - 2 * dots, 0))
     order = np.lexsort((dist, i))
     first = np.r_[True, i[order][1:] != i[order][:-1]]
     out[i[order][first]] = dist[order][first]

@@ -1,6 +1,7 @@
 """Helpers shared by the format readers: JSON reading and vectorised row validation."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -110,10 +111,8 @@ def boxes_from(values, file, label) -> tuple[np.ndarray, np.ndarray]:
         arr = np.full((n, 4), np.nan)
         for i, v in enumerate(values):
             if isinstance(v, (list, tuple)) and len(v) == 4:
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     arr[i] = [float(x) if not isinstance(x, (bool, str)) else np.nan for x in v]
-                except (TypeError, ValueError):
-                    pass
     ok = np.isfinite(arr).all(axis=1)
     return arr, ok
 
@@ -138,7 +137,7 @@ def drop_bad(frame: pd.DataFrame, bad: np.ndarray, file, problem: str, label: st
         if values is not None:
             raw = list(values) if not isinstance(values, np.ndarray) else values
             names = [f"{n} ({field or 'value'} {_short(raw[p])})"
-                     for n, p in zip(names, positions)]
+                     for n, p in zip(names, positions, strict=True)]
         warn_rows(file, problem, names, total)
         frame = frame.loc[~bad]
     return frame

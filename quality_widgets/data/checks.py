@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ..errors import DataWarning, DatasetError
+from ..errors import DatasetError, DataWarning
 from . import storage
 from ._io import boxes_from, to_int
 

@@ -11,15 +11,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import (BOX_COLUMNS, empty_annotations, empty_categories, empty_images,
-                     empty_predictions)
 from ..errors import DatasetError, warn_rows
 from ..jsonsafe import json_safe
 from . import storage
-from ._io import (boxes_from, drop_bad, images_frame, list_images, no_gc, read_json, to_float,
-                      to_int)
-from .checks import (IDS_FROM_ANNOTATIONS, MAX_UNUSABLE, check_image_files,
-                     check_prediction_ids, folder_image_ids, require_usable)
+from ._io import boxes_from, drop_bad, images_frame, list_images, no_gc, read_json, to_float, to_int
+from .checks import (
+    IDS_FROM_ANNOTATIONS,
+    MAX_UNUSABLE,
+    check_image_files,
+    check_prediction_ids,
+    folder_image_ids,
+    require_usable,
+)
+from .schema import (
+    BOX_COLUMNS,
+    empty_annotations,
+    empty_categories,
+    empty_images,
+    empty_predictions,
+)
 
 # Image fields kept beside the file name and size: licence and source, and who labelled it.
 IMAGE_EXTRAS = ("license", "flickr_url", "coco_url", "annotator", "created_by", "annotator_id")
@@ -139,7 +149,7 @@ def _read_images(data, file, images_dir) -> pd.DataFrame:
         if col in imgs:
             vals = to_float(imgs[col].tolist())
             good = np.isfinite(vals) & (vals > 0) & (vals == np.round(vals))
-            sizes[col] = [int(v) if g else pd.NA for v, g in zip(vals, good)]
+            sizes[col] = [int(v) if g else pd.NA for v, g in zip(vals, good, strict=True)]
             if (~good).any():
                 warn_rows(file, f"a missing or invalid {col} (read from the image file instead)",
                           [f"images[{p}]" for p in imgs["_pos"].to_numpy()[~good]], n_rows,
@@ -244,7 +254,7 @@ def _read_annotations(data, file, images: pd.DataFrame, cats: pd.DataFrame) -> p
         frame = frame.rename(columns={"instance_id": "track_id"})
     if "track_id" in frame:
         ids, ok = to_int(frame["track_id"].tolist())
-        frame["track_id"] = pd.array([int(i) if k else None for i, k in zip(ids, ok)],
+        frame["track_id"] = pd.array([int(i) if k else None for i, k in zip(ids, ok, strict=True)],
                                      dtype="Int64")
     _warn_outside(frame, images, file)
     return frame
@@ -255,7 +265,7 @@ def _add_keypoints(frame: pd.DataFrame, anns: pd.DataFrame, file, total: int) ->
     occluded, 2 = visible; None without) and ``num_keypoints`` (the file's, else the count of
     v > 0) columns of a person-keypoints file."""
     kps = [_check_keypoints(k) for k in anns["keypoints"]]
-    bad = [p for p, k, c in zip(anns["_pos"], kps, anns["keypoints"])
+    bad = [p for p, k, c in zip(anns["_pos"], kps, anns["keypoints"], strict=True)
            if k is None and c is not None and not (isinstance(c, float) and np.isnan(c))]
     if bad:
         warn_rows(file, "keypoints that are not a list of 3 K finite numbers",
@@ -564,7 +574,7 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
             ("keypoints", kps, "keypoints that are not a list of 3 K finite numbers")):
         if checked.count(None) == given[col].count(None):
             continue                                   # nothing malformed (the usual case)
-        bad = [i for i, (v, c) in enumerate(zip(checked, given[col])) if v is None and
+        bad = [i for i, (v, c) in enumerate(zip(checked, given[col], strict=True)) if v is None and
                c is not None]
         kept = [i for i in bad if has_box[i] or seg[i] is not None or kps[i] is not None]
         if kept:
@@ -575,7 +585,7 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
                             if c in preds})
     boxes = np.full((n, 4), np.nan)
     if has_box.any():
-        boxes[has_box], ok = boxes_from([b for b, h in zip(raw, has_box) if h], file,
+        boxes[has_box], ok = boxes_from([b for b, h in zip(raw, has_box, strict=True) if h], file,
                                         "predictions")
     area = boxes[:, 2] * boxes[:, 3]
     derived = ~has_box
@@ -588,7 +598,7 @@ def _shape_boxes(preds: pd.DataFrame, file, total: int, dataset):
         rows_seg = [seg[i] for i in mask_rows]
         sized = np.array([masks.is_rle(s) for s in rows_seg]) | (np.isfinite(heights)
                                                                  & np.isfinite(widths))
-        rles = masks.to_rles([s if z else None for s, z in zip(rows_seg, sized)],
+        rles = masks.to_rles([s if z else None for s, z in zip(rows_seg, sized, strict=True)],
                              np.nan_to_num(heights).astype(int),
                              np.nan_to_num(widths).astype(int))
         m_area, m_box = masks.areas_and_boxes(*masks.run_lengths(rles))
@@ -735,10 +745,10 @@ def to_results_list(predictions: pd.DataFrame) -> list:
     out = [{"image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b],
             "score": float(s)}
            for i, c, b, s in zip(predictions["image_id"], predictions["category_id"], boxes,
-                                 predictions["score"])]
+                                 predictions["score"], strict=True)]
     for col in ("segmentation", "keypoints"):
         if col in predictions:
-            for entry, value in zip(out, predictions[col].tolist()):
+            for entry, value in zip(out, predictions[col].tolist(), strict=True):
                 if value is not None and not (isinstance(value, float) and np.isnan(value)):
                     entry[col] = value
     return out

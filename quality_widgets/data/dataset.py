@@ -24,16 +24,17 @@ is identified by ``video`` and ``track_id`` together).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from . import coco, folder, mot, video, youtube_vis, yolo
+from . import coco, folder, mot, video, yolo, youtube_vis
 from .checks import MAX_UNUSABLE, check_prediction_images
 from .schema import empty_annotations, empty_categories, empty_images, empty_predictions
+
 
 @dataclass
 class Dataset:
@@ -56,7 +57,7 @@ class Dataset:
     # ---- loaders -------------------------------------------------------------------------
     @classmethod
     def from_coco(cls, images_dir, annotations=None, predictions=None, name: str | None = None,
-                  max_unusable: float = MAX_UNUSABLE) -> "Dataset":
+                  max_unusable: float = MAX_UNUSABLE) -> Dataset:
         """Load a COCO instances JSON (and optionally a COCO results JSON list of predictions).
 
         ``images_dir`` may be None when only labels and predictions are needed (evaluation).
@@ -76,7 +77,7 @@ class Dataset:
 
     @classmethod
     def from_yolo(cls, images_dir, labels_dir=None, class_names=None, predictions_dir=None,
-                  name: str | None = None, max_unusable: float = MAX_UNUSABLE) -> "Dataset":
+                  name: str | None = None, max_unusable: float = MAX_UNUSABLE) -> Dataset:
         """Load a YOLO dataset: ``images_dir`` + ``labels_dir/<stem>.txt`` (``class cx cy w h``,
         normalised to [0, 1]), class names as a list, a dict, a ``classes.txt``/``*.names`` file
         or a ``data.yaml``. ``labels_dir`` defaults to the sibling ``labels`` folder of an
@@ -92,7 +93,7 @@ class Dataset:
 
     @classmethod
     def from_folder(cls, images_dir, recursive: bool = True, name: str | None = None
-                    ) -> "Dataset":
+                    ) -> Dataset:
         """All images below ``images_dir`` (by extension; sub-folders that are symbolic links
         are followed), with no labels: data metrics only. Image ids: from the file names by
         COCO's rule when every name follows it (``000000000009.jpg`` is image 9), else 1..n in
@@ -103,7 +104,7 @@ class Dataset:
         return dataset
 
     @classmethod
-    def from_mot(cls, sequence_dir, predictions=True, name: str | None = None) -> "Dataset":
+    def from_mot(cls, sequence_dir, predictions=True, name: str | None = None) -> Dataset:
         """Load a MOTChallenge sequence: ``seqinfo.ini``, ``img1/``, ``gt/gt.txt`` (rows with
         consider flag 0 are ignore regions: ``iscrowd`` True) and, when ``predictions`` is True
         and it exists, ``det/det.txt`` as predictions (or ``predictions=`` another file in the
@@ -112,7 +113,7 @@ class Dataset:
 
     @classmethod
     def from_youtube_vis(cls, annotations, frames_dir=None, name: str | None = None
-                         ) -> "Dataset":
+                         ) -> Dataset:
         """Load a YouTube-VIS file: one annotation per track with per-frame ``bboxes`` and
         ``segmentations`` (None where absent); frame paths relative to ``frames_dir``.
         See :mod:`quality_widgets.data.youtube_vis`."""
@@ -120,7 +121,7 @@ class Dataset:
 
     @classmethod
     def from_video(cls, path, annotations=None, every: int = 1, name: str | None = None
-                   ) -> "Dataset":
+                   ) -> Dataset:
         """The frames of a video file (PyAV, ``pip install quality-widgets[video]``), kept as
         references ``"<video>#frame=<i>"`` that the metric workers decode; nothing is written to
         disk. ``every``: keep every n-th frame. ``annotations``: a COCO-video or YouTube-VIS
@@ -134,7 +135,7 @@ class Dataset:
         """True when some images are frames of a video (a ``video`` column with values)."""
         return "video" in self.images and bool(self.images["video"].notna().any())
 
-    def subset(self, image_ids: Iterable[int]) -> "Dataset":
+    def subset(self, image_ids: Iterable[int]) -> Dataset:
         """The dataset restricted to ``image_ids`` (annotations and predictions follow)."""
         ids = pd.Index(pd.unique(np.asarray(list(image_ids), dtype="int64")))
         keep = self.images.index.intersection(ids, sort=False)
@@ -143,7 +144,7 @@ class Dataset:
         predictions = self.predictions[self.predictions["image_id"].isin(keep)]
         return replace(self, images=images, annotations=annotations, predictions=predictions)
 
-    def with_predictions(self, predictions, max_unusable: float = MAX_UNUSABLE) -> "Dataset":
+    def with_predictions(self, predictions, max_unusable: float = MAX_UNUSABLE) -> Dataset:
         """A copy with the predictions of another COCO results file (or list) loaded.
 
         Results name images by id: refused when the dataset's ids are only positions in a

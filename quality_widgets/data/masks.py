@@ -139,10 +139,11 @@ def run_lengths(rles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sizes[present] = [rles[i]["size"] for i in present]
     counts_of = [rles[i]["counts"] for i in present]
     kinds = [type(c) for c in counts_of]
-    lists = {i: np.asarray(c, dtype=np.int64) for i, c, k in zip(present, counts_of, kinds)
+    lists = {i: np.asarray(c, dtype=np.int64)
+             for i, c, k in zip(present, counts_of, kinds, strict=True)
              if k is not str and k is not bytes}
-    string_rows = [i for i, k in zip(present, kinds) if k is str or k is bytes]
-    strings = [c for c, k in zip(counts_of, kinds) if k is str or k is bytes]
+    string_rows = [i for i, k in zip(present, kinds, strict=True) if k is str or k is bytes]
+    strings = [c for c, k in zip(counts_of, kinds, strict=True) if k is str or k is bytes]
     n_runs = np.zeros(n, dtype=np.int64)
     if strings:
         # Compressed counts are ASCII: one join and one encode for all of them.

@@ -185,7 +185,7 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
     # ---- YouTube-VIS ---------------------------------------------------------------------------
     track_ids = sorted({r["track_id"] for rows in labels for r in rows})
     vis_anns = []
-    for i, t in enumerate(track_ids):
+    for t in track_ids:
         bboxes, segs, cats = [], [], []
         crowd = 0
         for rows in labels:

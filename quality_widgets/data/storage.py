@@ -138,7 +138,7 @@ def versions(urls: list) -> list[str | None]:
         by_fs.setdefault(id(fs), (fs, []))[1].append((i, path))
     for fs, items in by_fs.values():
         infos = _infos(fs, [p for _, p in items])
-        for (i, _), info in zip(items, infos):
+        for (i, _), info in zip(items, infos, strict=True):
             out[i] = _version(info)
     return out
 

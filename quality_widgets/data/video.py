@@ -21,6 +21,7 @@ metadata is not applied. PyAV is an optional dependency (``pip install quality-w
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -187,10 +188,8 @@ class _Reader:
                                f"ended first")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.container.close()
-        except Exception:
-            pass
 
 
 _READERS: OrderedDict = OrderedDict()

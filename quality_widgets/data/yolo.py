@@ -10,10 +10,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .schema import empty_annotations, empty_categories, empty_predictions
-from ..errors import DataWarning, DatasetError, warn_rows
+from ..errors import DatasetError, DataWarning, warn_rows
 from ._io import images_frame, list_images
 from .checks import MAX_UNUSABLE, folder_image_ids, require_usable
+from .schema import empty_annotations, empty_categories, empty_predictions
 from .storage import is_url
 
 
@@ -103,7 +103,7 @@ def _read_labels(images: pd.DataFrame, labels_dir: Path, with_conf: bool,
     records = []
     n_lines = 0
     for image_id, name, w, h in zip(images.index, images["file_name"], images["width"],
-                                    images["height"]):
+                                    images["height"], strict=True):
         label = labels_dir / PurePosixPath(name).with_suffix(".txt")
         if not label.is_file():
             continue  # an image without a label file has no objects (YOLO convention)

@@ -112,7 +112,7 @@ def load(annotations, frames_dir, name: str | None = None, file=None) -> dict:
         areas = track.get("areas")
         areas = to_float(areas) if isinstance(areas, list) and len(areas) == len(boxes) \
             else np.full(len(boxes), np.nan)
-        for k, (box, seg) in enumerate(zip(boxes, segs)):
+        for k, (box, seg) in enumerate(zip(boxes, segs, strict=True)):
             seg = _check_segmentation(seg) if seg is not None else None
             if box is None and seg is None:
                 continue

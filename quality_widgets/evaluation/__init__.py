@@ -12,6 +12,6 @@ from .outcomes import add_outcomes
 from .params import AREA_LABELS, AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
 from .result import EvaluationResult
 
-__all__ = ["evaluate", "Evaluator", "EvaluationResult", "add_outcomes", "MEASURES", "MEASURE_ALIASES",
-           "KEYPOINT_MEASURES", "measures_for", "IOU_THRESHOLDS",
+__all__ = ["evaluate", "Evaluator", "EvaluationResult", "add_outcomes", "MEASURES",
+           "MEASURE_ALIASES", "KEYPOINT_MEASURES", "measures_for", "IOU_THRESHOLDS",
            "RECALL_THRESHOLDS", "MAX_DETS", "AREA_RANGES", "AREA_LABELS"]

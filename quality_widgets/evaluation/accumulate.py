@@ -389,7 +389,7 @@ def accumulate(inputs, orders, state: MatchState, weights: np.ndarray | None = N
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = tp_total.reshape(n_area, n_max, n_thr, n_cat) / npig.T[:, None, None, :]
     recall[np.broadcast_to(no_gt[:, None, None, :], recall.shape)] = -1.0
-    for a, m in zip(*np.nonzero(~computed)):
+    for a, m in zip(*np.nonzero(~computed), strict=True):
         if (a, m) not in recall_only:
             recall[a, m] = -1.0
     # pycocotools' layouts, as views: [T, R, K, A, M] and [T, K, A, M].
@@ -512,9 +512,9 @@ def format_summary(stats: np.ndarray, iou_type: str = "bbox") -> str:
     """The table pycocotools' ``summarize()`` prints, line for line."""
     line = ' {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}'
     out = []
-    for value, (ap, iou, area, max_dets) in zip(stats, summary_rows(iou_type)):
-        iou_str = '{:0.2f}:{:0.2f}'.format(IOU_THRESHOLDS[0], IOU_THRESHOLDS[-1]) \
-            if iou is None else '{:0.2f}'.format(iou)
+    for value, (ap, iou, area, max_dets) in zip(stats, summary_rows(iou_type), strict=True):
+        iou_str = f'{IOU_THRESHOLDS[0]:0.2f}:{IOU_THRESHOLDS[-1]:0.2f}' \
+            if iou is None else f'{iou:0.2f}'
         out.append(line.format('Average Precision' if ap else 'Average Recall',
                                '(AP)' if ap else '(AR)', iou_str, area, max_dets, value))
     return "\n".join(out)

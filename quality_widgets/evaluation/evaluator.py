@@ -18,8 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .accumulate import (MatchState, accumulate, count_gt, detection_orders, match_state,
-                         summarize)
+from .accumulate import MatchState, accumulate, count_gt, detection_orders, match_state, summarize
 from .matching import build_inputs, candidate_pairs, greedy_match
 from .measures import measure_many, measure_spec
 from .params import AREA_RANGES, MAX_DETS, area_index, iou_index
@@ -136,9 +135,8 @@ class Evaluator:
         if w.shape[-1:] != (self.inputs.n_images,) or w.ndim > 2:
             raise ValueError(f"image_weights must have one entry per image "
                              f"({self.inputs.n_images}), got shape {w.shape}")
-        if not np.issubdtype(w.dtype, np.integer):
-            if not np.all(np.equal(np.mod(w, 1), 0)):
-                raise ValueError("image_weights must be integer multiplicities")
+        if not np.issubdtype(w.dtype, np.integer) and not np.all(np.equal(np.mod(w, 1), 0)):
+            raise ValueError("image_weights must be integer multiplicities")
         w = w.astype(np.int64)
         if (w < 0).any():
             raise ValueError("image_weights must be >= 0")
@@ -246,7 +244,8 @@ class Evaluator:
         components that do not depend on the labels is reused (see :mod:`.labelled`): a
         relabelling costs about one pass over the detections.
         """
-        from .labelled import HAVE_NUMBA as compiled, labelled_measures
+        from .labelled import HAVE_NUMBA as compiled
+        from .labelled import labelled_measures
         spec = measure_spec(measure, iou_type=self.iou_type)
         ann_labels = np.asarray(ann_labels, dtype=np.int64)
         pred_labels = np.asarray(pred_labels, dtype=np.int64)

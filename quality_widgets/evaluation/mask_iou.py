@@ -62,7 +62,7 @@ def prediction_masks(dataset, rows=None, make=None) -> masks.MaskSet:
     if None in segs:
         x, y, w, h = preds[BOX_COLUMNS].to_numpy(dtype=float).T
         corners = np.stack([x, y, x, y + h, x + w, y + h, x + w, y], axis=1).tolist()
-        segs = [s if s is not None else [c] for s, c in zip(segs, corners)]
+        segs = [s if s is not None else [c] for s, c in zip(segs, corners, strict=True)]
     h, w = image_sizes(dataset, preds["image_id"].to_numpy())
     return masks.MaskSet(_checked_rles(segs, h, w, "prediction", preds.index, make))
 

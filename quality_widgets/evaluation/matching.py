@@ -226,7 +226,7 @@ class CandidatePairs:
     # Split of the pair graph (see :func:`greedy_match`), set by candidate_pairs:
     simple_match: np.ndarray | None = None   # [T, n_cand] match of the simple candidates
     complex_cands: np.ndarray | None = None  # candidates of the complex components
-    complex_pairs: "CandidatePairs | None" = None
+    complex_pairs: CandidatePairs | None = None
 
 
 def _structure(dt, gt, iou, dt_rank, max_det) -> CandidatePairs:

@@ -312,7 +312,7 @@ class ImageGroups:
     start: np.ndarray
 
     @classmethod
-    def of(cls, image: np.ndarray, group: np.ndarray, n_groups: int) -> "ImageGroups":
+    def of(cls, image: np.ndarray, group: np.ndarray, n_groups: int) -> ImageGroups:
         order = np.argsort(group, kind="stable")
         return cls(image=image[order], start=np.searchsorted(group[order],
                                                              np.arange(n_groups + 1)))

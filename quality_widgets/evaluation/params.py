@@ -25,7 +25,7 @@ MATCH_THRESHOLDS = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
 
 def iou_index(iou: float) -> int:
     """Index of ``iou`` in :data:`IOU_THRESHOLDS` (compared as pycocotools does, exactly)."""
-    found = np.where(IOU_THRESHOLDS == iou)[0]
+    found = np.where(iou == IOU_THRESHOLDS)[0]
     if len(found) == 0:
         found = np.where(np.isclose(IOU_THRESHOLDS, iou, rtol=0, atol=1e-9))[0]
     if len(found) == 0:

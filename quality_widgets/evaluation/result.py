@@ -5,8 +5,16 @@ import numpy as np
 import pandas as pd
 
 from .accumulate import format_summary
-from .params import (AREA_LABELS, AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS,
-                     area_index, iou_index, max_dets_index)
+from .params import (
+    AREA_LABELS,
+    AREA_RANGES,
+    IOU_THRESHOLDS,
+    MAX_DETS,
+    RECALL_THRESHOLDS,
+    area_index,
+    iou_index,
+    max_dets_index,
+)
 
 
 class EvaluationResult:

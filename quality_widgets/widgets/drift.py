@@ -73,7 +73,7 @@ class DriftView(Quiet, widgets.VBox):
         self.histogram = MetricHistogram()
         self.histogram.band.visible = False
         self.group_bars = GroupBars(self.histogram, type="grouped")
-        self.pairs = list(zip(self.table["metric"], self.table["level"]))
+        self.pairs = list(zip(self.table["metric"], self.table["level"], strict=True))
         self.metric_control = widgets.Dropdown(
             description="metric", options=[(f"{m} ({lv})", (m, lv)) for m, lv in self.pairs],
             layout=widgets.Layout(width="360px"))

@@ -15,13 +15,12 @@ import pandas as pd
 import traitlets
 
 from ..analysis import selection as sel
-from ..export import FORMATS, export
-from ..compute.engine import compute_metrics
-from ..data.dataset import Dataset
-from ..frames import (LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns,
-                      resolve_name)
 from ..analysis.tags import TAG_COLUMN, TagStore, check_tag, split_tags
 from ..analysis.testcases import test_case_from_ranges
+from ..compute.engine import compute_metrics
+from ..data.dataset import Dataset
+from ..export import FORMATS, export
+from ..frames import LEVELS, MetricFrames, as_metric_frames, numeric_metric_columns, resolve_name
 from .gallery import Gallery
 from .group_bars import GroupBars
 from .histogram import MetricHistogram
@@ -40,8 +39,8 @@ class Explorer(Quiet, widgets.VBox):
     """Explore the metric values of a dataset and the images behind them.
 
     ``Explorer(metrics)`` takes a :class:`~quality_widgets.frames.MetricFrames` (or a Dataset,
-    for which it runs ``compute_metrics(dataset, cache_dir=cache_dir)`` first) and shows, for the chosen ``level``
-    ("image", "object", "prediction") and ``metric``:
+    for which it runs ``compute_metrics(dataset, cache_dir=cache_dir)`` first) and shows, for
+    the chosen ``level`` ("image", "object", "prediction") and ``metric``:
 
     * a histogram with a brush: brushing ``[lo, hi]`` selects the rows with
       ``lo <= value <= hi``;
@@ -324,7 +323,7 @@ class Explorer(Quiet, widgets.VBox):
             f"<tr><td>{html.escape(str(g))}</td><td style='text-align:right'>{r.selected:,}"
             f"</td><td style='text-align:right'>{r.n:,}</td><td style='text-align:right'>"
             f"{html.escape(sel.format_value(100 * r.fraction))}%</td></tr>"
-            for g, r in zip(counts.index, counts.itertuples()))
+            for g, r in zip(counts.index, counts.itertuples(), strict=True))
         self.group_table.value = (
             f"<table style='font-size:12px'><tr><th>{html.escape(self.group_by)}</th>"
             f"<th>selected</th><th>rows</th><th>%</th></tr>{rows}</table>")

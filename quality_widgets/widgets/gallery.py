@@ -9,6 +9,7 @@ image as PNG on each call.
 from __future__ import annotations
 
 import html
+
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd

@@ -37,7 +37,7 @@ class GroupBars:
         marks = [m for m in figure.marks if m is not self.bars]
         figure.marks = [*marks, self.bars] if on else marks
 
-    def show(self, grouped: "sel.GroupedHistogram | None") -> None:
+    def show(self, grouped: sel.GroupedHistogram | None) -> None:
         """Draw ``grouped`` (None: back to the plain histogram)."""
         self.grouped = grouped
         if grouped is None or not grouped.groups:

@@ -37,7 +37,7 @@ def result_html(result) -> str:
     """The result table and sentence as HTML, every text escaped."""
     esc = html.escape
     rows = []
-    for name, side, op in (("below", result.below, "<"), ("above", result.above, ">=")):
+    for side, op in ((result.below, "<"), (result.above, ">=")):
         rows.append(f"<tr><td>{esc(result.metric)} {op} {result.threshold:.4g}</td>"
                     f"<td>{side.n_images}</td><td>{side.n_annotations}</td>"
                     f"<td>{side.n_predictions}</td><td>{side.value:.4f}</td></tr>")

@@ -180,7 +180,7 @@ class LabelErrors(Paged, widgets.VBox):
         rows = self.tags.rows
         if len(self.candidates) == 0 or len(rows) == 0:
             return np.zeros(len(self.candidates), dtype=bool)
-        keys = set(zip(rows["level"], rows["id"], rows["tag"]))
+        keys = set(zip(rows["level"], rows["id"], rows["tag"], strict=True))
         return np.fromiter(
             ((("prediction", int(r.prediction_id), decision_tag(r.kind, accepted)) in keys)
              if r.kind == "overlooked" else
@@ -236,7 +236,8 @@ class LabelErrors(Paged, widgets.VBox):
             try:
                 self._jpegs[key] = data_uri(render_review(path, label, evidence, self.size))
             except (ImageDecodeError, OSError) as e:
-                return f"<div style='height:80px;color:#a33;font-size:11px'>{html.escape(str(e))}</div>"
+                return (f"<div style='height:80px;color:#a33;font-size:11px'>"
+                        f"{html.escape(str(e))}</div>")
             while len(self._jpegs) > 512:
                 self._jpegs.popitem(last=False)
         return f"<img src='{self._jpegs[key]}' style='display:block;margin:auto'/>"

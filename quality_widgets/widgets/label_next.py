@@ -15,8 +15,8 @@ import traitlets
 
 from ..analysis import selection as sel
 from ..frames import MetricFrames
-from .thumbnails import ThumbnailCache
 from .gallery import Gallery
+from .thumbnails import ThumbnailCache
 from .traits import Quiet
 
 # Acquisition columns and the sort direction that puts the most informative image first.

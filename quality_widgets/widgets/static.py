@@ -108,8 +108,8 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
     Every text is HTML-escaped; images are the thumbnails' data-URI JPEGs, passed through
     untouched. Displays the grid (returns None); an empty selection shows a short note.
     """
-    from IPython.display import HTML, display
     import ipyplot
+    from IPython.display import HTML, display
 
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
@@ -163,7 +163,7 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
                           "<br/>".join(html.escape(t) for t in text if t))
     width = cache.size
     if group_by is None:
-        images, titles, texts = zip(*(tile[p] for p in groups[0][1].tolist()))
+        images, titles, texts = zip(*(tile[p] for p in groups[0][1].tolist()), strict=True)
         _display_grid(lambda: ipyplot.plot_images(
             list(images), labels=list(titles), custom_texts=list(texts), max_images=len(images),
             img_width=width, show_url=False, force_b64=False))

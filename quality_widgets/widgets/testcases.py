@@ -56,7 +56,7 @@ class TestCaseTable(widgets.VBox):
         self.show(results)
 
     @classmethod
-    def from_cases(cls, dataset, metrics, cases_or_path, **run_kwargs) -> "TestCaseTable":
+    def from_cases(cls, dataset, metrics, cases_or_path, **run_kwargs) -> TestCaseTable:
         """Run ``cases_or_path`` (see :func:`~quality_widgets.testcases.run_test_cases`)."""
         view = cls()
         view.run(dataset, metrics, cases_or_path, **run_kwargs)

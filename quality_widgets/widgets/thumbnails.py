@@ -2,9 +2,9 @@
 
 A thumbnail is a small JPEG of an image, of the image with one box drawn on it, or of the crop
 of one box; an object's mask (semi-transparent fill) and skeleton (limbs and keypoints) are
-drawn too when the request carries them. Its cache key is the file's identity (absolute path, size, modification time), the
-kind of thumbnail, the box, the colour and the thumbnail size: editing the image file or moving
-the box makes a new thumbnail, everything else is served from the cache.
+drawn too when the request carries them. Its cache key is the file's identity (absolute path,
+size, modification time), the kind of thumbnail, the box, the colour and the thumbnail size: editing
+the image file or moving the box makes a new thumbnail, everything else is served from the cache.
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def _draw_shapes(image: Image.Image, request: ThumbnailRequest, full_size, origi
             if 0 < a <= len(k) and 0 < b <= len(k) and present[a - 1] and present[b - 1]:
                 draw.line([tuple(xy[a - 1]), tuple(xy[b - 1])], fill=request.color, width=line)
         r = line + 1
-        for (x, y), here in zip(xy, present):
+        for (x, y), here in zip(xy, present, strict=True):
             if here:
                 draw.ellipse([x - r, y - r, x + r, y + r], fill="white", outline=request.color)
 
@@ -280,7 +280,7 @@ class ThumbnailCache:
 
         if len(missing) > 1 and self.workers > 1:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(missing))) as pool:
-                for i, result in zip(missing, pool.map(make, missing)):
+                for i, result in zip(missing, pool.map(make, missing), strict=True):
                     out[i] = result
         else:
             for i in missing:

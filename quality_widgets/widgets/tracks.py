@@ -201,8 +201,8 @@ class TrackView(Quiet, widgets.VBox):
         lo = max(0, min(pos - STRIP_FRAMES // 2, n - STRIP_FRAMES))
         cells = [self._img(i, self.strip_size, i == pos)
                  for i in range(lo, min(n, lo + STRIP_FRAMES))]
-        self.strip.value = ("<div style='display:flex;flex-wrap:wrap;gap:4px;align-items:flex-start'>"
-                            + "".join(cells) + "</div>")
+        self.strip.value = ("<div style='display:flex;flex-wrap:wrap;gap:4px;"
+                            "align-items:flex-start'>" + "".join(cells) + "</div>")
         fi = self.rows["frame_index"].to_numpy(dtype=float)
         value = np.nan
         if self.metric and self.metric in self.rows:

@@ -97,7 +97,7 @@ class Paged(Quiet, traitlets.HasTraits):
     n_pages = traitlets.Int(1)
 
     def _page_controls(self) -> list:
-        import ipywidgets as widgets    # widgets only: this module is imported by the tests
+        import ipywidgets as widgets  # widgets only: this module is imported by the tests
         self.prev_button = widgets.Button(description="previous", icon="arrow-left",
                                           layout=widgets.Layout(width="100px"))
         self.next_button = widgets.Button(description="next", icon="arrow-right",

@@ -75,7 +75,7 @@ class Server:
 
     def __init__(self, cmd, cwd: Path, env: dict, log: Path, url: str, name: str):
         self.url, self.name, self.log = url, name, log
-        self._log_file = open(log, "wb")
+        self._log_file = open(log, "wb")  # noqa: SIM115 (open while the server runs)
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self._log_file,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -7,14 +7,14 @@ The tests skip, saying why, without /usr/bin/chromium or the playwright package;
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 from pathlib import Path
 
 import pytest
-
-from browser_servers import (CHROMIUM, CHROMIUM_ARGS, NetworkGuard, start_lab, start_voila)
+from browser_servers import CHROMIUM, CHROMIUM_ARGS, NetworkGuard, start_lab, start_voila
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -108,10 +108,8 @@ def page(browser_context, artifacts, request):
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
     yield page
     name = request.node.name.replace("/", "_")
-    try:
+    with contextlib.suppress(Exception):  # a crashed page must not hide the test's failure
         page.screenshot(path=str(artifacts / f"{name}-final.png"), full_page=True)
-    except Exception:  # a crashed page must not hide the test's own failure
-        pass
     page.close()
     escaped = guard.unexpected(page.expected_blocked)
     assert not page.js_errors, f"JavaScript errors on the page: {page.js_errors}"

@@ -60,7 +60,7 @@ def tiles(page):
 # width yet, or a leftover group of the initial data): wait for one group per bin, spread over
 # most of the plot, and the same positions on two successive animation frames.
 SETTLED_JS = """([fig, bins]) => {
-  const bars = (%s)(fig);
+  const bars = (BARS_JS)(fig);
   const plot = fig.querySelector('.brushintsel rect.overlay');
   const width = plot ? plot.getBoundingClientRect().width : 0;
   const key = JSON.stringify(bars);
@@ -68,7 +68,7 @@ SETTLED_JS = """([fig, bins]) => {
       && bars[bins - 1].cx - bars[0].cx > 0.6 * width && fig.__qwLastBars === key;
   fig.__qwLastBars = key;
   return settled;
-}""" % BARS_JS
+}""".replace("BARS_JS", BARS_JS)
 
 
 def read_bars(page, bins: int) -> list[dict]:

@@ -4,9 +4,8 @@ Python API printed for the same settings."""
 import re
 
 import pytest
-from playwright.sync_api import expect
-
 from lab_page import open_notebook, run_all, wait_for_all_cells
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

@@ -5,11 +5,16 @@ scripted selection is drawn (a decoded JPEG per selected image, captions naming 
 import re
 
 import pytest
-from playwright.sync_api import expect
-
+from explorer_page import (
+    brush_and_check,
+    check_static_selection,
+    explorer_output,
+    histogram_figure,
+    summary,
+    tiles,
+)
 from lab_page import open_notebook, run_all, wait_for_all_cells
-from explorer_page import (brush_and_check, check_static_selection, explorer_output,
-                           histogram_figure, summary, tiles)
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

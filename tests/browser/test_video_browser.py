@@ -3,9 +3,8 @@ with box and polygon, strip, plot), and moving a slider with the keyboard moves 
 import re
 
 import pytest
-from playwright.sync_api import expect
-
 from lab_page import open_notebook, run_all, wait_for_all_cells
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
