@@ -59,5 +59,72 @@ def _widget_signature(app, what, name, obj, options, signature, return_annotatio
     return str(init.replace(parameters=params, return_annotation=inspect.Signature.empty)), None
 
 
+# Cross-references in docstrings (``:func:`name```) are checked too (nitpicky): one that
+# names nothing fails the build, as a renamed function should. The site documents the public
+# API only, so a reference to a helper, a private module or another library's class (no
+# intersphinx: the build is offline) is accepted, shown as code, when the name exists: it is
+# imported, relative to the docstring's module and its parents.
+nitpicky = True
+
+def _lookup(dotted: str):
+    """The object a dotted name names (the longest importable module, then attributes), or
+    None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        except Exception:                                   # noqa: BLE001 (an import side effect)
+            return None
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return None
+            obj = getattr(obj, name)
+        return obj
+    return None
+
+
+def _prefixes(dotted: str) -> list:
+    parts = dotted.split(".") if dotted else []
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def _scopes(node) -> list:
+    """Where a relative name in this docstring may live: the documented object and its
+    parents, the module it is defined in and its parents, the page's current module."""
+    import re
+
+    scopes = []
+    found = re.search(r"docstring of (\S+)", node.source or "")
+    for name in _prefixes(found.group(1)) if found else []:
+        scopes.append(name)
+        obj = _lookup(name)           # a property has no module: its class, a prefix, has one
+        module = getattr(obj, "__module__", None) or getattr(obj, "__name__", None)
+        if isinstance(module, str):
+            qualname = getattr(obj, "__qualname__", "").rpartition(".")[0]
+            scopes += _prefixes(f"{module}.{qualname}" if qualname else module)
+    module = node.get("py:module") or ""
+    if module and node.get("py:class"):
+        scopes.append(f"{module}.{node['py:class']}")
+    return scopes + _prefixes(module) + ["quality_widgets", ""]
+
+
+def _existing_reference(app, env, node, contnode):
+    """Accept a reference Sphinx could not resolve when its target exists (see above)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip(".~")
+    if not target or target.endswith("."):
+        return None
+    for scope in _scopes(node):
+        if _lookup(f"{scope}.{target}" if scope else target) is not None:
+            return contnode
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-signature", _widget_signature)
+    app.connect("missing-reference", _existing_reference)

@@ -123,7 +123,9 @@ def metrics_page() -> str:
     for path, groups in families:
         module_doc = _module_doc(path)
         title = _family_title(module_doc, path.stem)
-        out += [heading(f"{title} (``metrics/{path.name}``)", "-"), "", plain_pipes(module_doc), ""]
+        module = sys.modules[groups[0][0].func.__module__].__name__
+        out += [heading(f"{title} (``metrics/{path.name}``)", "-"), "",
+                f".. currentmodule:: {module}", "", plain_pipes(module_doc), ""]
         out += [_metric_entry(specs) for specs in groups]
     return "\n".join(out)
 
@@ -158,14 +160,15 @@ def _cli_sections(parser, subparsers, shared) -> str:
            "The output of ``quality-widgets --help`` and of each subcommand's ``--help`` "
            "(``python -m quality_widgets`` is the same command).", "",
            "::", "", indent(parser.format_help().rstrip()), "",
-           heading("Exit codes and shared options", "~"), "", inspect.getdoc(shared), ""]
+           heading("Exit codes and shared options", "~"), "",
+           f".. currentmodule:: {shared.__name__}", "", inspect.getdoc(shared), ""]
     for name, sub in subparsers.choices.items():     # in the order of SUBCOMMANDS
         out += [heading(f"``quality-widgets {name}``", "~"), "", "::", "",
                 indent(sub.format_help().rstrip()), ""]
         module = sys.modules[sub.get_default("func").__module__]
         notes = inspect.getdoc(module) or ""
         if notes:
-            out += [notes, ""]
+            out += [f".. currentmodule:: {module.__name__}", "", notes, ""]
     return "\n".join(out)
 
 
