@@ -137,7 +137,7 @@ def _module_doc(path: Path) -> str:
 
 def cli_page() -> str:
     """The body of the "Command line" page (``docs/cli.md`` includes it): the output of
-    ``quality-widgets --help`` and of every subcommand's ``--help`` as a terminal 100 columns
+    ``quality-widgets --help`` and of every subcommand's ``--help`` as a terminal 88 columns
     wide prints it, each with its subcommand module's notes."""
     from quality_widgets.cli import _shared
     from quality_widgets.cli.main import build_parser
@@ -145,7 +145,7 @@ def cli_page() -> str:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"           # argparse wraps to the terminal width
+    os.environ["COLUMNS"] = "88"            # argparse wraps to the terminal width
     try:
         return _cli_sections(parser, subparsers, _shared)
     finally:
@@ -159,11 +159,11 @@ def _cli_sections(parser, subparsers, shared) -> str:
     out = [GENERATED_NOTE, heading("Reference", "-"), "",
            "The output of ``quality-widgets --help`` and of each subcommand's ``--help`` "
            "(``python -m quality_widgets`` is the same command).", "",
-           "::", "", indent(parser.format_help().rstrip()), "",
+           ".. code-block:: text", "", indent(parser.format_help().rstrip()), "",
            heading("Exit codes and shared options", "~"), "",
            f".. currentmodule:: {shared.__name__}", "", inspect.getdoc(shared), ""]
     for name, sub in subparsers.choices.items():     # in the order of SUBCOMMANDS
-        out += [heading(f"``quality-widgets {name}``", "~"), "", "::", "",
+        out += [heading(f"``quality-widgets {name}``", "~"), "", ".. code-block:: text", "",
                 indent(sub.format_help().rstrip()), ""]
         module = sys.modules[sub.get_default("func").__module__]
         notes = inspect.getdoc(module) or ""
