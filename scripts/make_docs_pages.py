@@ -89,8 +89,8 @@ def _metric_entry(specs: list) -> str:
         fields.append(":pixels: not needed (geometry or other columns only)")
     lines += fields + [""]
     doc = inspect.getdoc(first.func) or ""
-    summary = first.description.strip()
-    if summary and not doc.startswith(summary.rstrip(".")):
+    summary = " ".join(first.description.split())
+    if summary and not " ".join(doc.split()).startswith(summary.rstrip(".")):
         lines += [summary, ""]
     if doc:
         lines += [plain_pipes(doc), ""]

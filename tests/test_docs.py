@@ -69,6 +69,15 @@ def test_generated_metrics_page_lists_every_builtin_metric_at_its_levels():
         assert spec.level in levels.split(", "), (spec.name, spec.level, levels)
 
 
+def test_readme_metrics_summary_names_every_builtin_column():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Built-in metrics", 1)[1].split("\n## ", 1)[0]
+    columns = {c for spec in qw.registered_metrics(builtin=True)
+               for c in spec.output_columns if not c.startswith("_")}
+    missing = sorted(c for c in columns if f"`{c}`" not in section)
+    assert not missing, f"built-in metric columns missing from the README's summary: {missing}"
+
+
 @pytest.mark.parametrize("pipe_text, expected", [
     ("mean |a - b| / 255", "mean \\|a - b\\| / 255"),
     ("``x | y`` and |z|", "``x | y`` and \\|z\\|"),
