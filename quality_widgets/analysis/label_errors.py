@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..compute.similarity import knn
 from ..data.schema import BOX_COLUMNS
 from ..errors import DatasetError, DataWarning, ExportError
 from ..evaluation.matching import box_iou, pairs_by_key
@@ -362,57 +363,15 @@ def _duplicates(pred_unit, pred_box, raw, floor: float = 1e-3) -> np.ndarray:
 
 
 # ---- embeddings -------------------------------------------------------------------------------
-def cosine_knn(embeddings, k: int = 10, block: int = 512) -> np.ndarray:
+def cosine_knn(embeddings, k: int = 10, block: int = 4096) -> np.ndarray:
     """Indices (n, k) of each row's ``k`` nearest other rows by cosine similarity, exact, most
-    similar first (ties: the lower index first).
-
-    Blocked matrix products in float32; each block's top k is found among the entries at or
-    above a lower bound of its k-th largest (the k-th largest of the maxima of 64-column
-    chunks), faster than a partition of the whole row. Time grows as n^2: 20,000 objects of
-    512 dimensions took 27 s on the 2-core development machine while it was shared (load 15),
-    so 100,000 take minutes. Memory: two float32 copies of the embeddings and ``block`` x n
-    similarities (200 MB at 100,000). Rows of zeros have no
-    direction: their neighbours are arbitrary.
-    """
-    x = np.asarray(embeddings, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {x.shape}")
-    n = len(x)
-    k = min(int(k), n - 1)
-    if k <= 0:
+    similar first (ties: the lower index first); ``min(k, n - 1)`` columns. The indices of
+    :func:`quality_widgets.compute.similarity.knn` (its Notes: how, how fast); rows of zeros
+    are at cosine distance 1 from every row."""
+    n = len(np.asarray(embeddings))
+    if n < 2 or int(k) < 1:
         return np.zeros((n, 0), dtype=np.int64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms == 0, 1, norms)
-    xt = np.ascontiguousarray(x.T)
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block):
-        sim = x[start:start + block] @ xt
-        rows = np.arange(len(sim))
-        sim[rows, start + rows] = -np.inf
-        out[start:start + block] = _top_k(sim, k)
-    return out
-
-
-def _top_k(sim: np.ndarray, k: int, chunk: int = 64) -> np.ndarray:
-    """Column indices of the ``k`` largest entries of each row, largest first, ties by column."""
-    b, m = sim.shape
-    whole = (m // chunk) * chunk
-    if whole // chunk + (m > whole) < k:
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(sim, part, axis=1)
-        order = np.lexsort((part, -vals), axis=1)
-        return np.take_along_axis(part, order, axis=1)
-    maxima = sim[:, :whole].reshape(b, whole // chunk, chunk).max(axis=2)
-    if m > whole:
-        maxima = np.c_[maxima, sim[:, whole:].max(axis=1)]
-    bound = np.partition(maxima, -k, axis=1)[:, -k]     # <= each row's k-th largest entry
-    r, c = np.nonzero(sim >= bound[:, None])
-    v = sim[r, c]
-    order = np.lexsort((c, -v, r))
-    r, c = r[order], c[order]
-    first = np.searchsorted(r, np.arange(b))
-    take = first[:, None] + np.arange(k)[None, :]
-    return c[take]
+    return knn(embeddings, int(k), metric="cosine", block=block)[0]
 
 
 def label_agreement(embeddings, categories, k: int = 10) -> tuple[np.ndarray, np.ndarray,
