@@ -321,3 +321,8 @@ def write_text_atomic(text: str, path, overwrite: bool = True) -> None:
     ``overwrite=False`` an existing ``path`` is left as it is and :class:`FileExistsError`
     raised (see :func:`_atomic`)."""
     _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
+
+
+def write_bytes_atomic(data: bytes, path) -> None:
+    """Write ``data`` to ``path`` like :func:`write_parquet_atomic`."""
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
