@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...evaluation.matching import box_iou, pairs_by_key
+from ...data.boxes import box_iou
+from ...evaluation.matching import pairs_by_key
 
 ALIGNED = (0.3, 0.6)      # A(IoU): 0 below 0.3, 1 from 0.6
 CROSS_CLASS_ALIGNED = (0.4, 0.7)  # a label of another class covers a prediction
