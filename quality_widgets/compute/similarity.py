@@ -263,7 +263,7 @@ def knn(vectors, k: int, metric: str = "cosine", queries=None, block: int = 4096
     k-th smallest exact one, so no true neighbour is missed. Without ``queries`` each pair of rows
     is multiplied once and serves both. Tiles are split into bands of rows, one per thread of this
     process, with BLAS held to one thread (threadpoolctl; without it, one band on BLAS's own
-    threads). Time grows as n m d: 20,000 x 512 with k = 10 takes about 4 s on 2 cores; memory,
+    threads). Time grows as n m d: 20,000 x 512 with k = 10 takes about 5 s on 2 cores; memory,
     beyond the tiles, is one float32 and one float64 copy of the rows and ``k`` float32 per query.
 
     Examples
