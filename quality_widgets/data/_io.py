@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import os
@@ -260,10 +261,15 @@ def _umask() -> int:
     return mask
 
 
-def _atomic(path, write) -> None:
+def _atomic(path, write, overwrite: bool = True) -> None:
     """Call ``write(tmp)`` on a unique temporary file beside ``path``, then rename it to
     ``path``, with the permissions a plain ``open(path, "w")`` would give (0644 under the usual
-    umask: ``mkstemp`` makes 0600 files, so results would not be readable by others)."""
+    umask: ``mkstemp`` makes 0600 files, so results would not be readable by others).
+
+    ``overwrite=False`` never replaces an existing ``path``: the finished file is hard-linked
+    into place, which fails when ``path`` exists, also when it appeared while the file was
+    being written (:class:`FileExistsError`; nothing is left behind). Where the file system has
+    no hard links, an existence check and the rename take its place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -271,10 +277,30 @@ def _atomic(path, write) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist (atomically where hard links
+    exist)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already; nothing replaced",
+                              str(path)) from None
+    except OSError:  # no hard links here (FAT, some network file systems)
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists already; nothing replaced",
+                                  str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path, index: bool = True) -> None:
@@ -290,9 +316,11 @@ def write_table_atomic(table, path) -> None:
     _atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_text_atomic(text: str, path) -> None:
-    """Write ``text`` (UTF-8) to ``path`` like :func:`write_parquet_atomic`."""
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+def write_text_atomic(text: str, path, overwrite: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` like :func:`write_parquet_atomic`; with
+    ``overwrite=False`` an existing ``path`` is left as it is and :class:`FileExistsError`
+    raised (see :func:`_atomic`)."""
+    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
 
 
 def write_bytes_atomic(data: bytes, path) -> None:
