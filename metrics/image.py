@@ -2,7 +2,7 @@
 custom metric: ``image`` is an (H, W, 3) uint8 RGB array (EXIF orientation applied).
 
 Luma Y = 0.299 R + 0.587 G + 0.114 B. The pixel statistics live in
-``quality_widgets.pixelstats`` (exact integer arithmetic, shared between metrics).
+``quality_widgets.compute.pixelstats`` (exact integer arithmetic, shared between metrics).
 """
 import numpy as np
 import pandas as pd

@@ -2,7 +2,7 @@
 
 The folders are written by ``quality-widgets metrics --out DIR`` (``images.parquet``,
 ``objects.parquet``, ``predictions.parquet``). Prints the table of
-:func:`quality_widgets.drift.compare` (largest drift first), or with ``--json`` a JSON list of
+:func:`quality_widgets.compare_drift` (largest drift first), or with ``--json`` a JSON list of
 its rows. Exit code 0 (drift is a report, not a failure; guard a model with ``test-cases``),
 2 for unreadable input.
 """

@@ -5,7 +5,7 @@
         [--iou-type bbox|segm|keypoints] [--resamples N | --resolution P] [--seed S] [--json]
 
 Computes the metric (``compute_metrics(metrics=[NAME])``, cached as usual), then runs
-:func:`quality_widgets.hypothesis.test_hypothesis`. Prints the two sides (images, boxes,
+:func:`quality_widgets.test_hypothesis`. Prints the two sides (images, boxes,
 categories, predictions, measure), the difference, its 95% interval (the inverted permutation
 test), the permutation p-value and the summary sentence; with ``--json`` an object
 with exactly the keys ``metric``, ``threshold``, ``measure``, ``below``, ``above``,

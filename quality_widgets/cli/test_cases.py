@@ -1,10 +1,11 @@
 """``quality-widgets test-cases FILE --images DIR --annotations A.json --predictions P.json``.
 
-Runs the model test cases of FILE (YAML or JSON, schema in :mod:`quality_widgets.testcases`)
-(``--iou-type segm``: on masks, ``keypoints``: on keypoints, OKS) and prints a pass/fail table,
-or JSON rows with ``--json``. The metrics the slices use are computed first (only those, cached
-as usual). Exit code: 0 when every case passes, 1 when one fails, 2 for bad input (unreadable files,
-a schema error naming the file, case and field).
+Runs the model test cases of FILE (YAML or JSON, schema in
+:mod:`quality_widgets.analysis.testcases`) (``--iou-type segm``: on masks, ``keypoints``: on
+keypoints, OKS) and prints a pass/fail table, or JSON rows with ``--json``. The metrics the
+slices use are computed first (only those, cached as usual). Exit code: 0 when every case
+passes, 1 when one fails, 2 for bad input (unreadable files, a schema error naming the file,
+case and field).
 """
 from __future__ import annotations
 

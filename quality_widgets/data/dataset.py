@@ -10,9 +10,9 @@ Frames and their columns (ids are the index):
     ``image_id``, ``category_id``, ``category`` (name), ``bbox_x``, ``bbox_y``, ``bbox_w``,
     ``bbox_h`` (COCO xywh, pixels), ``area``, ``iscrowd`` (bool), ``segmentation`` (polygon list,
     RLE dict or None), plus any extra scalar attributes of the source rows (``annotator``...).
-``predictions`` (index ``prediction_id``: 1-based position in the results file, as
-pycocotools' ``loadRes`` numbers them)
-    ``image_id``, ``category_id``, ``category``, ``bbox_x``..``bbox_h``, ``score``.
+``predictions`` (index ``prediction_id``, the 1-based position in the results file)
+    ``image_id``, ``category_id``, ``category``, ``bbox_x``..``bbox_h``, ``score``; the ids
+    are numbered as pycocotools' ``loadRes`` numbers them.
 ``categories`` (index ``category_id``)
     ``name``, ``supercategory``.
 

@@ -18,9 +18,9 @@ OTHER_COLOR = "#7f7f7f"
 
 class GroupBars:
     """Bars per group drawn on a :class:`MetricHistogram`'s figure and scales (so its brush
-    still selects), from a :class:`~quality_widgets.selection.GroupedHistogram`: ``"stacked"``
-    (the total is the plain histogram) or ``"grouped"`` (side by side, for normalised
-    comparisons). While groups are shown the plain bars are hidden."""
+    still selects), from a :class:`~quality_widgets.analysis.selection.GroupedHistogram`:
+    ``"stacked"`` (the total is the plain histogram) or ``"grouped"`` (side by side, for
+    normalised comparisons). While groups are shown the plain bars are hidden."""
 
     def __init__(self, histogram: MetricHistogram, type: str = "stacked"):
         self.histogram = histogram

@@ -24,11 +24,12 @@ class MetricHistogram(Quiet, widgets.VBox):
 
     ``interval`` is ``(lo, hi)`` of the brush in data units (None when nothing is brushed);
     dragging the brush sets it, and setting it from Python moves the brush. Rows with
-    ``lo <= value <= hi`` are the selected ones (see :mod:`quality_widgets.selection`); bins
-    overlapping the interval are drawn highlighted. ``bins`` and ``log`` (log10(1 + count)
-    heights) have their own controls. The green band spans Tukey's outlier fences
-    ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]`` (IQR = Q3 - Q1): values outside it are outliers; the
-    label under the plot gives the two fences (not the interquartile range itself).
+    ``lo <= value <= hi`` are the selected ones (see
+    :mod:`quality_widgets.analysis.selection`); bins overlapping the interval are drawn
+    highlighted. ``bins`` and ``log`` (log10(1 + count) heights) have their own controls. The
+    green band spans Tukey's outlier fences ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]`` (IQR = Q3 - Q1):
+    values outside it are outliers; the label under the plot gives the two fences (not the
+    interquartile range itself).
 
     Counts are computed once per (values, bins, log); a brush only recomputes the per-bin
     highlight flags, so the figure receives ``2 x bins`` numbers per brush update.
@@ -81,7 +82,7 @@ class MetricHistogram(Quiet, widgets.VBox):
     # ---- data ----------------------------------------------------------------------------
     @property
     def histogram(self) -> sel.Histogram | None:
-        """The current :class:`~quality_widgets.selection.Histogram`."""
+        """The current :class:`~quality_widgets.analysis.selection.Histogram`."""
         return self._hist
 
     def set_values(self, values, metric: str | None = None) -> None:

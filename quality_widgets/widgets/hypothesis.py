@@ -65,7 +65,7 @@ class HypothesisTest(widgets.VBox):
 
     Controls: metric (numeric columns of all levels), threshold (a slider under the metric's
     histogram; bars below T blue, above orange), measure, category, Run. Run computes
-    :func:`~quality_widgets.hypothesis.test_hypothesis` (progress bar) and the
+    :func:`~quality_widgets.test_hypothesis` (progress bar) and the
     performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with 95%
     intervals from random halves of each bin's images). ``result`` and ``curve`` hold the last
     outcomes. A metric at image and object level shows a level toggle (``level``).

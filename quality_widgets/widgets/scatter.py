@@ -1,7 +1,7 @@
 """A bqplot scatter of two metrics with a rectangle brush (``BrushSelector``).
 
 The brushed rectangle is the ``rect`` trait; the rows it selects are computed on *all* rows
-(:func:`quality_widgets.selection.range_mask` on both columns) by whoever observes ``rect``.
+(:func:`quality_widgets.slicing.range_mask` on both columns) by whoever observes ``rect``.
 Only a fixed random subsample of at most ``max_points`` points is drawn, so a million rows stay
 light in the browser.
 """

@@ -100,13 +100,20 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
         the metrics' cache folder, so thumbnails the gallery made are reused).
     dataset : the :class:`~quality_widgets.Dataset` whose masks and keypoints are drawn on
         object and prediction tiles (default: the metrics' own ``dataset``). As in the
-        gallery (the same drawing, :func:`~quality_widgets.widgets.gallery.
-        thumbnail_requests`), a row with a ``segmentation`` gets it as a semi-transparent
-        fill, one with ``keypoints`` its skeleton (the category's limbs and the labelled
-        keypoints).
+        gallery (the same drawing,
+        :func:`~quality_widgets.widgets.gallery.thumbnail_requests`), a row with a
+        ``segmentation`` gets it as a semi-transparent fill, one with ``keypoints`` its
+        skeleton (the category's limbs and the labelled keypoints).
 
+    Returns
+    -------
+    None
+        Displays the grid; an empty selection shows a short note.
+
+    Notes
+    -----
     Every text is HTML-escaped; images are the thumbnails' data-URI JPEGs, passed through
-    untouched. Displays the grid (returns None); an empty selection shows a short note.
+    untouched.
     """
     import ipyplot
     from IPython.display import HTML, display

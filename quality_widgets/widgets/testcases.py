@@ -1,4 +1,5 @@
-"""TestCaseTable: the pass/fail table of model test cases (see :mod:`quality_widgets.testcases`).
+"""TestCaseTable: the pass/fail table of model test cases (see
+:mod:`quality_widgets.analysis.testcases`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PASS_COLOR, FAIL_COLOR = "#2ca02c", "#d62728"
 
 
 def test_case_table_html(results: pd.DataFrame) -> str:
-    """The results of :func:`~quality_widgets.testcases.run_test_cases` as an HTML table; every
+    """The results of :func:`~quality_widgets.run_test_cases` as an HTML table; every
     text (names come from files written by others) is escaped."""
     if results is None or results.empty:
         return "<i>no test cases</i>"
@@ -57,7 +58,7 @@ class TestCaseTable(widgets.VBox):
 
     @classmethod
     def from_cases(cls, dataset, metrics, cases_or_path, **run_kwargs) -> TestCaseTable:
-        """Run ``cases_or_path`` (see :func:`~quality_widgets.testcases.run_test_cases`)."""
+        """Run ``cases_or_path`` (see :func:`~quality_widgets.run_test_cases`)."""
         view = cls()
         view.run(dataset, metrics, cases_or_path, **run_kwargs)
         return view
