@@ -231,3 +231,53 @@ def test_restricting_images_to_those_holding_a_label_or_prediction_keeps_coco_me
         differs += not np.array_equal(pycocotools_stats(
             coco128 / "instances.json", res_file, cat_ids=cats, image_ids=labelled).stats, every)
     assert differs == 3
+
+
+def test_one_slice_gives_the_same_rows_and_measure_everywhere(coco128, coco128_dataset,
+                                                             tmp_path):
+    """One Slice walked through the Explorer (its rows at each level), a test case and
+    evaluate(slice=...): the same rows, and the measure pycocotools gives on the subset
+    (imgIds = the wide images, catIds = the two categories, the areas replaced by box_area
+    with areaRng [32^2, 96^2))."""
+    pytest.importorskip("pycocotools")
+    from helpers import pycocotools_stats
+
+    import quality_widgets as qw
+    from quality_widgets.analysis.testcases import run_test_cases
+    ds = coco128_dataset
+    metrics = qw.compute_metrics(ds, metrics=["box_area"], cache_dir=tmp_path / "cache",
+                                 progress=False, workers=1)
+    names = ds.annotations["category"].value_counts().index[:2].tolist()
+    s = Slice(ranges=[("object.box_area", 32 ** 2, 96 ** 2, "left"), ("image.width", 600, None)],
+              categories=names)
+    masks = s.evaluation_masks(ds, metrics)
+    rows = {"image": ds.images.index[masks.images], "object": ds.annotations.index[
+        masks.annotations], "prediction": ds.predictions.index[masks.predictions]}
+    assert all(len(r) for r in rows.values())
+
+    explorer = qw.Explorer(metrics)
+    for level in ("image", "object", "prediction"):
+        explorer.level = level             # a level switch clears the filters: set it again
+        explorer.slice = s
+        assert sorted(explorer.selection) == sorted(rows[level]), level
+    case = explorer.as_test_case("walk", "AP", min_value=0.0)
+
+    wide = ds.images.index[ds.images["width"] >= 600]
+    ref = pycocotools_stats(
+        coco128 / "instances.json", coco128 / "predictions" / "yolo-fastest-1.1-xl.json",
+        image_ids=wide, cat_ids=ds.categories.index[ds.categories["name"].isin(names)],
+        area_values=(dict(zip(ds.annotations.index, metrics.objects["box_area"]
+                              .reindex(ds.annotations.index), strict=True)),
+                     dict(zip(ds.predictions.index, metrics.predictions["box_area"]
+                              .reindex(ds.predictions.index), strict=True))),
+        area_range=(32 ** 2, 96 ** 2)).stats
+    full_range = [0, 1, 2, 6, 7, 8]    # the oracle's one area range: the size-range numbers
+    np.testing.assert_array_equal(qw.evaluate(ds, slice=s, metrics=metrics).stats[full_range],
+                                  ref[full_range])
+    for c in (case, s.to_test_case("walk", "AP", min_value=0.0)):
+        result = run_test_cases(ds, metrics, c, resamples=0).iloc[0]
+        assert result["value"] == ref[0]
+        assert result["n_images"] == len(rows["image"])
+        counted = ~ds.annotations.loc[rows["object"], "iscrowd"].astype(bool)
+        assert result["n_annotations"] == int(counted.sum())
+        assert result["n_predictions"] == len(rows["prediction"])

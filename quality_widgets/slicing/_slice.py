@@ -273,6 +273,24 @@ class Slice:
                  for c, v in self._where}
         return Slice(ranges, self.categories, self.tags, where)
 
+    def at(self, level: str, data=None) -> Slice:
+        """The slice as the rows of ``level`` read it (the Explorer's reading): a bare range
+        or tag is ``level``'s, a bare ``where`` column too when ``level``'s rows have it, else
+        it is found as :meth:`qualified` finds it (in ``data``, MetricFrames or a Dataset)."""
+        check_level(level)
+        src = Source.of(data) if data is not None else None
+
+        def own(name):
+            return split_level(name)[0] is not None or src is None or src.has(level, name)
+        ranges = [r if r.level else Range(r.column, r.lo, r.hi, r.closed, level)
+                  for r in self.ranges]
+        tags = [t if split_level(t)[0] else f"{level}.{t}" for t in self.tags]
+        where = {c if split_level(c)[0] else f"{level}.{c}": list(v)
+                 for c, v in self._where if own(c)}
+        others = Slice(where={c: list(v) for c, v in self._where if not own(c)})
+        where.update(others.qualified(data).where if not others.everything else {})
+        return Slice(ranges, self.categories, tags, where)
+
     def _apply(self, src: Source) -> _Rows:
         rows = _Rows(src)
         for r in self.ranges:
