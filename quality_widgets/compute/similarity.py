@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..data.boxes import box_iou_matrix  # noqa: F401 (public here before data.boxes owned it)
+
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -356,17 +358,3 @@ def _nearest_numpy(x64, x32, sq, tol, metric, block) -> np.ndarray:
     out[i[order][first]] = dist[order][first]
     return out
 
-
-def box_iou_matrix(boxes: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (n, 4) xywh boxes; the diagonal is 0."""
-    b = np.asarray(boxes, dtype=np.float64)
-    x0, y0 = b[:, 0], b[:, 1]
-    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
-    iw = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
-    ih = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
-    inter = iw * ih
-    area = b[:, 2] * b[:, 3]
-    union = area[:, None] + area[None] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    np.fill_diagonal(iou, 0.0)
-    return iou

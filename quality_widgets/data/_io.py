@@ -293,3 +293,8 @@ def write_table_atomic(table, path) -> None:
 def write_text_atomic(text: str, path) -> None:
     """Write ``text`` (UTF-8) to ``path`` like :func:`write_parquet_atomic`."""
     _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_bytes_atomic(data: bytes, path) -> None:
+    """Write ``data`` to ``path`` like :func:`write_parquet_atomic`."""
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
