@@ -1,7 +1,9 @@
-"""The explorer's computations as plain functions: bins, range masks, filters, IQR band, paging.
+"""The explorer's computations as plain functions: bins, IQR band, paging, groups, summary.
 
 The widgets in :mod:`quality_widgets.widgets` only display and link; everything they show is
-computed here, so tests (and scripts) call these without any widget.
+computed here, so tests (and scripts) call these without any widget. Which rows are selected is
+:mod:`quality_widgets.slicing`'s question (the :class:`~quality_widgets.slicing.Slice`); its
+range mask, value conversion, tag test and value format are re-exported here.
 
 Conventions
 -----------
