@@ -281,3 +281,28 @@ def test_one_slice_gives_the_same_rows_and_measure_everywhere(coco128, coco128_d
         counted = ~ds.annotations.loc[rows["object"], "iscrowd"].astype(bool)
         assert result["n_annotations"] == int(counted.sum())
         assert result["n_predictions"] == len(rows["prediction"])
+
+
+def test_evaluate_slice_warns_about_detections_it_cannot_place_and_ands_with_the_rest():
+    """An object column that predictions lack (the label's own ``area``): its unmatched
+    detections are ignored, as evaluate_masks with no prediction in range, and a DataWarning
+    says so; image_ids and object_range AND with the slice."""
+    import quality_widgets as qw
+    ds = qw.load_sample()
+    large = Slice(ranges=[("object.area", 96 ** 2, None)])
+    with pytest.warns(qw.DataWarning, match="area has no prediction values"):
+        got = qw.evaluate(ds, slice=large).stats
+    by_hand = qw.Evaluator(ds).evaluate_masks(
+        ds.annotations["area"].to_numpy() >= 96 ** 2, np.zeros(len(ds.predictions), bool))
+    np.testing.assert_array_equal(got, by_hand.stats)
+    person = Slice(categories=["person"])
+    ids = ds.images.index[::2]
+    width = Slice(ranges=[("image.width", 640, 640)])
+    both = qw.evaluate(ds, slice=person, image_ids=ids).stats
+    masks = person.evaluation_masks(ds)
+    weights = (masks.images & ds.images.index.isin(ids)).astype(int)
+    np.testing.assert_array_equal(both, qw.Evaluator(ds).evaluate_masks(
+        masks.annotations, masks.predictions, weights).stats)
+    np.testing.assert_array_equal(
+        qw.evaluate(ds, slice=person & width).stats,
+        qw.evaluate(ds, slice=person, image_ids=ds.images.index[ds.images["width"] == 640]).stats)
