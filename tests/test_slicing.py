@@ -156,6 +156,9 @@ def test_slice_names_unknown_columns_and_categories():
         Slice(ranges=[("redness_", 0, 1)]).mask(frames, "object")
     assert info.value.field == "where.redness_" and "did you mean 'redness'" in str(info.value)
     assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+    with pytest.raises(SliceError, match="column at level.s. prediction") as info:
+        Slice(ranges=[("prediction.annotator", 0, 1)]).mask(frames, "image")
+    assert info.value.field == "where.prediction.annotator"
     with pytest.raises(SliceError, match="unknown category 'unicorn'") as info:
         Slice(categories=["unicorn"]).mask(frames, "image")
     assert info.value.field == "categories"

@@ -267,8 +267,8 @@ class Slice:
         """The same slice with every range and ``where`` column naming its level (as found
         in ``data``: MetricFrames or a Dataset)."""
         src = Source.of(data)
-        ranges = [Range(r.column, r.lo, r.hi, r.closed,
-                        r.level or self._level_of(src, r.column, True)[0]) for r in self.ranges]
+        ranges = [Range(r.column, r.lo, r.hi, r.closed, self._level_of(src, r.key, True)[0])
+                  for r in self.ranges]
         where = {"{}.{}".format(*self._level_of(src, c, False)): list(v)
                  for c, v in self._where}
         return Slice(ranges, self.categories, self.tags, where)
@@ -294,7 +294,7 @@ class Slice:
     def _apply(self, src: Source) -> _Rows:
         rows = _Rows(src)
         for r in self.ranges:
-            level = r.level or self._level_of(src, r.column, True)[0]
+            level = self._level_of(src, r.key, True)[0]
             rows.restrict(level, r.mask(src.series(level, r.column)))
             if level == "object":
                 rows.object_condition(r.column, r.mask)
