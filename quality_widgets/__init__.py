@@ -24,6 +24,7 @@ from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
 from .export_fixes import apply_fixes
 from .frames import MetricFrames, read_metrics
+from .slicing import Slice
 
 __version__ = "0.1.0"
 
@@ -60,5 +61,5 @@ __all__ = ["Dataset", "compute_metrics", "DataWarning", "DatasetError", "ExportE
            "export", "write_sample_video",
            "compare_drift", "run_test_cases", "TestCaseError", "read_metrics",
            "find_label_errors", "add_label_scores", "apply_fixes", "annotator_report",
-           "compare_to_reference", "reference", "similarity",
+           "compare_to_reference", "reference", "similarity", "Slice",
            *_LAZY]

@@ -72,11 +72,12 @@ def make_yolo(folder: Path, n: int = 4, size=(64, 48), class_names=("cat", "dog"
 
 
 def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area_range=None,
-                      iou_type="bbox"):
+                      iou_type="bbox", cat_ids=None):
     """pycocotools' numbers (12; 10 for keypoints); ``area_values`` = (per annotation id, per
     result position) replaces every ``area`` (NaN by 1e300) and ``area_range`` becomes
-    ``areaRng``. The areas are replaced after pycocotools computed its IoUs: OKS scales by
-    the GT area (box and mask IoU do not read it), so only the range test reads the values."""
+    ``areaRng``; ``image_ids``, ``cat_ids``: ``params.imgIds``, ``params.catIds``. The areas
+    are replaced after pycocotools computed its IoUs: OKS scales by the GT area (box and mask
+    IoU do not read it), so only the range test reads the values."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     with contextlib.redirect_stdout(io.StringIO()):
@@ -85,6 +86,8 @@ def pycocotools_stats(ann_file, res_file, image_ids=None, area_values=None, area
         ev = COCOeval(gt, dt, iou_type)
         if image_ids is not None:
             ev.params.imgIds = sorted(int(i) for i in image_ids)
+        if cat_ids is not None:
+            ev.params.catIds = sorted(int(c) for c in cat_ids)
         if area_range is not None:
             lo, hi = area_range
             ev.params.areaRng = [[lo, np.nextafter(hi, -np.inf)]]

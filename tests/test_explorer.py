@@ -320,3 +320,64 @@ def test_explorer_computes_metrics_for_a_dataset(tmp_path):
     assert ex.metric == "box_area" and len(ex.gallery.ids) == 24
     ex.gallery.mode = "crop"
     assert ex.gallery.html.value.count("data:image/jpeg;base64,") == 24
+
+
+# ---- the slice trait ---------------------------------------------------------------------------
+def test_slice_trait_follows_every_filter_and_gives_the_selected_rows(data):
+    from quality_widgets.slicing import Slice
+    ex = Explorer(data)
+    seen = []
+    ex.observe(lambda change: seen.append(change["new"]), names="slice")
+    ex.select("brightness", 0.2, 0.9)
+    ex.pin()
+    ex.select("contrast", 0.1, 0.8)
+    ex.scatter.rect = ((0.0, 0.9), (0.0, 1.0))
+    ex.categories = ["car"]
+    assert ex.slice == Slice(ranges=[("image.brightness", 0.2, 0.9),
+                                     ("image.contrast", 0.1, 0.8),
+                                     ("image.brightness", 0.0, 0.9),
+                                     ("image.contrast", 0.0, 1.0)], categories=["car"])
+    # brush, (pin: the same rows, no change), brush, rectangle, category
+    assert seen[-1] is ex.slice and len(seen) == 4
+    np.testing.assert_array_equal(ex.slice.mask(data, "image"), ex.mask)
+    assert ex.selection.equals(data.images.index[ex.slice.mask(data, "image")])
+    assert str(ex.slice).startswith("image.brightness in [0.2, 0.9]")
+
+
+def test_setting_the_slice_sets_the_controls_and_the_selection(data):
+    from quality_widgets.slicing import Slice
+    ex = Explorer(data, level="object")
+    ex.select("box_area", 0, 100)                      # a brush that the new slice replaces
+    s = Slice(ranges=[("box_area", 50, 300), ("image.brightness", 0.3, None)],
+              categories=["car"])
+    ex.slice = s
+    assert ex.histogram.interval is None and ex.category_control.value == ("car",)
+    assert ex.pinned == [("box_area", 50.0, 300.0), ("image.brightness", 0.3, np.inf)]
+    assert ex.slice == s.at("object", data)
+    objects, images = data.objects, data.images
+    bright = images.index[images["brightness"] >= 0.3]
+    expected = objects.index[(objects["category"] == "car") & objects["image_id"].isin(bright)
+                             & sel.range_mask(objects["box_area"], 50, 300)]
+    assert ex.selection.equals(expected)
+    assert "box_area in [50, 300]; image.brightness in [0.3, inf); category: car" in ex.summary
+    before = ex.selection
+    with pytest.raises(Exception, match="one tag at a time"):
+        ex.slice = Slice(tags=["a", "b"])
+    with pytest.raises(Exception, match="did you mean 'box_area'"):
+        ex.slice = Slice(ranges=[("box_aera", 0, 1)])
+    assert ex.selection.equals(before) and ex.slice == s.at("object", data)
+    ex.slice = Slice()
+    assert len(ex.selection) == len(objects) and ex.pinned == [] and ex.categories == []
+
+
+def test_image_level_category_filter_keeps_images_with_only_a_predicted_category(data):
+    """One category rule: an image is in when it shows the category as a label or as a
+    prediction (a false positive there is part of the slice's evaluation too)."""
+    objects, predictions = data.objects, data.predictions
+    image = int(objects["image_id"].iloc[0])
+    predictions.loc[predictions["image_id"] == image, "category"] = "<b>bird</b>"
+    ex = Explorer(data)
+    ex.categories = ["<b>bird</b>"]
+    with_bird = set(objects.loc[objects["category"] == "<b>bird</b>", "image_id"]) | \
+        set(predictions.loc[predictions["category"] == "<b>bird</b>", "image_id"])
+    assert image in set(ex.selection) and set(ex.selection) == with_bird

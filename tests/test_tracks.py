@@ -61,3 +61,18 @@ def test_explorer_show_track_opens_the_selected_objects_track_at_its_frame(clip_
     assert view.track_id == 1 and view.position == 22
     image_explorer = qw.Explorer(metrics, level="image")
     assert image_explorer.track_button.layout.display == "none"
+
+
+def test_track_metrics_are_the_registrys_temporal_metrics():
+    """The Explorer's show_track plots the current metric when the registry says it follows a
+    track (the built-in temporal file), never from a list of names in the widget."""
+    from quality_widgets.analysis.tracks import track_metrics
+    with qw.compute.registry.snapshot():
+        @qw.metric(level="object", pixels=False)
+        def my_track_score(crop, row):
+            return 0.0
+        names = track_metrics("object")
+    assert {"shape_similarity", "box_jump", "area_change", "id_switch_iou", "gap_after",
+            "track_length", "class_flip"} <= set(names)
+    assert "my_track_score" not in names and "box_area" not in names
+    assert track_metrics("prediction") == names

@@ -1,7 +1,9 @@
-"""The explorer's computations as plain functions: bins, range masks, filters, IQR band, paging.
+"""The explorer's computations as plain functions: bins, IQR band, paging, groups, summary.
 
 The widgets in :mod:`quality_widgets.widgets` only display and link; everything they show is
-computed here, so tests (and scripts) call these without any widget.
+computed here, so tests (and scripts) call these without any widget. Which rows are selected is
+:mod:`quality_widgets.slicing`'s question (the :class:`~quality_widgets.slicing.Slice`); its
+range mask, value conversion, tag test and value format are re-exported here.
 
 Conventions
 -----------
@@ -21,9 +23,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-# The one range mask, value conversion and tag test (quality_widgets.slicing), used here for
-# the Explorer's brush and filters.
-from ..slicing import as_float, range_mask, tag_mask  # noqa: F401
+# Which rows are in a selection is quality_widgets.slicing's question (the Slice and its range
+# mask, value conversion, tag test and value format); re-exported here, the widgets' one import.
+from ..slicing import (  # noqa: F401
+    as_float,
+    combine,
+    format_value,
+    images_with_mask,
+    isin_mask,
+    range_mask,
+    tag_mask,
+)
 
 PER_PAGE = 24
 
@@ -86,31 +96,6 @@ def overlapping_bins(edges, lo, hi) -> np.ndarray:
     if flags.size:
         flags[-1] = (left[-1] <= hi) and (right[-1] >= lo)
     return flags
-
-
-# ---- masks -------------------------------------------------------------------------------------
-def combine(masks, n: int) -> np.ndarray:
-    """AND of ``masks`` (None entries ignored); all True for ``n`` rows when there are none."""
-    out = None
-    for m in masks:
-        if m is None:
-            continue
-        out = np.array(m, dtype=bool, copy=True) if out is None else np.logical_and(out, m,
-                                                                                   out=out)
-    return np.ones(n, dtype=bool) if out is None else out
-
-
-def isin_mask(values, allowed) -> np.ndarray:
-    """Rows whose value is one of ``allowed`` (categories, outcomes...)."""
-    return pd.Series(values).isin(list(allowed)).to_numpy()
-
-
-def images_with_mask(image_ids, rows_image_ids, rows_mask) -> np.ndarray:
-    """For the image frame ids ``image_ids``: does the image hold at least one row of another
-    level (objects, predictions; their ``image_id`` column ``rows_image_ids``) in ``rows_mask``?
-    Used for the category filter at image level: an image matches when it shows the category."""
-    keep = np.unique(np.asarray(rows_image_ids)[np.asarray(rows_mask, dtype=bool)])
-    return np.isin(np.asarray(image_ids), keep)
 
 
 # ---- outliers ----------------------------------------------------------------------------------
@@ -206,23 +191,6 @@ def sort_page(frame: pd.DataFrame, metric: str, ascending: bool = True, page: in
 
 
 # ---- summary -----------------------------------------------------------------------------------
-def format_value(value) -> str:
-    """Compact display of a metric value (4 significant digits; integers as integers)."""
-    if value is None:
-        return "–"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if np.isnan(v):
-        return "NaN"
-    if np.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.4g}"
-
-
 def summary_text(n_selected: int, n_total: int, level: str, ranges=(), extra=()) -> str:
     """One line: ``12 / 300 images selected; brightness in [0.1, 0.3]; category: dog``.
 

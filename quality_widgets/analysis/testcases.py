@@ -20,12 +20,15 @@ Each test case is a mapping with the fields:
     columns (``area``, ``score``, an ``annotator`` attribute...). Values are ``[lo, hi]``
     (``lo <= v <= hi``, ``null`` for an open end, as the Explorer's brush), or a mapping of
     bounds among ``"<"``, ``"<="``, ``">"``, ``">="``, ``min`` (``>=``), ``max`` (``<=``):
-    ``{"<": 0.2}``, ``{">=": 32, "<": 96}``. NaN is in no range.
+    ``{"<": 0.2}``, ``{">=": 32, "<": 96}``. NaN is in no range. A mapping with the key
+    ``"in"`` is a membership: ``{"annotator": {"in": ["ann2"]}}`` keeps the rows whose value
+    (as text) is one of the list (the Explorer's ``where``).
 ``categories`` (list of category names, optional)
     Only these categories' annotations and predictions (AP then averages over them).
 ``tags`` (list of tag names, optional)
     Only rows tagged with each of them (the Explorer's tags), at every level where the tag is
-    used: tagged images, tagged annotations, tagged predictions.
+    used: tagged images, tagged annotations, tagged predictions; ``"image.review"`` only at
+    the image level.
 ``measure`` (text, default ``AP``)
     ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``, ``AR1``, ``AR10``, ``AR100``,
     ``ARs``, ``ARm``, ``ARl`` (the 12 COCO numbers, as pycocotools; the names of the hypothesis
@@ -67,13 +70,16 @@ Example (YAML)::
 
 How a slice is evaluated
 ------------------------
-Image ranges and image tags choose images (the others are left out, as pycocotools' imgIds).
-Object ranges apply like pycocotools' area ranges: ground truth outside is ignored (a detection
+The fields ``where``, ``categories`` and ``tags`` are a :class:`~quality_widgets.slicing.Slice`
+(``Slice.from_test_case(case)``; an Explorer selection is one too, ``explorer.slice``), and its
+rule says which images, labels and predictions are in: the Explorer shows the same rows.
+Image conditions choose images (the others are left out, as pycocotools' imgIds). Object
+conditions apply like pycocotools' area ranges: ground truth outside is ignored (a detection
 matched to it is ignored too), and an unmatched detection is ignored when its own value is
 outside. A column that only annotations have (``shape_outlier``, ``annotation_duplicate``...)
 has no value for a detection, so unmatched detections are ignored on such a slice (precision
-there counts the detections that matched its objects). Prediction ranges (``confidence``,
-``prediction.*``) restrict the detections only.
+there counts the detections that matched its objects; the result's note says so). Prediction
+ranges (``confidence``, ``prediction.*``) restrict the detections only.
 
 Every error in a file is a :class:`TestCaseError` naming the file, the test case and the field.
 """
@@ -89,8 +95,8 @@ import pandas as pd
 from ..evaluation import MEASURE_ALIASES, Evaluator
 from ..evaluation import MEASURES as MEASURE_SPECS
 from ..evaluation.measures import ALL_MEASURE_NAMES, measures_for, unknown_measure_message
-from ..frames import LEVELS, MetricFrames, numeric_metric_columns, unknown_name_message
-from ..slicing import TAG_COLUMN, column_values, range_mask, tag_mask
+from ..frames import LEVELS, MetricFrames
+from ..slicing import BOUNDS, Range, Slice, SliceError, parse_bounds, split_level  # noqa: F401
 from .hypothesis import slice_interval
 from .statistics import cluster_labels
 
@@ -101,7 +107,6 @@ MEASURES = tuple(MEASURE_SPECS)
 FILE_MEASURES = ALL_MEASURE_NAMES
 FIELDS = ("name", "description", "where", "categories", "tags", "measure", "iou",
           "score_threshold", "min", "max")
-BOUNDS = ("<", "<=", ">", ">=", "min", "max")
 RESULT_COLUMNS = ["name", "measure", "value", "ci_low", "ci_high", "requirement", "passed",
                   "n_images", "n_annotations", "n_predictions", "note"]
 
@@ -163,37 +168,19 @@ def _names(value, file, case, field) -> list[str]:
 
 def parse_range(spec, file=None, case=None, field=None) -> tuple:
     """``(lo, hi, lo_inclusive, hi_inclusive)`` of a range spec (``[lo, hi]`` or a mapping of
-    bounds, see the schema); open ends are -inf / +inf."""
-    lo, hi, lo_inc, hi_inc = -math.inf, math.inf, True, True
-    if isinstance(spec, (list, tuple)):
-        if len(spec) != 2:
-            raise TestCaseError(f"a range list needs 2 entries [lo, hi], got {spec!r}", file,
-                                case, field)
-        if spec[0] is not None:
-            lo = _number(spec[0], file, case, field)
-        if spec[1] is not None:
-            hi = _number(spec[1], file, case, field)
-    elif isinstance(spec, dict):
-        if not spec:
-            raise TestCaseError("an empty range", file, case, field)
-        for key, value in spec.items():
-            if key not in BOUNDS:
-                raise TestCaseError(f"unknown bound {key!r}; use one of {', '.join(BOUNDS)}",
-                                    file, case, field)
-            v = _number(value, file, case, f"{field}.{key}")
-            if key in (">", ">=", "min"):
-                if v > lo or (v == lo and key == ">"):
-                    lo, lo_inc = v, key != ">"
-            else:
-                if v < hi or (v == hi and key == "<"):
-                    hi, hi_inc = v, key != "<"
-    else:
-        raise TestCaseError(f"expected [lo, hi] or a mapping like {{'<': 0.2}}, got {spec!r}",
-                            file, case, field)
-    if lo > hi:
-        raise TestCaseError(f"empty range: lower bound {lo} > upper bound {hi}", file, case,
-                            field)
-    return lo, hi, lo_inc, hi_inc
+    bounds, see the schema and :func:`quality_widgets.slicing.parse_bounds`); open ends are
+    -inf / +inf."""
+    try:
+        return parse_bounds(spec, field)
+    except SliceError as e:
+        raise TestCaseError(e.reason, file, case, e.field) from None
+
+
+def _slice_of(case: dict, file, name) -> Slice:
+    try:
+        return Slice.from_test_case(case)
+    except SliceError as e:
+        raise TestCaseError(e.reason, file, name, e.field) from None
 
 
 def validate_test_cases(data, file=None) -> list[dict]:
@@ -223,12 +210,10 @@ def validate_test_cases(data, file=None) -> list[dict]:
         where = case.get("where") or {}
         if not isinstance(where, dict):
             raise TestCaseError("expected a mapping of metric -> range", file, name, "where")
-        ranges = []
-        for column, spec in where.items():
-            if not isinstance(column, str) or not column:
-                raise TestCaseError(f"a metric name must be text, got {column!r}", file, name,
-                                    "where")
-            ranges.append((column, *parse_range(spec, file, name, f"where.{column}")))
+        categories = _names(case.get("categories", []), file, name, "categories")
+        tags = _names(case.get("tags", []), file, name, "tags")
+        slice_ = _slice_of(case, file, name)
+        ranges = [(r.key, r.lo, r.hi, r.lo_inclusive, r.hi_inclusive) for r in slice_.ranges]
         measure = case.get("measure", "AP")
         measure = MEASURE_ALIASES.get(measure, measure)
         if measure not in FILE_MEASURES:
@@ -257,11 +242,9 @@ def validate_test_cases(data, file=None) -> list[dict]:
         if not isinstance(description, str):
             raise TestCaseError("expected text", file, name, "description")
         out.append({"name": name, "description": description, "where": dict(where),
-                    "ranges": ranges,
-                    "categories": _names(case.get("categories", []), file, name, "categories"),
-                    "tags": _names(case.get("tags", []), file, name, "tags"),
-                    "measure": measure, "iou": iou, "score_threshold": threshold,
-                    "min": lo, "max": hi, "_file": file})
+                    "ranges": ranges, "categories": categories, "tags": tags,
+                    "slice": slice_, "measure": measure, "iou": iou,
+                    "score_threshold": threshold, "min": lo, "max": hi, "_file": file})
     return out
 
 
@@ -289,89 +272,17 @@ def as_test_cases(cases_or_path) -> list[dict]:
 
 
 # ---- slices ----------------------------------------------------------------------------------
-def _tagged(frames, level, index, tag) -> np.ndarray | None:
-    """Rows of ``level`` tagged ``tag``; None when no row of that level carries it."""
-    if frames is None or TAG_COLUMN not in frames.frame(level):
-        return None
-    mask = tag_mask(frames.frame(level)[TAG_COLUMN].reindex(index), tag)
-    return mask if mask.any() else None
-
-
-def _closure(lo_inclusive: bool, hi_inclusive: bool) -> str:
-    return {(True, True): "both", (True, False): "left", (False, True): "right",
-            (False, False): "neither"}[(bool(lo_inclusive), bool(hi_inclusive))]
-
-
 def slice_masks(case: dict, dataset, metrics=None) -> dict:
-    """The slice of a validated test case: ``images`` (bool per dataset.images row),
+    """The slice of a validated test case (its :class:`~quality_widgets.slicing.Slice`, as
+    :meth:`Slice.evaluation_masks` applies it): ``images`` (bool per dataset.images row),
     ``annotations``, ``predictions`` (bool per row: in the slice) and ``notes``."""
-    file, name = case.get("_file"), case["name"]
-    n_img, n_ann, n_pred = len(dataset.images), len(dataset.annotations), len(dataset.predictions)
-    img = np.ones(n_img, dtype=bool)
-    ann = np.ones(n_ann, dtype=bool)
-    pred = np.ones(n_pred, dtype=bool)
-    notes = []
-    index = {"image": dataset.images.index, "object": dataset.annotations.index,
-             "prediction": dataset.predictions.index}
-    for column, lo, hi, lo_inc, hi_inc in case["ranges"]:
-        field = f"where.{column}"
-        level, _, bare = column.partition(".")
-        if bare and level in LEVELS:
-            levels, col = [level], bare
-        else:
-            levels, col = list(LEVELS), column
-        found = None
-        for lv in levels:
-            values = column_values(metrics, dataset, lv, col, index[lv])
-            if values is not None:
-                found = (lv, values)
-                break
-        if found is None:
-            known = [c for lv in levels for frame in (
-                metrics.frame(lv) if metrics is not None else None,
-                {"image": dataset.images, "object": dataset.annotations,
-                 "prediction": dataset.predictions}[lv]) if frame is not None
-                for c in numeric_metric_columns(frame)]
-            raise TestCaseError(unknown_name_message(
-                col, known, f"column at level(s) {', '.join(levels)}",
-                "Compute the metric first, or check the name."), file, name, field)
-        lv, values = found
-        closed = _closure(lo_inc, hi_inc)
-        inside = range_mask(values, lo, hi, closed)
-        if lv == "image":
-            img &= inside
-        elif lv == "prediction":
-            pred &= inside
-        else:
-            ann &= inside
-            pred_values = column_values(metrics, dataset, "prediction", col)
-            if pred_values is None:   # no value for detections: unmatched ones are ignored
-                pred &= False
-                notes.append(f"{col} has no prediction values: unmatched detections ignored")
-            else:
-                pred &= range_mask(pred_values, lo, hi, closed)
-    if case["categories"]:
-        known = set(dataset.categories["name"].astype(str))
-        unknown = [c for c in case["categories"] if c not in known]
-        if unknown:
-            raise TestCaseError(unknown_name_message(unknown[0], sorted(known), "category"),
-                                file, name, "categories")
-        ann &= dataset.annotations["category"].astype(str).isin(case["categories"]).to_numpy()
-        pred &= dataset.predictions["category"].astype(str).isin(case["categories"]).to_numpy()
-    for tag in case["tags"]:
-        masks = {lv: _tagged(metrics, lv, index[lv], tag) for lv in LEVELS}
-        if all(m is None for m in masks.values()):
-            notes.append(f"no row is tagged {tag!r}")
-            img &= False
-        if masks["image"] is not None:
-            img &= masks["image"]
-        if masks["object"] is not None:
-            ann &= masks["object"]
-            if masks["prediction"] is None:
-                pred &= False
-        if masks["prediction"] is not None:
-            pred &= masks["prediction"]
-    return {"images": img, "annotations": ann, "predictions": pred, "notes": notes}
+    slice_ = case.get("slice") or _slice_of(case, case.get("_file"), case["name"])
+    try:
+        masks = slice_.evaluation_masks(dataset, metrics)
+    except SliceError as e:
+        raise TestCaseError(e.reason, case.get("_file"), case["name"], e.field) from None
+    return {"images": masks.images, "annotations": masks.annotations,
+            "predictions": masks.predictions, "notes": list(masks.notes)}
 
 
 # ---- running ---------------------------------------------------------------------------------
@@ -468,12 +379,27 @@ def referenced_columns(cases) -> list[str]:
     """Column names (without level prefixes) the slices of ``cases`` read."""
     out = []
     for case in cases:
-        for column, *_ in case["ranges"]:
-            level, _, bare = column.partition(".")
-            col = bare if bare and level in LEVELS else column
-            if col not in out:
-                out.append(col)
+        slice_ = case.get("slice") or Slice.from_test_case(case)
+        for key in [r.key for r in slice_.ranges] + list(slice_.where):
+            column = split_level(key)[1]
+            if column not in out:
+                out.append(column)
     return out
+
+
+def test_case_from_slice(name: str, slice, measure: str = "AP", min_value=None,
+                         max_value=None, description: str = "") -> dict:
+    """A test case (a mapping of the schema above) of a :class:`~quality_widgets.slicing.Slice`
+    (``explorer.slice``, ``Slice(ranges=..., categories=...)``) with the requirement
+    ``min_value <= measure <= max_value`` (at least one): :meth:`Slice.to_test_case`,
+    validated here, so a bad case fails now with a :class:`TestCaseError` rather than when it
+    is run (ranges of one column that do not meet are such an error)."""
+    try:
+        case = slice.to_test_case(name, measure, min_value, max_value, description)
+    except SliceError as e:
+        raise TestCaseError(e.reason, None, name, e.field) from None
+    validate_test_cases([case])
+    return case
 
 
 def test_case_from_ranges(name: str, level: str, ranges, measure: str = "AP", min_value=None,
@@ -486,9 +412,8 @@ def test_case_from_ranges(name: str, level: str, ranges, measure: str = "AP", mi
     +-inf for an open end; reversed bounds are put in order). Ranges of one metric are ANDed
     into their intersection; the case's ``where`` keys are ``level.metric``.
     ``categories``, ``tags``: category names and tag names (each required). The requirement
-    is ``min_value <= measure <= max_value`` (at least one). The case is validated here, so a
-    bad one fails now with a :class:`TestCaseError` rather than when it is run; an empty
-    intersection is such an error.
+    is ``min_value <= measure <= max_value`` (at least one). The case is validated
+    (:func:`test_case_from_slice`); an empty intersection is a :class:`TestCaseError`.
 
     Example: ``test_case_from_ranges("dark", "object", [("object_brightness", 0, 0.2)],
     min_value=0.15)`` is ``{"name": "dark", "where": {"object.object_brightness": [0.0,
@@ -496,32 +421,10 @@ def test_case_from_ranges(name: str, level: str, ranges, measure: str = "AP", mi
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
-    if min_value is None and max_value is None:
-        raise ValueError("a test case needs a requirement: min_value and/or max_value")
-    bounds: dict = {}
-    for metric, lo, hi in ranges:
-        lo = -math.inf if lo is None else float(lo)
-        hi = math.inf if hi is None else float(hi)
-        lo, hi = (hi, lo) if hi < lo else (lo, hi)
-        key = f"{level}.{metric}"
-        old_lo, old_hi = bounds.get(key, (-math.inf, math.inf))
-        bounds[key] = (max(lo, old_lo), min(hi, old_hi))
-    where = {key: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi]
-             for key, (lo, hi) in bounds.items()}
-    case: dict = {"name": name}
-    if description:
-        case["description"] = description
-    case.update(where=where, measure=measure)
-    if categories:
-        case["categories"] = [str(c) for c in categories]
-    if tags:
-        case["tags"] = [str(t) for t in tags]
-    if min_value is not None:
-        case["min"] = float(min_value)
-    if max_value is not None:
-        case["max"] = float(max_value)
-    validate_test_cases([case])
-    return case
+    slice_ = Slice([Range(metric, lo, hi, "both", level) for metric, lo, hi in ranges],
+                   categories, tags)
+    return test_case_from_slice(name, slice_, measure, min_value, max_value, description)
 
 
+test_case_from_slice.__test__ = False      # not a pytest test, whatever module imports it
 test_case_from_ranges.__test__ = False     # not a pytest test, whatever module imports it

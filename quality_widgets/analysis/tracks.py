@@ -6,10 +6,32 @@ that ``track_id`` on frames of that video, in frame order (see
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from ..compute.registry import builtin_metrics_dir, registered_metrics
 from ..frames import MetricFrames
+
+#: The built-in metric file whose object and prediction metrics follow a track.
+TEMPORAL_FILE = "temporal.py"
+
+
+def track_metrics(level: str = "object") -> list[str]:
+    """The names of the temporal metrics at ``level``, as the registry knows them: the
+    built-in metrics of ``metrics/temporal.py`` defined there (at the object and prediction
+    levels, those measured along a track: ``gap_after``, ``box_jump``,
+    ``shape_similarity``...)."""
+    temporal = (builtin_metrics_dir() / TEMPORAL_FILE).resolve()
+    out = []
+    for m in registered_metrics(level, builtin=True):
+        module = sys.modules.get(m.source)
+        file = getattr(module, "__file__", None)
+        if file is not None and Path(file).resolve() == temporal:
+            out.append(m.name)
+    return out
 
 
 def _video_of(metrics: MetricFrames, image_ids) -> np.ndarray:

@@ -23,7 +23,7 @@ from .matching import build_inputs, candidate_pairs, greedy_match
 from .measures import measure_many, measure_spec
 from .params import AREA_RANGES, MAX_DETS, area_index, iou_index
 from .result import EvaluationResult
-from .slices import image_weights_from_ids, object_range_masks
+from .slices import image_weights_from_ids, object_range_masks, slice_masks
 
 
 def _outside(area: np.ndarray) -> np.ndarray:
@@ -47,6 +47,7 @@ class Evaluator:
     >>> ev.evaluate().stats[0]                         # AP, as pycocotools
     >>> ev.evaluate(image_ids=[1, 2, 3])               # params.imgIds = [1, 2, 3]
     >>> ev.evaluate(object_range=("area", 0, 32**2))   # a metric slice
+    >>> ev.evaluate(slice=Slice(categories=["dog"]))   # any Slice (quality_widgets.slicing)
     >>> ev.evaluate_masks(ann, pred, image_weights=w)  # general form (bootstrap: w = counts)
 
     Semantics are those of pycocotools' default ``Params`` for ``iouType``: images are
@@ -176,14 +177,25 @@ class Evaluator:
             full_arrays=full_arrays, evaluator=self, state=state, weights=weights,
             iou_type=self.iou_type)
 
-    def evaluate(self, image_ids=None, object_range=None, metrics=None) -> EvaluationResult:
-        """Evaluate on the images ``image_ids`` (all when None) and the objects of
-        ``object_range = (column, lo, hi)`` ([lo, hi), see :mod:`.slices`), the column read
-        from ``metrics.objects`` / ``metrics.predictions`` or the dataset's frames."""
-        ann = pred = None
+    def evaluate(self, image_ids=None, object_range=None, metrics=None, slice=None
+                 ) -> EvaluationResult:
+        """Evaluate on the images ``image_ids`` (all when None), the objects of
+        ``object_range = (column, lo, hi)`` ([lo, hi), see :mod:`.slices`; the column must
+        have values for annotations and predictions) and the rows of ``slice`` (a
+        :class:`~quality_widgets.slicing.Slice`: its images, labels and predictions, by the
+        rule of its class doc; unmatched detections it cannot place are ignored, with a
+        DataWarning); all three AND together. Columns are read from ``metrics`` (MetricFrames)
+        or the dataset's frames."""
+        ann = pred = weights = None
         if object_range is not None:
             ann, pred = object_range_masks(self.dataset, object_range, metrics)
-        weights = None if image_ids is None else image_weights_from_ids(self.dataset, image_ids)
+        if slice is not None:
+            s_ann, s_pred, weights = slice_masks(self.dataset, slice, metrics)
+            ann = s_ann if ann is None else ann & s_ann
+            pred = s_pred if pred is None else pred & s_pred
+        if image_ids is not None:
+            chosen = image_weights_from_ids(self.dataset, image_ids)
+            weights = chosen if weights is None else weights * chosen
         return self.evaluate_masks(ann, pred, weights)
 
     # ---- single measures ----------------------------------------------------------------
@@ -326,9 +338,12 @@ class Evaluator:
 
 
 def evaluate(dataset, iou_type: str = "bbox", image_ids=None, object_range=None,
-             metrics=None, kpt_oks_sigmas=None) -> EvaluationResult:
+             metrics=None, kpt_oks_sigmas=None, slice=None) -> EvaluationResult:
     """COCO evaluation of ``dataset`` (see :class:`Evaluator`), pycocotools-exact:
-    ``iou_type`` "bbox", "segm" (masks) or "keypoints" (OKS).
+    ``iou_type`` "bbox", "segm" (masks) or "keypoints" (OKS). ``image_ids``,
+    ``object_range = (column, lo, hi)`` and ``slice`` (a
+    :class:`~quality_widgets.slicing.Slice`, e.g. ``explorer.slice``) restrict it, as
+    :meth:`Evaluator.evaluate`.
     A dataset without labels or without predictions is a :class:`DatasetError` (pycocotools'
     -1 for "nothing to measure" is not a result)."""
     from ..data.checks import require_labels, require_predictions
@@ -336,4 +351,4 @@ def evaluate(dataset, iou_type: str = "bbox", image_ids=None, object_range=None,
     if not getattr(dataset, "has_predictions", False):
         require_predictions(dataset, "COCO evaluation")
     return Evaluator(dataset, iou_type=iou_type, kpt_oks_sigmas=kpt_oks_sigmas).evaluate(
-        image_ids=image_ids, object_range=object_range, metrics=metrics)
+        image_ids=image_ids, object_range=object_range, metrics=metrics, slice=slice)

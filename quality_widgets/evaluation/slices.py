@@ -1,16 +1,22 @@
-"""Slices of an evaluation: image subsets (as weights) and metric ranges (as object masks).
+"""Slices of an evaluation: image subsets (as weights), metric ranges and
+:class:`~quality_widgets.slicing.Slice` values (as object masks).
 
-A metric range [lo, hi) is applied the way pycocotools applies an area range: GT whose value
-is outside is ignored (a detection matched to it is ignored too), and unmatched detections
-whose own value is outside are ignored. ``hi = inf`` closes the top (inf is inside); NaN is
-outside every range.
+Which rows a slice holds is decided by :mod:`quality_widgets.slicing` (one rule for the
+Explorer, test cases, the hypothesis test and here); this module turns them into what the
+:class:`~.evaluator.Evaluator` takes. A metric range [lo, hi) is applied the way pycocotools
+applies an area range: GT whose value is outside is ignored (a detection matched to it is
+ignored too), and unmatched detections whose own value is outside are ignored. ``hi = inf``
+closes the top (inf is inside); NaN is outside every range.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from ..slicing import column_values, range_mask
+from ..errors import DataWarning
+from ..slicing import Range, Slice, column_values
 
 
 def metric_values(dataset, column: str, metrics=None) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +54,25 @@ def object_range_masks(dataset, object_range, metrics=None) -> tuple[np.ndarray,
         raise ValueError("object_range must be (column, lo, hi)") from None
     if not lo <= hi:
         raise ValueError(f"object_range needs lo <= hi, got [{lo}, {hi})")
-    ann, pred = metric_values(dataset, column, metrics)
-    return range_mask(ann, lo, hi, closed="left"), range_mask(pred, lo, hi, closed="left")
+    metric_values(dataset, column, metrics)     # a KeyError unless both levels hold it
+    masks = Slice(Range(column, lo, hi, "left", "object")).evaluation_masks(dataset, metrics)
+    return masks.annotations, masks.predictions
+
+
+def slice_masks(dataset, slice, metrics=None) -> tuple:
+    """``(annotation mask, prediction mask, image weights or None)`` of a
+    :class:`~quality_widgets.slicing.Slice` (:meth:`Slice.evaluation_masks`; None: every image
+    once). What the slice leaves out without a value to decide by (unmatched detections of an
+    object column that predictions lack, a tag no prediction carries) is said in a
+    :class:`DataWarning`."""
+    if not isinstance(slice, Slice):
+        raise TypeError(f"slice must be a quality_widgets.slicing.Slice, got "
+                        f"{type(slice).__name__}")
+    masks = slice.evaluation_masks(dataset, metrics)
+    for note in masks.notes:
+        warnings.warn(f"slice {slice}: {note}", DataWarning, stacklevel=3)
+    weights = None if masks.images.all() else masks.images.astype(np.int64)
+    return masks.annotations, masks.predictions, weights
 
 
 def image_weights_from_ids(dataset, image_ids) -> np.ndarray:
