@@ -280,12 +280,14 @@ def main(argv=None):
     if len(args.seeds) > 1:
         print(f"\nmean over seeds {args.seeds}")
         for name in ("real yolo-fastest-1.1-xl", "simulated detector"):
+            with_cleanlab = len(totals[(name, "swapped")][0]) == 5
             print(f"\n{name}\n{'kind':<14}{'ceiling':>9}{'P@k':>7}{'R@2k':>7}"
-                  f"{'cleanlab P@k':>14}{'R@2k':>7}")
+                  + (f"{'cleanlab P@k':>14}{'R@2k':>7}" if with_cleanlab else ""))
+            widths = (9, 7, 7, 14, 7) if with_cleanlab else (9, 7, 7)
             for kind in ("swapped", "badly_located", "overlooked"):
                 m = np.mean(totals[(name, kind)], axis=0)
                 print(f"{kind:<14}" + "".join(f"{v:>{w}.2f}" for v, w in
-                                               zip(m, (9, 7, 7, 14, 7), strict=True)))
+                                               zip(m, widths, strict=True)))
     return 0
 
 

@@ -60,36 +60,40 @@ def _per_image(frame, dataset, values, how: str) -> pd.Series:
     return out.astype("float64")
 
 
-@metric(level="image", scope="dataset", pixels=False,
-        description="Number of predictions in the image (NaN without a predictions file).")
+@metric(level="image", scope="dataset", pixels=False)
 def n_predictions(frame, dataset):
-    """Predictions per image, a count (0 for an image without predictions)."""
+    """Number of predictions in the image (NaN without a predictions file).
+
+    Predictions per image, a count (0 for an image without predictions)."""
     if not _has_predictions(dataset):
         return pd.Series(np.nan, index=frame.index, dtype="float64")
     counts = dataset.predictions["image_id"].value_counts()
     return counts.reindex(frame.index).fillna(0).astype("int64")
 
 
-@metric(level="image", scope="dataset", pixels=False,
-        description="Mean score of the image's predictions (NaN without predictions).")
+@metric(level="image", scope="dataset", pixels=False)
 def mean_confidence(frame, dataset):
-    """mean(score) over the image's predictions, in [0, 1]."""
+    """Mean score of the image's predictions (NaN without predictions).
+
+    mean(score) over the image's predictions, in [0, 1]."""
     scores = dataset.predictions["score"] if _has_predictions(dataset) else ()
     return _per_image(frame, dataset, scores, "mean")
 
 
-@metric(level="image", scope="dataset", pixels=False,
-        description="Lowest score of the image's predictions (NaN without predictions).")
+@metric(level="image", scope="dataset", pixels=False)
 def min_confidence(frame, dataset):
-    """min(score) over the image's predictions, in [0, 1]."""
+    """Lowest score of the image's predictions (NaN without predictions).
+
+    min(score) over the image's predictions, in [0, 1]."""
     scores = dataset.predictions["score"] if _has_predictions(dataset) else ()
     return _per_image(frame, dataset, scores, "min")
 
 
-@metric(level="image", scope="dataset", pixels=False,
-        description="Predictions with a score in the uncertainty band 0.3..0.7 (inclusive).")
+@metric(level="image", scope="dataset", pixels=False)
 def n_uncertain(frame, dataset, band=None):
-    """Count of the image's predictions with lo <= score <= hi, ``band = (lo, hi)``
+    """Predictions with a score in the uncertainty band 0.3..0.7 (inclusive).
+
+    Count of the image's predictions with lo <= score <= hi, ``band = (lo, hi)``
     (default :data:`UNCERTAIN_BAND`); 0 for an image without predictions."""
     if not _has_predictions(dataset):
         return pd.Series(np.nan, index=frame.index, dtype="float64")
@@ -138,11 +142,12 @@ def _class_uncertainty_of(dataset) -> pd.DataFrame | None:
 
 
 @metric(level="prediction", scope="dataset", pixels=False,
-        columns=("prediction_entropy", "margin", "least_confidence"),
-        description="Entropy (bits), top-1 minus top-2 margin and 1 - top-1 of the "
-                    "prediction's per-class probability vector (NaN without one).")
+        columns=("prediction_entropy", "margin", "least_confidence"))
 def class_probabilities(frame, dataset):
-    """prediction_entropy = -sum p log2 p; margin = p(1) - p(2); least_confidence = 1 - p(1);
+    """Entropy (bits), top-1 minus top-2 margin and 1 - top-1 of the prediction's per-class
+    probability vector (NaN without one).
+
+    prediction_entropy = -sum p log2 p; margin = p(1) - p(2); least_confidence = 1 - p(1);
     p the normalised ``scores`` vector of the prediction."""
     values = _class_uncertainty_of(dataset)
     if values is None:
@@ -160,11 +165,12 @@ IMAGE_AGGREGATES = (("mean_prediction_entropy", "prediction_entropy", "mean"),
 
 
 @metric(level="image", scope="dataset", pixels=False,
-        columns=tuple(name for name, _, _ in IMAGE_AGGREGATES),
-        description="Per image mean / max of prediction_entropy and least_confidence, mean / "
-                    "min of margin (NaN without per-class probability vectors).")
+        columns=tuple(name for name, _, _ in IMAGE_AGGREGATES))
 def image_class_probabilities(frame, dataset):
-    """Per-image aggregates of the per-prediction class uncertainty (NaN skipped)."""
+    """Per image mean / max of prediction_entropy and least_confidence, mean / min of margin (NaN
+    without per-class probability vectors).
+
+    Per-image aggregates of the per-prediction class uncertainty (NaN skipped)."""
     values = _class_uncertainty_of(dataset)
     out = pd.DataFrame(index=frame.index)
     for name, column, how in IMAGE_AGGREGATES:

@@ -12,103 +12,126 @@ from quality_widgets.compute import pixelstats as px
 from quality_widgets.compute.similarity import hash_uniqueness
 
 
-@metric(level="image", description="Image width in pixels (after EXIF orientation).")
+@metric(level="image")
 def width(image):
-    """Width W in pixels."""
+    """Image width in pixels (after EXIF orientation).
+
+    Width W in pixels."""
     return int(image.shape[1])
 
 
-@metric(level="image", description="Image height in pixels (after EXIF orientation).")
+@metric(level="image")
 def height(image):
-    """Height H in pixels."""
+    """Image height in pixels (after EXIF orientation).
+
+    Height H in pixels."""
     return int(image.shape[0])
 
 
-@metric(level="image", description="Number of pixels, W x H.")
+@metric(level="image")
 def area(image):
-    """W x H, pixels."""
+    """Number of pixels, W x H.
+
+    W x H, pixels."""
     return int(image.shape[0] * image.shape[1])
 
 
-@metric(level="image", description="Width / height (> 1: landscape).")
+@metric(level="image")
 def aspect_ratio(image):
-    """W / H, unitless."""
+    """Width / height (> 1: landscape).
+
+    W / H, unitless."""
     return image.shape[1] / image.shape[0]
 
 
-@metric(level="image", description="Mean luma / 255, in [0, 1] (0 = black).")
+@metric(level="image")
 def brightness(image):
-    """mean(Y) / 255, in [0, 1]."""
+    """Mean luma / 255, in [0, 1] (0 = black).
+
+    mean(Y) / 255, in [0, 1]."""
     return px.brightness(image)
 
 
-@metric(level="image", description="Luma standard deviation / 127.5, in [0, 1].")
+@metric(level="image")
 def contrast(image):
-    """std(Y) / 127.5 (population std), in [0, 1]."""
+    """Luma standard deviation / 127.5, in [0, 1].
+
+    std(Y) / 127.5 (population std), in [0, 1]."""
     return px.contrast(image)
 
 
-@metric(level="image", description="Std of the luma Laplacian / 1020, in [0, 1] (low = blurry).")
+@metric(level="image")
 def sharpness(image):
-    """std(L) / 1020 where L = [[0,1,0],[1,-4,1],[0,1,0]] * Y over the interior pixels (no
+    """Std of the luma Laplacian / 1020, in [0, 1] (low = blurry).
+
+    std(L) / 1020 where L = [[0,1,0],[1,-4,1],[0,1,0]] * Y over the interior pixels (no
     padding); in [0, 1]; NaN for images under 3 x 3."""
     return px.sharpness(image)
 
 
-@metric(level="image", description="Fraction of red pixels (hue 340..20 deg, S >= 50/255, "
-                                   "V >= 40/255), in [0, 1].")
+@metric(level="image")
 def redness(image):
-    """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [0, 20] or [340, 360)."""
+    """Fraction of red pixels (hue 340..20 deg, S >= 50/255, V >= 40/255), in [0, 1].
+
+    Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [0, 20] or [340, 360)."""
     return px.redness(image)
 
 
-@metric(level="image", description="Fraction of green pixels (hue 70..150 deg, S >= 50/255, "
-                                   "V >= 40/255), in [0, 1].")
+@metric(level="image")
 def greenness(image):
-    """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [70, 150]."""
+    """Fraction of green pixels (hue 70..150 deg, S >= 50/255, V >= 40/255), in [0, 1].
+
+    Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [70, 150]."""
     return px.greenness(image)
 
 
-@metric(level="image", description="Fraction of blue pixels (hue 180..260 deg, S >= 50/255, "
-                                   "V >= 40/255), in [0, 1].")
+@metric(level="image")
 def blueness(image):
-    """Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [180, 260]."""
+    """Fraction of blue pixels (hue 180..260 deg, S >= 50/255, V >= 40/255), in [0, 1].
+
+    Fraction of pixels with HSV S >= 50/255, V >= 40/255 and hue in [180, 260]."""
     return px.blueness(image)
 
 
-@metric(level="image", description="Hasler-Suesstrunk colourfulness, 0..~180 (0 = gray).")
+@metric(level="image")
 def colorfulness(image):
-    """rg = R - G, yb = (R + G)/2 - B;
+    """Hasler-Suesstrunk colourfulness, 0..~180 (0 = gray).
+
+    rg = R - G, yb = (R + G)/2 - B;
     sqrt(var(rg) + var(yb)) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2), 0..255 scale."""
     return px.colorfulness(image)
 
 
-@metric(level="image", description="Shannon entropy of the luma histogram, bits, in [0, 8].")
+@metric(level="image")
 def entropy(image):
-    """-sum p log2 p over the 256-bin histogram of round(Y) (halves rounded up), bits."""
+    """Shannon entropy of the luma histogram, bits, in [0, 8].
+
+    -sum p log2 p over the 256-bin histogram of round(Y) (halves rounded up), bits."""
     return px.entropy(image)
 
 
-@metric(level="image", version=2,
-        description="64-bit DCT perceptual hash (for duplicate search).")
+@metric(level="image", version=2)
 def phash(image):
-    """DCT perceptual hash of the luma (see pixelstats.phash), as a signed 64-bit integer."""
+    """64-bit DCT perceptual hash (for duplicate search).
+
+    DCT perceptual hash of the luma (see pixelstats.phash), as a signed 64-bit integer."""
     return px.phash(image)
 
 
-@metric(level="image", name="_mean_rgb",
-        description="Mean colour packed as R << 16 | G << 8 | B (internal, for duplicates).")
+@metric(level="image", name="_mean_rgb")
 def mean_rgb_packed(image):
+    """Mean colour packed as R << 16 | G << 8 | B (internal, for duplicates)."""
     r, g, b = (int(round(c)) for c in px.mean_rgb(image))
     return (r << 16) | (g << 8) | b
 
 
 @metric(level="image", scope="dataset", columns=("uniqueness", "duplicate_group"),
-        requires=("phash", "_mean_rgb", "contrast"),
-        description="Distance to the nearest other image in [0, 1] (0 = duplicate), from the "
-                    "perceptual hash (Hamming / 64); duplicate_group: shared by near duplicates.")
+        requires=("phash", "_mean_rgb", "contrast"))
 def uniqueness(frame, dataset):
-    """uniqueness = min over other images of Hamming(phash) / 64, in [0, 1] (1: only image);
+    """Distance to the nearest other image in [0, 1] (0 = duplicate), from the perceptual hash
+    (Hamming / 64); duplicate_group: shared by near duplicates.
+
+    uniqueness = min over other images of Hamming(phash) / 64, in [0, 1] (1: only image);
     duplicate_group = the smallest image id among the images linked by distance <= 8/64.
     Images without structure (contrast < 0.01: uniform colour) all hash alike, so two of them
     are duplicates only when their mean colours match within 2 levels per channel.
@@ -132,10 +155,11 @@ def uniqueness(frame, dataset):
     return out
 
 
-@metric(level="image", scope="dataset",
-        description="Number of non-crowd annotations in the image (NaN without labels).")
+@metric(level="image", scope="dataset")
 def object_count(frame, dataset):
-    """Count of annotations with iscrowd = 0 whose image_id is the image."""
+    """Number of non-crowd annotations in the image (NaN without labels).
+
+    Count of annotations with iscrowd = 0 whose image_id is the image."""
     if dataset is None or not dataset.has_annotations:
         return pd.Series(np.nan, index=frame.index)
     anns = dataset.annotations

@@ -36,17 +36,19 @@ def _per_row(frame, dataset, level, fn) -> pd.Series:
     return pd.Series(out, index=frame.index, dtype=float)
 
 
-@metric(level="object", scope="dataset",
-        description="Labelled keypoints (v > 0) of the object; NaN without keypoints.")
+@metric(level="object", scope="dataset")
 def keypoints_labelled(frame, dataset):
-    """count of keypoints with v > 0 (labelled, visible or occluded)."""
+    """Labelled keypoints (v > 0) of the object; NaN without keypoints.
+
+    count of keypoints with v > 0 (labelled, visible or occluded)."""
     return _per_row(frame, dataset, "object", lambda k: float(np.count_nonzero(k[:, 2] > 0)))
 
 
-@metric(level="object", scope="dataset",
-        description="Occluded keypoints (v = 1) / labelled keypoints, in [0, 1].")
+@metric(level="object", scope="dataset")
 def keypoints_occluded_fraction(frame, dataset):
-    """#(v = 1) / #(v > 0): the share of the labelled keypoints marked occluded; NaN when
+    """Occluded keypoints (v = 1) / labelled keypoints, in [0, 1].
+
+    #(v = 1) / #(v > 0): the share of the labelled keypoints marked occluded; NaN when
     none is labelled."""
     def fraction(k):
         labelled = np.count_nonzero(k[:, 2] > 0)
@@ -54,10 +56,11 @@ def keypoints_occluded_fraction(frame, dataset):
     return _per_row(frame, dataset, "object", fraction)
 
 
-@metric(level="object", scope="dataset",
-        description="Keypoints not labelled (v = 0) of the object.")
+@metric(level="object", scope="dataset")
 def keypoints_missing(frame, dataset):
-    """count of keypoints with v = 0 (K - keypoints_labelled)."""
+    """Keypoints not labelled (v = 0) of the object.
+
+    count of keypoints with v = 0 (K - keypoints_labelled)."""
     return _per_row(frame, dataset, "object", lambda k: float(np.count_nonzero(k[:, 2] == 0)))
 
 
@@ -71,10 +74,11 @@ def skeleton_ratio(k: np.ndarray, skeleton, present: np.ndarray) -> float:
     return float(max(lengths) / min(lengths))
 
 
-@metric(level=("object", "prediction"), scope="dataset",
-        description="Longest / shortest limb of the skeleton (implausible when large).")
+@metric(level=("object", "prediction"), scope="dataset")
 def skeleton_length_ratio(frame, dataset):
-    """max / min Euclidean length over the skeleton's limbs (the category's ``skeleton``, or
+    """Longest / shortest limb of the skeleton (implausible when large).
+
+    max / min Euclidean length over the skeleton's limbs (the category's ``skeleton``, or
     COCO's person skeleton for 17 keypoints) whose two ends are labelled (v > 0; every
     keypoint of a prediction). Unitless, >= 1; a normal COCO person is about 5 to 20 (an
     eye-to-eye link against a thigh); NaN with fewer than two limbs or a limb of length 0."""
@@ -97,24 +101,27 @@ def skeleton_length_ratio(frame, dataset):
     return pd.Series(out, index=frame.index)
 
 
-@metric(level="prediction", scope="dataset",
-        description="Mean of the predicted keypoints' scores.")
+@metric(level="prediction", scope="dataset")
 def mean_keypoint_score(frame, dataset):
-    """mean of the K keypoint scores (the third value of each predicted keypoint)."""
+    """Mean of the predicted keypoints' scores.
+
+    mean of the K keypoint scores (the third value of each predicted keypoint)."""
     return _per_row(frame, dataset, "prediction", lambda k: float(k[:, 2].mean()))
 
 
-@metric(level="prediction", scope="dataset",
-        description="Lowest predicted keypoint score.")
+@metric(level="prediction", scope="dataset")
 def min_keypoint_score(frame, dataset):
-    """min of the K keypoint scores."""
+    """Lowest predicted keypoint score.
+
+    min of the K keypoint scores."""
     return _per_row(frame, dataset, "prediction", lambda k: float(k[:, 2].min()))
 
 
-@metric(level="prediction", scope="dataset",
-        description="Predicted keypoints with a score below 0.2 (taken as occluded).")
+@metric(level="prediction", scope="dataset")
 def occluded_predicted(frame, dataset):
-    """count of keypoints whose score is below OCCLUDED_SCORE = 0.2 (the model's own
+    """Predicted keypoints with a score below 0.2 (taken as occluded).
+
+    count of keypoints whose score is below OCCLUDED_SCORE = 0.2 (the model's own
     "occluded / not visible"; compare with keypoints_occluded_fraction of the labels)."""
     return _per_row(frame, dataset, "prediction",
                     lambda k: float(np.count_nonzero(k[:, 2] < OCCLUDED_SCORE)))

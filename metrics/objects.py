@@ -11,33 +11,40 @@ import pandas as pd
 
 from quality_widgets import metric
 from quality_widgets.compute import pixelstats as px
-from quality_widgets.compute.similarity import box_iou_matrix
+from quality_widgets.data.boxes import box_iou_matrix
 
 BOTH = ("object", "prediction")
 
 
-@metric(level=BOTH, pixels=False, description="Box area w x h, pixels.")
+@metric(level=BOTH, pixels=False)
 def box_area(crop, row):
-    """w x h of the box, pixels^2."""
+    """Box area w x h, pixels.
+
+    w x h of the box, pixels^2."""
     return row["bbox_w"] * row["bbox_h"]
 
 
-@metric(level=BOTH, pixels=False, description="Box area / image area, in [0, 1].")
+@metric(level=BOTH, pixels=False)
 def box_relative_area(crop, row):
-    """(w x h) / (W x H), unitless (> 1 only for boxes larger than the image)."""
+    """Box area / image area, in [0, 1].
+
+    (w x h) / (W x H), unitless (> 1 only for boxes larger than the image)."""
     return row["bbox_w"] * row["bbox_h"] / (row["image_width"] * row["image_height"])
 
 
-@metric(level=BOTH, pixels=False, description="Box width / height.")
+@metric(level=BOTH, pixels=False)
 def box_aspect_ratio(crop, row):
-    """w / h, unitless."""
+    """Box width / height.
+
+    w / h, unitless."""
     return row["bbox_w"] / row["bbox_h"]
 
 
-@metric(level=BOTH, pixels=False,
-        description="Closeness to the image border, 1 = touches a border (> 1: sticks out).")
+@metric(level=BOTH, pixels=False)
 def border_closeness(crop, row):
-    """max(x1 / W, y1 / H, 1 - x0 / W, 1 - y0 / H) with x0 = x, x1 = x + w, y0 = y,
+    """Closeness to the image border, 1 = touches a border (> 1: sticks out).
+
+    max(x1 / W, y1 / H, 1 - x0 / W, 1 - y0 / H) with x0 = x, x1 = x + w, y0 = y,
     y1 = y + h: 1 when the box touches a border, 0.5 for a point at the centre, above 1 when
     the box extends beyond the image."""
     W, H = row["image_width"], row["image_height"]
@@ -46,45 +53,59 @@ def border_closeness(crop, row):
     return max(x1 / W, y1 / H, 1 - x0 / W, 1 - y0 / H)
 
 
-@metric(level=BOTH, description="Mean luma of the box crop / 255, in [0, 1].")
+@metric(level=BOTH)
 def object_brightness(crop):
-    """brightness of the crop: mean(Y) / 255."""
+    """Mean luma of the box crop / 255, in [0, 1].
+
+    brightness of the crop: mean(Y) / 255."""
     return px.brightness(crop)
 
 
-@metric(level=BOTH, description="Luma std of the box crop / 127.5, in [0, 1].")
+@metric(level=BOTH)
 def object_contrast(crop):
-    """contrast of the crop: std(Y) / 127.5."""
+    """Luma std of the box crop / 127.5, in [0, 1].
+
+    contrast of the crop: std(Y) / 127.5."""
     return px.contrast(crop)
 
 
-@metric(level=BOTH, description="Laplacian std of the box crop / 1020 (NaN under 3 x 3).")
+@metric(level=BOTH)
 def object_sharpness(crop):
-    """sharpness of the crop: std(L) / 1020 over the crop's interior pixels."""
+    """Laplacian std of the box crop / 1020 (NaN under 3 x 3).
+
+    sharpness of the crop: std(L) / 1020 over the crop's interior pixels."""
     return px.sharpness(crop)
 
 
-@metric(level=BOTH, description="Fraction of red pixels in the box crop, in [0, 1].")
+@metric(level=BOTH)
 def object_redness(crop):
-    """redness of the crop (hue in [340, 20] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of red pixels in the box crop, in [0, 1].
+
+    redness of the crop (hue in [340, 20] deg, S >= 50/255, V >= 40/255)."""
     return px.redness(crop)
 
 
-@metric(level=BOTH, description="Fraction of green pixels in the box crop, in [0, 1].")
+@metric(level=BOTH)
 def object_greenness(crop):
-    """greenness of the crop (hue in [70, 150] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of green pixels in the box crop, in [0, 1].
+
+    greenness of the crop (hue in [70, 150] deg, S >= 50/255, V >= 40/255)."""
     return px.greenness(crop)
 
 
-@metric(level=BOTH, description="Fraction of blue pixels in the box crop, in [0, 1].")
+@metric(level=BOTH)
 def object_blueness(crop):
-    """blueness of the crop (hue in [180, 260] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of blue pixels in the box crop, in [0, 1].
+
+    blueness of the crop (hue in [180, 260] deg, S >= 50/255, V >= 40/255)."""
     return px.blueness(crop)
 
 
-@metric(level=BOTH, description="Hasler-Suesstrunk colourfulness of the box crop.")
+@metric(level=BOTH)
 def object_colorfulness(crop):
-    """colorfulness of the crop."""
+    """Hasler-Suesstrunk colourfulness of the box crop.
+
+    colorfulness of the crop."""
     return px.colorfulness(crop)
 
 
@@ -107,19 +128,20 @@ def _max_iou(frame, same_category: bool) -> pd.Series:
     return pd.Series(out, index=frame.index)
 
 
-@metric(level="object", scope="dataset", version="2",
-        description="Max IoU with another annotation of the same category in the image "
-                    "(1 = exact duplicate label, 0 if none; crowd regions left out, NaN).")
+@metric(level="object", scope="dataset", version="2")
 def annotation_duplicate(frame, dataset):
-    """max IoU(box, other box) over other non-crowd annotations of the same image and
+    """Max IoU with another annotation of the same category in the image (1 = exact duplicate label,
+    0 if none; crowd regions left out, NaN).
+
+    max IoU(box, other box) over other non-crowd annotations of the same image and
     category; NaN for crowd regions (left out, as pycocotools' matching leaves them out)."""
     return _max_iou(frame, same_category=True)
 
 
-@metric(level="object", scope="dataset", version="2",
-        description="Max IoU with any other annotation in the image (0 if none; crowd regions "
-                    "left out, NaN).")
+@metric(level="object", scope="dataset", version="2")
 def max_overlap(frame, dataset):
-    """max IoU(box, other box) over other non-crowd annotations of the same image, any
+    """Max IoU with any other annotation in the image (0 if none; crowd regions left out, NaN).
+
+    max IoU(box, other box) over other non-crowd annotations of the same image, any
     category; NaN for crowd regions."""
     return _max_iou(frame, same_category=False)

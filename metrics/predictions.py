@@ -2,7 +2,9 @@
 from quality_widgets import metric
 
 
-@metric(level="prediction", pixels=False, description="The model's score, in [0, 1].")
+@metric(level="prediction", pixels=False)
 def confidence(crop, row):
-    """The prediction's score as given in the results file."""
+    """The model's score, in [0, 1].
+
+    The prediction's score as given in the results file."""
     return row["score"]

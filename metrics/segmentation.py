@@ -86,17 +86,20 @@ def _colour(crop, row, stat):
 # Python calls each for nothing.
 
 
-@metric(level=BOTH, pixels=False, description="Mask area, pixels (NaN without a mask).")
+@metric(level=BOTH, pixels=False)
 def mask_area(crop, row):
-    """Number of mask pixels (pycocotools' ``maskUtils.area``), pixels^2."""
+    """Mask area, pixels (NaN without a mask).
+
+    Number of mask pixels (pycocotools' ``maskUtils.area``), pixels^2."""
     mask = _mask(row)
     return None if mask is None else mask.area
 
 
-@metric(level=BOTH, pixels=False,
-        description="Mask area / box area (about [0, 1]; low = thin or hollow object).")
+@metric(level=BOTH, pixels=False)
 def mask_fill(crop, row):
-    """mask_area / (w x h) of the box: 1 for a box-shaped mask, about 0.785 for an ellipse in
+    """Mask area / box area (about [0, 1]; low = thin or hollow object).
+
+    mask_area / (w x h) of the box: 1 for a box-shaped mask, about 0.785 for an ellipse in
     its box; can exceed 1 by rasterisation for tiny objects (a pixel counts when its centre is
     inside). NaN without a mask."""
     mask = _mask(row)
@@ -105,10 +108,11 @@ def mask_fill(crop, row):
     return mask.area / (row["bbox_w"] * row["bbox_h"])
 
 
-@metric(level=BOTH, pixels=False,
-        description="Connected parts of the mask (8-connectivity; 1 = one piece).")
+@metric(level=BOTH, pixels=False)
 def mask_parts(crop, row):
-    """Number of 8-connected components of the mask pixels (pixels touching by an edge or a
+    """Connected parts of the mask (8-connectivity; 1 = one piece).
+
+    Number of 8-connected components of the mask pixels (pixels touching by an edge or a
     corner are one part); 0 for an empty mask, NaN without a mask. More than 1: an occluded
     object split in pieces, or stray pixels."""
     mask = _mask(row)
@@ -119,37 +123,49 @@ def mask_parts(crop, row):
     return mask.parts
 
 
-@metric(level=BOTH, description="Mean luma of the mask's pixels / 255, in [0, 1].")
+@metric(level=BOTH)
 def mask_brightness(crop, row):
-    """brightness over the mask pixels: mean(Y) / 255 (object_brightness inside the mask)."""
+    """Mean luma of the mask's pixels / 255, in [0, 1].
+
+    brightness over the mask pixels: mean(Y) / 255 (object_brightness inside the mask)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.brightness_of)
 
 
-@metric(level=BOTH, description="Luma std of the mask's pixels / 127.5, in [0, 1].")
+@metric(level=BOTH)
 def mask_contrast(crop, row):
-    """contrast over the mask pixels: std(Y) / 127.5 (population std)."""
+    """Luma std of the mask's pixels / 127.5, in [0, 1].
+
+    contrast over the mask pixels: std(Y) / 127.5 (population std)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.contrast_of)
 
 
-@metric(level=BOTH, description="Fraction of red pixels in the mask, in [0, 1].")
+@metric(level=BOTH)
 def mask_redness(crop, row):
-    """redness over the mask pixels (hue in [340, 20] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of red pixels in the mask, in [0, 1].
+
+    redness over the mask pixels (hue in [340, 20] deg, S >= 50/255, V >= 40/255)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.redness_of)
 
 
-@metric(level=BOTH, description="Fraction of green pixels in the mask, in [0, 1].")
+@metric(level=BOTH)
 def mask_greenness(crop, row):
-    """greenness over the mask pixels (hue in [70, 150] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of green pixels in the mask, in [0, 1].
+
+    greenness over the mask pixels (hue in [70, 150] deg, S >= 50/255, V >= 40/255)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.greenness_of)
 
 
-@metric(level=BOTH, description="Fraction of blue pixels in the mask, in [0, 1].")
+@metric(level=BOTH)
 def mask_blueness(crop, row):
-    """blueness over the mask pixels (hue in [180, 260] deg, S >= 50/255, V >= 40/255)."""
+    """Fraction of blue pixels in the mask, in [0, 1].
+
+    blueness over the mask pixels (hue in [180, 260] deg, S >= 50/255, V >= 40/255)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.blueness_of)
 
 
-@metric(level=BOTH, description="Hasler-Suesstrunk colourfulness of the mask's pixels.")
+@metric(level=BOTH)
 def mask_colorfulness(crop, row):
-    """colorfulness over the mask pixels (Hasler and Suesstrunk 2003, 0..255 scale)."""
+    """Hasler-Suesstrunk colourfulness of the mask's pixels.
+
+    colorfulness over the mask pixels (Hasler and Suesstrunk 2003, 0..255 scale)."""
     return None if row.get("segmentation") is None else _colour(crop, row, px.colorfulness_of)

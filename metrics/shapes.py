@@ -362,17 +362,19 @@ def _polygons(frame, dataset) -> _Polygons:
     return polys
 
 
-@metric(level="object", scope="dataset", pixels=False,
-        description="Number of polygon vertices, over all parts (NaN for RLE masks).")
+@metric(level="object", scope="dataset", pixels=False)
 def polygon_vertices(frame, dataset):
-    """sum over parts of len(part) / 2, a count."""
+    """Number of polygon vertices, over all parts (NaN for RLE masks).
+
+    sum over parts of len(part) / 2, a count."""
     return pd.Series(_polygons(frame, dataset).vertices, index=frame.index, dtype="float64")
 
 
-@metric(level="object", scope="dataset", pixels=False,
-        description="Polygon area / convex hull area, in (0, 1] (1 = convex; NaN for RLE).")
+@metric(level="object", scope="dataset", pixels=False)
 def polygon_solidity(frame, dataset):
-    """sum of part shoelace areas / convex hull area of all vertices, unitless."""
+    """Polygon area / convex hull area, in (0, 1] (1 = convex; NaN for RLE).
+
+    sum of part shoelace areas / convex hull area of all vertices, unitless."""
     polys = _polygons(frame, dataset)
     hull = polys.hull_area()
     area = polys.moments()[:, 0]
@@ -382,11 +384,12 @@ def polygon_solidity(frame, dataset):
 
 
 @metric(level="object", scope="dataset", pixels=False, version=2,
-        columns=("shape_outlier", "shape_skip_reason"),
-        description="Robust z distance (RMS over the 7 log Hu moments) of the polygon's shape "
-                    "from the median shape of its category; NaN for RLE / small categories.")
+        columns=("shape_outlier", "shape_skip_reason"))
 def shape_outlier(frame, dataset):
-    """sqrt(mean_i z_i^2), z_i the robust z of log10|h_i| within the category (module doc)."""
+    """Robust z distance (RMS over the 7 log Hu moments) of the polygon's shape from the median
+    shape of its category; NaN for RLE / small categories.
+
+    sqrt(mean_i z_i^2), z_i the robust z of log10|h_i| within the category (module doc)."""
     polys = _polygons(frame, dataset)
     n = len(frame)
     reasons = list(polys.reason)

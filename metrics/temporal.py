@@ -62,7 +62,7 @@ import pandas as pd
 
 from quality_widgets import metric
 from quality_widgets.compute import pixelstats as px
-from quality_widgets.compute.similarity import box_iou_matrix
+from quality_widgets.data.boxes import box_iou_matrix
 
 BOTH = ("object", "prediction")
 HU_USED = 4                        # shape_similarity compares h_1..h_4 (module doc)
@@ -194,11 +194,12 @@ def _series(values, frame) -> pd.Series:
 
 
 # ---- object metrics -----------------------------------------------------------------------------
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="Frames until the track is annotated again, minus 1 (0 = next frame; > 0 "
-                    "= frames with the annotation missing; NaN at the track's end).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def gap_after(frame, dataset):
-    """p_next - p - 1 within the track (module doc); NaN at the track's last annotation."""
+    """Frames until the track is annotated again, minus 1 (0 = next frame; > 0 = frames with the
+    annotation missing; NaN at the track's end).
+
+    p_next - p - 1 within the track (module doc); NaN at the track's last annotation."""
     table = track_table(frame, dataset)
     out = np.full(len(frame), np.nan)
     rows = _ordered(table)
@@ -209,10 +210,11 @@ def gap_after(frame, dataset):
     return _series(out, frame)
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="Number of annotations of the track (NaN outside sequences).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def track_length(frame, dataset):
-    """count of the track's annotations (crowd regions excluded)."""
+    """Number of annotations of the track (NaN outside sequences).
+
+    count of the track's annotations (crowd regions excluded)."""
     table = track_table(frame, dataset)
     valid = table["valid"].to_numpy()
     counts = table.loc[valid, "track"].map(table.loc[valid, "track"].value_counts())
@@ -221,10 +223,11 @@ def track_length(frame, dataset):
     return _series(out, frame)
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="1 when the annotation's class differs from its track's majority class.")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def class_flip(frame, dataset):
-    """category != the track's most frequent category (ties: the one seen first) -> 1, else 0."""
+    """1 when the annotation's class differs from its track's majority class.
+
+    category != the track's most frequent category (ties: the one seen first) -> 1, else 0."""
     table = track_table(frame, dataset)
     out = np.full(len(frame), np.nan)
     rows = _ordered(table)
@@ -239,11 +242,12 @@ def class_flip(frame, dataset):
     return _series(out, frame)
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="When the track is new in this frame: the largest IoU with a previous-frame "
-                    "box of the same class whose track ended (high = probable id switch).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def id_switch_iou(frame, dataset):
-    """max IoU(box, previous-frame boxes of ended tracks of the same category); module doc."""
+    """When the track is new in this frame: the largest IoU with a previous-frame box of the same
+    class whose track ended (high = probable id switch).
+
+    max IoU(box, previous-frame boxes of ended tracks of the same category); module doc."""
     table = track_table(frame, dataset)
     out = np.full(len(frame), np.nan)
     valid = table["valid"].to_numpy()
@@ -276,22 +280,23 @@ def id_switch_iou(frame, dataset):
     return _series(out, frame)
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="Relative box area change from the track's previous box, A / A_prev - 1 "
-                    "(-0.5 = half the area: occlusion?).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def area_change(frame, dataset):
-    """w h / (w_prev h_prev) - 1; NaN for a track's first box."""
+    """Relative box area change from the track's previous box, A / A_prev - 1 (-0.5 = half the area:
+    occlusion?).
+
+    w h / (w_prev h_prev) - 1; NaN for a track's first box."""
     def change(table, now, before):
         area = table["bbox_w"].to_numpy() * table["bbox_h"].to_numpy()
         return area[now] / area[before] - 1.0
     return _from_previous(frame, dataset, change)
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="Box centre displacement from the track's previous box, in previous-box "
-                    "diagonals (a jump).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def box_jump(frame, dataset):
-    """|c - c_prev| / sqrt(w_prev^2 + h_prev^2); NaN for a track's first box."""
+    """Box centre displacement from the track's previous box, in previous-box diagonals (a jump).
+
+    |c - c_prev| / sqrt(w_prev^2 + h_prev^2); NaN for a track's first box."""
     def jump(table, now, before):
         w, h = table["bbox_w"].to_numpy(), table["bbox_h"].to_numpy()
         cx, cy = table["bbox_x"].to_numpy() + w / 2, table["bbox_y"].to_numpy() + h / 2
@@ -341,11 +346,12 @@ def shape_vectors(frame: pd.DataFrame, dataset) -> tuple[np.ndarray, np.ndarray]
     return vectors, polygon
 
 
-@metric(level=BOTH, scope="dataset", pixels=False,
-        description="Similarity of the polygon's Hu moments to the running average of its "
-                    "track's previous polygons, in (0, 1] (1 = unchanged; boxes: aspect, area).")
+@metric(level=BOTH, scope="dataset", pixels=False)
 def shape_similarity(frame, dataset):
-    """exp(-mean_i |u_i - m_i|), u the log10 Hu moments h_1..h_4, m the running mean over the
+    """Similarity of the polygon's Hu moments to the running average of its track's previous
+    polygons, in (0, 1] (1 = unchanged; boxes: aspect, area).
+
+    exp(-mean_i |u_i - m_i|), u the log10 Hu moments h_1..h_4, m the running mean over the
     track's previous polygons (boxes without polygons: log aspect ratio and log size); module
     doc."""
     table = track_table(frame, dataset)
@@ -371,11 +377,12 @@ def shape_similarity(frame, dataset):
 
 
 # ---- image metrics ---------------------------------------------------------------------------
-@metric(level="image", scope="dataset", requires=GRID_COLUMNS,
-        description="Mean absolute luma change from the previous frame / 255, from a 16 x 16 "
-                    "grid (0 = duplicated frame, high = cut; NaN outside videos).")
+@metric(level="image", scope="dataset", requires=GRID_COLUMNS)
 def frame_difference(frame, dataset):
-    """mean over 16 x 16 blocks |B_t - B_(t-1)| / 255, B the rounded block-mean luma; a lower
+    """Mean absolute luma change from the previous frame / 255, from a 16 x 16 grid (0 = duplicated
+    frame, high = cut; NaN outside videos).
+
+    mean over 16 x 16 blocks |B_t - B_(t-1)| / 255, B the rounded block-mean luma; a lower
     bound of mean |Y_t - Y_(t-1)| / 255 (module doc)."""
     out = np.full(len(frame), np.nan)
     images = dataset.images if dataset is not None else frame
@@ -390,10 +397,11 @@ def frame_difference(frame, dataset):
     return _series(out, frame)
 
 
-@metric(level="image", scope="dataset", pixels=False,
-        description="Number of distinct tracks annotated in the frame (NaN outside videos).")
+@metric(level="image", scope="dataset", pixels=False)
 def n_tracks(frame, dataset):
-    """count of distinct (video, track_id) among the frame's non-crowd annotations."""
+    """Number of distinct tracks annotated in the frame (NaN outside videos).
+
+    count of distinct (video, track_id) among the frame's non-crowd annotations."""
     out = np.full(len(frame), np.nan)
     if dataset is None or not dataset.has_annotations:
         return _series(out, frame)

@@ -10,7 +10,7 @@ ipywidgets or bqplot.
 from .analysis import reference
 from .analysis.annotators import annotator_report
 from .analysis.drift import compare as compare_drift
-from .analysis.label_errors import add_label_scores, apply_fixes, find_label_errors
+from .analysis.label_errors import add_label_scores, find_label_errors
 from .analysis.reference import compare as compare_to_reference
 from .analysis.testcases import TestCaseError, run_test_cases
 from .compute import similarity
@@ -22,6 +22,7 @@ from .data.sample_video import write_sample_video
 from .errors import DatasetError, DataWarning, ExportError
 from .evaluation import EvaluationResult, Evaluator, add_outcomes, evaluate
 from .export import export  # the function; bound after the submodule so it wins the name
+from .export_fixes import apply_fixes
 from .frames import MetricFrames, read_metrics
 
 __version__ = "0.1.0"

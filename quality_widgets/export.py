@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -32,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from .data import _io
 from .data.dataset import Dataset
 from .data.schema import BOX_COLUMNS, empty_categories
 from .errors import ExportError
@@ -234,42 +234,21 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 @contextmanager
 def atomic_target(out, overwrite: bool = False):
-    """Yield a temporary path beside ``out``; on success move it to ``out`` (file or folder).
-
-    Without ``overwrite`` an existing ``out`` is refused before anything is written, and a
-    file is committed with a hard link, which fails if ``out`` appeared meanwhile.
-    """
-    out = Path(out).absolute()
-    _check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    staged = work / "payload"
+    """Yield a temporary path beside ``out``; on success move it to ``out`` (file or folder):
+    :func:`quality_widgets.data._io.atomic_target` with the export's refusals as
+    :class:`ExportError` (an existing target without ``overwrite``, a folder that is not a
+    previous export even with it, a target that appeared during the export)."""
     try:
-        yield staged
-        if not (staged.exists()):
-            raise ExportError("the export produced nothing")
-        _check_target(out, overwrite)
-        if out.exists() or out.is_symlink():
-            # Move the old target aside first, so it stays intact until the new one is in place.
-            trash = work / "previous"
-            os.rename(out, trash)
-            try:
-                os.rename(staged, out)
-            except BaseException:
-                os.rename(trash, out)
-                raise
-        elif staged.is_dir():
-            os.rename(staged, out)
-        else:
-            try:
-                os.link(staged, out)
-            except FileExistsError:
-                raise ExportError(f"{out} appeared during the export; nothing replaced") \
-                    from None
-            except OSError:  # file systems without hard links
-                os.rename(staged, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with _io.atomic_target(out, overwrite,
+                               check=lambda target: _check_target(target, overwrite)) as staged:
+            yield staged
+    except FileNotFoundError as e:
+        if e.filename == str(Path(out).absolute()):
+            raise ExportError("the export produced nothing") from None
+        raise
+    except FileExistsError:
+        raise ExportError(f"{Path(out).absolute()} appeared during the export; nothing "
+                          f"replaced") from None
 
 
 def _write_marker(folder: Path, **info) -> None:

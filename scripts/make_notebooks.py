@@ -72,13 +72,14 @@ save("custom_metric.ipynb", [
     new_code_cell("import numpy as np\nimport quality_widgets as qw\n\nds = qw.load_sample()\nds"),
     new_markdown_cell(
         "## An image metric\n\n`level=\"image\"`: the function gets the decoded image as an "
-        "`(H, W, 3)` `uint8` RGB array and returns a number. Here, the fraction of blown-out "
+        "`(H, W, 3)` `uint8` RGB array and returns a number; the first line of its docstring is "
+        "the description shown in metric lists. Here, the fraction of blown-out "
         "pixels (all three channels above 240): over-exposed photos lose detail a detector "
         "needs."),
     new_code_cell(
-        "@qw.metric(level=\"image\", description=\"Fraction of pixels above 240 in all three "
-        "channels\")\n"
+        "@qw.metric(level=\"image\")\n"
         "def overexposed(image):\n"
+        "    \"\"\"Fraction of pixels above 240 in all three channels.\"\"\"\n"
         "    return float((image > 240).all(axis=-1).mean())"),
     new_markdown_cell(
         "## An object metric\n\n`level=\"object\"`: the function gets the box's crop and, if it "
@@ -87,9 +88,9 @@ save("custom_metric.ipynb", [
         "geometry, so no image is decoded for it. Here, how far the box centre is from the "
         "image centre (0 = centred, 1 = in a corner)."),
     new_code_cell(
-        "@qw.metric(level=\"object\", pixels=False,\n"
-        "           description=\"Distance of the box centre from the image centre, 0..1\")\n"
+        "@qw.metric(level=\"object\", pixels=False)\n"
         "def off_centre(crop, row):\n"
+        "    \"\"\"Distance of the box centre from the image centre, 0..1.\"\"\"\n"
         "    dx = (row[\"bbox_x\"] + row[\"bbox_w\"] / 2) / row[\"image_width\"] - 0.5\n"
         "    dy = (row[\"bbox_y\"] + row[\"bbox_h\"] / 2) / row[\"image_height\"] - 0.5\n"
         "    return float(np.hypot(dx, dy) / np.hypot(0.5, 0.5))"),
@@ -98,8 +99,9 @@ save("custom_metric.ipynb", [
         "row also has the `score`. Here, the mean saturation of the predicted box: are "
         "washed-out boxes the detector's false positives?"),
     new_code_cell(
-        "@qw.metric(level=\"prediction\", description=\"Mean HSV saturation of the box, 0..1\")\n"
+        "@qw.metric(level=\"prediction\")\n"
         "def box_saturation(crop):\n"
+        "    \"\"\"Mean HSV saturation of the box, 0..1.\"\"\"\n"
         "    rgb = crop.astype(np.float32)\n"
         "    high, low = rgb.max(axis=-1), rgb.min(axis=-1)\n"
         "    return float(np.mean(np.where(high > 0, (high - low) / np.maximum(high, 1), 0.0)))"),
@@ -260,9 +262,9 @@ save("redness_hypothesis.ipynb", [
         "*objects* it must exist for annotations **and** predictions (so that every false "
         "positive falls on a side), hence both levels:"),
     new_code_cell(
-        "@qw.metric(level=(\"object\", \"prediction\"),\n"
-        "           description=\"Mean red minus mean green of the box, -1..1\")\n"
+        "@qw.metric(level=(\"object\", \"prediction\"))\n"
         "def red_minus_green(crop):\n"
+        "    \"\"\"Mean red minus mean green of the box, -1..1.\"\"\"\n"
         "    return (float(crop[..., 0].mean()) - float(crop[..., 1].mean())) / 255\n\n"
         "metrics = qw.compute_metrics(ds)\n"
         "metrics.objects[['category', 'object_redness', 'red_minus_green']]"

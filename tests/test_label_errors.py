@@ -1,6 +1,7 @@
 """find_label_errors, its frame columns, label_agreement and apply_fixes, on a small dataset with
 planted errors (tests/label_data.py) and, for the corrected file, pycocotools as the oracle."""
 import json
+import os
 import warnings
 
 import numpy as np
@@ -256,3 +257,60 @@ def test_coco128_real_predictions_rank_planted_swaps_above_chance(coco128_datase
     top = cand[cand["kind"] == "swapped"].head(40)
     precision = top["annotation_id"].isin(swapped).mean()
     assert precision >= 0.3          # 40 of 939 labels: chance is 0.04; cleanlab gets ~0.15
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_fixed_annotation_file_gets_the_permissions_of_any_new_file(made, tmp_path, umask):
+    """The corrected file and the change log are created like a plain open(path, "w") under the
+    process's umask (0644 / 0640), not 0600 as a bare temporary file would be."""
+    ds, _data, _ = made
+    accepted = find_label_errors(ds).head(3)
+    previous = os.umask(umask)
+    try:
+        out, changes = qw.apply_fixes(ds, accepted, tmp_path / "fixed.json")
+        plain = tmp_path / "plain.txt"
+        with open(plain, "w") as f:
+            f.write("x")
+    finally:
+        os.umask(previous)
+    assert plain.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert changes.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_apply_fixes_never_replaces_a_file_that_appears_while_it_writes(made, tmp_path,
+                                                                        monkeypatch):
+    from quality_widgets import export_fixes
+    ds, _data, _ = made
+    out = tmp_path / "fixed.json"
+    real_dumps = export_fixes.dumps
+
+    def dumps_then_someone_writes(data):
+        out.write_text("theirs")
+        return real_dumps(data)
+
+    monkeypatch.setattr(export_fixes, "dumps", dumps_then_someone_writes)
+    with pytest.raises(ExportError, match="appeared meanwhile; nothing replaced"):
+        qw.apply_fixes(ds, find_label_errors(ds).head(2), out)
+    assert out.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixed.json"]   # no temporary left
+
+
+def test_score_arrays_by_hand_on_one_label_and_one_aligned_prediction_of_another_class():
+    """One image, a cat label and a dog prediction on the same box (IoU 1): no support for the
+    cat, the swap evidence is q A(1) (1 - E) = q of the prediction, pointing at it; a crowd
+    region in another image gets 0 whatever is there. The result is a frozen dataclass."""
+    import dataclasses
+
+    from quality_widgets.analysis.label_errors import Scores, score_arrays
+    box = [10.0, 10.0, 50.0, 40.0]
+    sc = score_arrays(label_unit=[1, 2], label_cat=[1, 1], label_box=[box, box],
+                      label_crowd=[False, True], pred_unit=[1, 2], pred_cat=[2, 2],
+                      pred_box=[box, box], pred_score=[0.9, 0.9])
+    assert isinstance(sc, Scores) and dataclasses.is_dataclass(sc)
+    assert sc.support[0] == 0.0 and sc.swap_pred[0] == 0
+    assert sc.swap[0] == pytest.approx(sc.q[0]) and 0 < sc.q[0] < 1
+    assert sc.swap[1] == sc.location[1] == sc.spurious[1] == 0.0
+    assert sc.covered[0] == 1.0 and sc.covered_label[0] == 0    # cross-class, IoU 1 >= 0.7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sc.swap = np.zeros(2)

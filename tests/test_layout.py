@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "quality_widgets"
 
 # Lower rank = lower layer; a module may import only modules of its rank or below.
 RANKS = {"errors": 0, "jsonsafe": 0, "data": 1, "frames": 2, "slicing": 2, "compute": 3,
-         "evaluation": 4, "analysis": 5, "export": 5, "widgets": 6, "cli": 7, "__main__": 8}
+         "evaluation": 4, "analysis": 5, "export": 5, "export_fixes": 5, "widgets": 6, "cli": 7,
+         "__main__": 8}
 
 
 def _modules() -> dict:

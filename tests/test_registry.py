@@ -88,3 +88,19 @@ def test_resolve_names_functions_files_and_required_columns(tmp_path):
         registry.resolve_metrics(["brightnes"])
     with pytest.raises(TypeError, match="not decorated"):
         registry.resolve_metrics([lambda image: 0])
+
+
+def test_every_builtin_metric_says_its_description_once_in_its_docstring():
+    # The description a user reads is the docstring's summary: a built-in passing
+    # description= as well would say it twice, and the two drift apart.
+    import ast
+    import inspect
+    for spec in qw.registered_metrics():
+        if not spec.builtin or spec.name.startswith("_"):
+            continue
+        summary = (inspect.getdoc(spec.func) or "").split("\n\n")[0].replace("\n", " ").strip()
+        assert summary, f"{spec.name}: no docstring"
+        assert spec.description == summary, spec.name
+        tree = ast.parse(textwrap.dedent(inspect.getsource(spec.func)))
+        calls = [d for d in tree.body[0].decorator_list if isinstance(d, ast.Call)]
+        assert not any(k.arg == "description" for d in calls for k in d.keywords), spec.name

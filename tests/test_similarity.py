@@ -6,7 +6,7 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from quality_widgets.compute import _hamming, similarity
+from quality_widgets.compute import _hamming, _nearest, similarity
 
 
 def all_pairs(hashes, flat, colors, threshold, tolerance):
@@ -98,7 +98,7 @@ def float64_nearest(x, metric):
     return d.min(axis=1)
 
 
-def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path():
+def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path(monkeypatch):
     """Many tiles (block 64 on 700 rows), exact duplicates (distance 0) and a zero row: equal to
     comparing every pair in float64, and the numpy path (no numba) gives the same values."""
     rng = np.random.default_rng(1)
@@ -109,16 +109,13 @@ def test_nearest_distance_small_blocks_duplicates_and_the_numpy_path():
         got = similarity.nearest_distance(x, metric=metric, block=64)
         np.testing.assert_allclose(got, float64_nearest(x, metric), rtol=1e-12, atol=1e-12)
         assert got[5] == got[600] and got[5] < 1e-12
-        y64 = x.astype(np.float64)
-        if metric == "cosine":
-            n = np.linalg.norm(y64, axis=1, keepdims=True)
-            y64 = y64 / np.where(n == 0, 1, n)
-        sq = (y64 * y64).sum(1)
-        tol = (2 * 20 * float(np.finfo(np.float32).eps) * (sq + sq.max())).astype(np.float32)
-        slow = similarity._nearest_numpy(y64, y64.astype(np.float32), sq, tol, metric, 64)
+        with monkeypatch.context() as patch:
+            patch.setattr(_nearest, "HAVE_NUMBA", False)
+            slow = similarity.nearest_distance(x, metric=metric, block=64)
         np.testing.assert_allclose(got, slow, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="row 3 is not finite"):
         similarity.nearest_distance(np.where(np.arange(700)[:, None] == 3, np.nan, x))
+
 
 def test_nearest_distance_matches_the_float64_definition():
     rng = np.random.default_rng(0)
@@ -128,3 +125,105 @@ def test_nearest_distance_matches_the_float64_definition():
     for metric in ("cosine", "euclidean"):
         got = similarity.nearest_distance(x, metric=metric)
         np.testing.assert_allclose(got, float64_nearest(x, metric), rtol=1e-9, atol=1e-9)
+
+
+def sorted_neighbours(vectors, k, metric, queries=None):
+    """The definition of knn, every pair: float64 distances, each pair's as one function of its
+    two rows (elementwise products summed along the row, so identical rows give identical
+    distances), sorted by (distance, index); a row is not its own neighbour without queries."""
+    def prepared(x):
+        y = np.asarray(x, dtype=np.float64)
+        if metric == "cosine":
+            norms = np.linalg.norm(y, axis=1, keepdims=True)
+            y = y / np.where(norms == 0, 1, norms)
+        return y
+    v = prepared(vectors)
+    q = v if queries is None else prepared(queries)
+    dot = (q[:, None, :] * v[None, :, :]).sum(-1)
+    if metric == "cosine":
+        d = 1 - dot
+    else:
+        sq = (v * v).sum(1)
+        d = np.sqrt(np.maximum((q * q).sum(1)[:, None] + sq[None, :] - 2 * dot, 0))
+    if queries is None:
+        np.fill_diagonal(d, np.inf)
+    index = np.broadcast_to(np.arange(len(v)), d.shape)
+    order = np.lexsort((index, d), axis=1)[:, :min(k, len(v) - (queries is None))]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+def planted_vectors(seed=4):
+    """Random rows with exact ties: one row repeated 11 times (more copies than k), a pair of
+    copies in different tiles, two rows of zeros (cosine distance 1 to everything), a row
+    scaled (a cosine duplicate, far in euclidean terms)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(600, 8)).astype(np.float32)
+    x[100:111] = x[300]
+    x[5] = x[599]
+    x[50] = x[51] = 0.0
+    x[70] = 3 * x[71]
+    return x
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("k", [1, 4, 12])
+@pytest.mark.parametrize("block", [64, 4096])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_knn_equals_sorting_every_pair_by_distance_then_index(metric, k, block, compiled,
+                                                              monkeypatch):
+    monkeypatch.setattr(_nearest, "HAVE_NUMBA", compiled and _nearest.HAVE_NUMBA)
+    x = planted_vectors()
+    indices, distances = similarity.knn(x, k, metric=metric, block=block)
+    ref_indices, ref_distances = sorted_neighbours(x, k, metric)
+    assert indices.dtype == np.int64 and indices.shape == (600, k)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-12)
+    # ties go to the lower index: the 11 copies of row 300 list each other in index order
+    copies = min(k, 11)
+    assert indices[300, :copies].tolist() == list(range(100, 111))[:copies]
+    assert indices[105, :copies].tolist() == [100, 101, 102, 103, 104, 106, 107, 108, 109,
+                                             110, 300][:copies]
+    np.testing.assert_array_equal(distances[300, :copies], 0.0)
+    if metric == "cosine":
+        assert indices[70, 0] == 71 and indices[50, 0] == 0       # zeros: distance 1 to all
+        np.testing.assert_array_equal(distances[50], 1.0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_knn_with_queries_searches_the_vectors_for_each_query(metric):
+    x = planted_vectors()
+    rng = np.random.default_rng(9)
+    queries = np.r_[rng.normal(size=(40, 8)), x[[5, 300, 50]]]   # copies: distance 0, ties
+    indices, distances = similarity.knn(x, 6, metric=metric, queries=queries, block=64)
+    ref_indices, ref_distances = sorted_neighbours(x, 6, metric, queries)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=0, atol=1e-12)
+    assert indices[40, :2].tolist() == [5, 599]          # a row is its own neighbour here
+    assert indices[41].tolist() == [100, 101, 102, 103, 104, 105]
+
+
+def test_knn_sizes_and_bad_input():
+    x = planted_vectors()[:5]
+    indices, distances = similarity.knn(x, 10)
+    assert indices.shape == distances.shape == (5, 4)       # all 4 others, no more
+    assert sorted(indices[0].tolist()) == [1, 2, 3, 4]
+    assert similarity.knn(x[:1], 3)[0].shape == (1, 0)
+    assert similarity.knn(x, 10, queries=x[:2])[0].shape == (2, 5)
+    assert similarity.knn(np.zeros((0, 8)), 3)[0].shape == (0, 0)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        similarity.knn(x, 0)
+    with pytest.raises(ValueError, match="metric must be"):
+        similarity.knn(x, 1, metric="manhattan")
+    with pytest.raises(ValueError, match="queries have 3 dimensions and vectors 8"):
+        similarity.knn(x, 1, queries=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="queries row 1 is not finite"):
+        similarity.knn(x, 1, queries=np.r_[x[:1], np.full((1, 8), np.inf)])
+    with pytest.raises(ValueError, match="vectors must be a 2-D array"):
+        similarity.knn(x[0], 1)
+
+
+def test_nearest_distance_is_the_first_column_of_knn():
+    x = planted_vectors()
+    for metric in ("cosine", "euclidean"):
+        np.testing.assert_array_equal(similarity.nearest_distance(x, metric=metric, block=64),
+                                      similarity.knn(x, 1, metric=metric)[1][:, 0])

@@ -10,6 +10,7 @@ without annotations, is written as null).
 """
 from __future__ import annotations
 
+from ..evaluation.params import IOU_TYPES
 from ._shared import add_max_unusable_argument, error, print_json
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true",
                         help="print JSON (the 12 numbers and per-category AP, AP50) instead "
                              "of the table")
-    parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm", "keypoints"],
+    parser.add_argument("--iou-type", default="bbox", choices=IOU_TYPES,
                         help="box IoU (default), mask IoU (segmentations: polygons, RLE) or "
                              "keypoint OKS")
     add_max_unusable_argument(parser)

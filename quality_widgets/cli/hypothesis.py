@@ -33,8 +33,8 @@ JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "
 def add_parser(subparsers):
     """Register ``hypothesis`` on an argparse subparsers object; sets ``func=run``."""
     from ..analysis.hypothesis import SPLIT_LEVELS
-    from ..evaluation.matching import IOU_TYPES
     from ..evaluation.measures import ALL_MEASURE_NAMES
+    from ..evaluation.params import IOU_TYPES
     parser = subparsers.add_parser(
         "hypothesis", help="does a metric affect model performance? (permutation p-value and "
                            "the interval that inverts it)",

@@ -8,6 +8,7 @@ a schema error naming the file, case and field).
 """
 from __future__ import annotations
 
+from ..evaluation.params import IOU_TYPES
 from ._shared import (
     EXIT_FAILED,
     EXIT_OK,
@@ -35,7 +36,7 @@ def add_parser(subparsers) -> None:
                    help="random halves of each slice's images for the confidence intervals "
                         "(default 200; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default 0)")
-    p.add_argument("--iou-type", default="bbox", choices=("bbox", "segm", "keypoints"),
+    p.add_argument("--iou-type", default="bbox", choices=IOU_TYPES,
                    help="how predictions match labels: box IoU (default), mask IoU "
                         "(segmentations: polygons, RLE) or keypoint OKS (measures: AP, AP50, "
                         "AP75, APm, APl, AR, AR50, AR75, ARm, ARl, precision, recall)")

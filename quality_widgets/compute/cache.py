@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..data._io import write_table_atomic
 from ..data.storage import is_url
 
 META_KEY = b"quality_widgets.metrics"
@@ -110,17 +111,11 @@ class MetricCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"part-{pd.Timestamp.now('UTC').strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
         final = self.dir / f"{name}.parquet"
-        tmp = self.dir / f".{name}.tmp"
         table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
         meta[META_KEY] = json.dumps(sorted(covered)).encode()
         table = table.replace_schema_metadata(meta)
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_table_atomic(table, final)
         return final
 
     def compact(self) -> None:

@@ -37,7 +37,7 @@ from ..data.schema import BOX_COLUMNS
 from ..data.storage import is_url
 from ..data.storage import versions as storage_versions
 from ..errors import DataWarning
-from ..frames import MetricFrames
+from ..frames import LEVELS, MetricFrames
 from .cache import MetricCache, default_cache_dir
 from .pool import (
     Workers,
@@ -56,7 +56,6 @@ FLUSH_EVERY_SECONDS = 20.0
 # Below this many images, a run without an explicit ``workers=`` stays in this process: starting
 # worker processes would cost more than it saves.
 MIN_IMAGES_FOR_POOL = 64
-LEVELS = ("image", "object", "prediction")
 
 
 # ---- what a worker does with one image ----------------------------------------------------------

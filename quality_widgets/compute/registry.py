@@ -3,8 +3,9 @@
 A metric is a plain function. The decorator records what it measures and returns the function
 unchanged, so it stays callable on a numpy array in a test or a notebook::
 
-    @quality_widgets.metric(level="image", description="Mean of the red channel, 0..255")
+    @quality_widgets.metric(level="image")
     def mean_red(image):            # image: (H, W, 3) uint8 RGB
+        "Mean of the red channel, 0..255 (the docstring is the description)."
         return float(image[:, :, 0].mean())
 
     @quality_widgets.metric(level="object")
@@ -22,6 +23,10 @@ nothing else needs them. ``scope="dataset"`` metrics run after the per-item ones
 frame: ``fn(frame, dataset) -> Series or DataFrame`` indexed like ``frame`` (for metrics that
 compare items with each other, such as duplicates).
 
+The description a user reads in metric lists and the reference is the docstring's first
+paragraph (its summary): say it once there, with the formula and units below it.
+``description=`` overrides it (for a function whose docstring is written for another purpose).
+
 Re-running a decorated definition (a notebook cell run twice) replaces the earlier one. Bump
 ``version`` when you change what a function computes: cached values of other versions are then
 ignored.
@@ -37,7 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LEVELS = ("image", "object", "prediction")
+from ..frames import LEVELS
+
 _lock = threading.RLock()
 _REGISTRY: dict[tuple[str, str], Metric] = {}   # (level, name) -> Metric
 _BUILTIN_LOADED = False

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+
+from ..data.boxes import box_iou_matrix  # noqa: F401 (public here before data.boxes owned it)
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -213,160 +216,225 @@ def _hash_uniqueness_brute(hashes, flat=None, colors=None, threshold: float = 0.
     return nearest, groups
 
 
+# ---- nearest neighbours of vectors ------------------------------------------------------------
+METRICS = ("cosine", "euclidean")
+
+
+def knn(vectors, k: int, metric: str = "cosine", queries=None, block: int = 4096
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of ``vectors`` to each of its rows (or to each row of
+    ``queries``), exact, nearest first.
+
+    Parameters
+    ----------
+    vectors : array (n, d)
+        The rows searched (embeddings, features); finite numbers of any float or int dtype.
+    k : int
+        Neighbours per query row, >= 1. With fewer candidates a row gets all of them: the result
+        has ``min(k, n - 1)`` columns (``min(k, n)`` with ``queries``).
+    metric : {"cosine", "euclidean"}
+        ``"cosine"``: the cosine distance 1 - u.v / (|u| |v|), in [0, 2] (a row of zeros has
+        distance 1 to every row; the cosine similarity is 1 - distance). ``"euclidean"``: |u - v|.
+    queries : array (m, d), optional
+        The rows to find neighbours for. Without it every row of ``vectors`` is a query and is
+        not its own neighbour (a duplicate of it is, at distance 0).
+    block : int
+        Rows per tile of the float32 products: memory is about ``block`` x ``block`` x 4 bytes per
+        thread, time does not depend on it much.
+
+    Returns
+    -------
+    indices : int64 array (m, k')
+        Row positions in ``vectors`` of each query's neighbours, nearest first.
+    distances : float64 array (m, k')
+        Their distances, non-decreasing along each row.
+
+    Notes
+    -----
+    The result is that of sorting every query's distances to all rows by (distance, row index),
+    in float64: ties go to the lower index. The distances are computed pair by pair in float64,
+    ``1 - u.v`` of the rows scaled to unit length, or ``sqrt(max(|u|^2 + |v|^2 - 2 u.v, 0))``.
+
+    Fast without giving that up: float32 products of tiles of rows (BLAS) only propose
+    candidates. For each query the k smallest float32 scores seen so far are kept (compiled
+    passes over each tile, :mod:`._nearest`), and every row whose float32 score is within the
+    float32 error bound ``2 (d + 4) eps32 (|q|^2 + max |v|^2)`` of the query's k-th smallest is
+    measured again in float64; the k-th smallest of the float32 scores is within that bound of the
+    k-th smallest exact one, so no true neighbour is missed. Without ``queries`` each pair of rows
+    is multiplied once and serves both. Tiles are split into bands of rows, one per thread of this
+    process, with BLAS held to one thread (threadpoolctl; without it, one band on BLAS's own
+    threads). Time grows as n m d: 20,000 x 512 with k = 10 takes about 5 s on 2 cores; memory,
+    beyond the tiles, is one float32 and one float64 copy of the rows and ``k`` float32 per query.
+
+    Examples
+    --------
+    >>> indices, distances = knn(embeddings, 10)                 # each row's 10 nearest others
+    >>> indices, distances = knn(embeddings, 5, queries=new_rows, metric="euclidean")
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    v = _rows64(vectors, "vectors", metric)
+    q = v if queries is None else _rows64(queries, "queries", metric)
+    if q.shape[1] != v.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} dimensions and vectors {v.shape[1]}: they "
+                         f"must have the same")
+    return _knn(q, v, int(k), metric == "euclidean", block, symmetric=queries is None)
+
+
 def nearest_distance(embeddings, metric: str = "cosine", block: int = 4096) -> np.ndarray:
     """Distance of each row of ``embeddings`` (n, d) to its nearest other row: cosine distance
     (1 - cos, in [0, 2]) or Euclidean; NaN for fewer than 2 rows.
 
-    Computed in float64 like the definition, fast: the candidates come from float32 products
-    of blocks of rows (each pair once), keeping for each row every column within the float32
-    error bound of its best (2 (d + 4) eps32 times the squared norms), and only those are
-    measured in float64. The products are BLAS's, a band of rows per thread (BLAS held to one
-    thread by threadpoolctl when installed; else one band on BLAS's threads); the passes over
-    each block (minima, then the pairs within the bound) are compiled and run on the same
-    threads. 100,000 x 512 takes about 75 s of CPU (the float32 products alone about 61 s),
-    shared by the cores of this process (bench/scale.py)."""
+    The distance column of :func:`knn` with k = 1: computed in float64 like the definition, the
+    candidates from float32 products of blocks of rows (each pair once) within the float32 error
+    bound of each row's best. 100,000 x 512 takes about 75 s of CPU (the float32 products alone
+    about 61 s), shared by the cores of this process (bench/scale.py)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D array (n, d), got shape {x.shape}")
-    if metric not in ("cosine", "euclidean"):
-        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
-    n, dim = x.shape
-    out = np.full(n, np.nan)
-    if n < 2:
-        return out
+    if len(x) < 2:
+        return np.full(len(x), np.nan)
+    x64 = _rows64(x, "embeddings", metric)
+    return _knn(x64, x64, 1, metric == "euclidean", block, symmetric=True)[1][:, 0]
+
+
+def _rows64(values, name: str, metric: str) -> np.ndarray:
+    """``values`` as a float64 (n, d) array, rows scaled to unit length for the cosine (a row of
+    zeros stays zeros); a ValueError naming the first row that is not finite."""
+    x = np.asarray(values)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, d), got shape {x.shape}")
     x64 = x.astype(np.float64)
     bad = ~np.isfinite(x64).all(axis=1)
     if bad.any():
-        raise ValueError(f"embeddings row {int(np.flatnonzero(bad)[0])} is not finite "
+        raise ValueError(f"{name} row {int(np.flatnonzero(bad)[0])} is not finite "
                          f"({int(bad.sum())} such rows)")
     if metric == "cosine":
         norms = np.linalg.norm(x64, axis=1, keepdims=True)
         x64 = x64 / np.where(norms == 0, 1, norms)
-    sq = (x64 * x64).sum(1)
-    x32 = x64.astype(np.float32)
-    eps = float(np.finfo(np.float32).eps)
-    tol = (2 * (dim + 4) * eps * (sq + sq.max())).astype(np.float32)
-    from . import _nearest as nk
-    if not nk.HAVE_NUMBA:  # pragma: no cover - numba is a dependency
-        return _nearest_numpy(x64, x32, sq, tol, metric, block)
+    return x64
+
+
+def _knn(q, v, k, euclidean, block, symmetric):
+    """:func:`knn` on prepared float64 rows (``q is v`` when ``symmetric``)."""
+    m = len(q)
+    k = min(k, len(v) - 1 if symmetric else len(v))
+    if k <= 0 or m == 0:
+        return np.zeros((m, max(k, 0)), np.int64), np.zeros((m, max(k, 0)))
+    sq_v = (v * v).sum(1)
+    sq_q = sq_v if symmetric else (q * q).sum(1)
+    from . import _nearest
+    nk = _nearest.kernels()
+    search = _Search.start(q, v, sq_q, sq_v, k, euclidean, symmetric, nk)
+    rows, cols = search.candidates(block)
+    dist = np.empty(len(rows))
+    nk.pair_distances(q, sq_q, v, sq_v, rows, cols, euclidean, dist)
+    order = np.lexsort((cols, dist, rows))
+    counts = np.bincount(rows, minlength=m)
+    if (counts < k).any():  # pragma: no cover - the bound guarantees k candidates per row
+        raise RuntimeError("knn: fewer than k candidates for a row; please report this")
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    take = order[starts[:, None] + np.arange(k)[None, :]]
+    return cols[take], dist[take]
+
+
+def _blas_one_thread():
+    """(context manager, threads): each thread multiplies its own band of rows with BLAS held to
+    one thread (BLAS's own threads spin between calls while the compiled passes run: measured
+    40% more CPU on 2 cores); without threadpoolctl to say so, one band on BLAS's threads."""
     from ._hamming import _threads
-    euclidean = metric == "euclidean"
-    a = np.float32(-2.0 if euclidean else -1.0)
-    sq32 = sq.astype(np.float32) if euclidean else np.zeros(n, np.float32)
-    best = np.full(n, np.inf, dtype=np.float32)
-    # Each thread multiplies its own band of rows with BLAS kept to one thread (BLAS's own
-    # threads spin between calls while the passes run: measured 40% more CPU on 2 cores);
-    # without threadpoolctl to say so, one band and BLAS's threads.
     try:
         from threadpoolctl import threadpool_limits
-        limit, threads = threadpool_limits(1, user_api="blas"), _threads()
+        return threadpool_limits(1, user_api="blas"), _threads()
     except ImportError:  # pragma: no cover - threadpoolctl is optional
-        limit, threads = contextlib.nullcontext(), 1
-    found_i, found_j = [], []
-
-    def band_min(r0, b0, b1, cols, diag):
-        g = x32[r0 + b0:r0 + b1] @ x32[cols].T
-        if diag:                    # score +inf: a row is not its own neighbour
-            g[np.arange(b1 - b0), np.arange(b0, b1)] = -np.inf
-        rowmin = np.empty(b1 - b0, np.float32)
-        colmin = np.full(g.shape[1], np.inf, np.float32)
-        nk.band_min(g, 0, b1 - b0, sq32[r0 + b0:r0 + b1], sq32[cols], a, rowmin, colmin)
-        return g, rowmin, colmin
-
-    with limit, ThreadPoolExecutor(threads) as pool:
-        for r0 in range(0, n, block):
-            rows = slice(r0, min(r0 + block, n))
-            bands = np.linspace(0, rows.stop - r0, threads + 1).astype(int).tolist()
-            spans = list(zip(bands[:-1], bands[1:], strict=True))
-            for c0 in range(r0, n, block):
-                cols = slice(c0, min(c0 + block, n))
-                diag = r0 == c0
-                parts = list(pool.map(
-                    lambda ab, r0=r0, cols=cols, diag=diag: band_min(r0, ab[0], ab[1], cols, diag),
-                    spans))
-                np.minimum(best[rows], np.concatenate([p[1] for p in parts]), out=best[rows])
-                if not diag:
-                    colmin = np.minimum.reduce([p[2] for p in parts])
-                    np.minimum(best[cols], colmin, out=best[cols])
-                lim_r = best[rows] + tol[rows]
-                lim_c = best[cols] + tol[cols]
-
-                def hits(k, spans=spans, parts=parts, r0=r0, cols=cols, lim_r=lim_r,
-                         lim_c=lim_c, diag=diag):
-                    b0, b1 = spans[k]
-                    return nk.band_hits(parts[k][0], 0, b1 - b0, sq32[r0 + b0:r0 + b1],
-                                        sq32[cols], a, lim_r[b0:b1], lim_c, not diag)
-                for k, (hi, hj) in enumerate(pool.map(hits, range(len(spans)))):
-                    found_i.append(r0 + spans[k][0] + hi)
-                    found_j.append(c0 + hj)
-    # each pair found counts for both of its rows (it was kept for one of them)
-    i = np.concatenate(found_i)
-    j = np.concatenate(found_j)
-    dist = np.empty(len(i))
-    nk.pair_distances(x64, sq, i, j, euclidean, dist)
-    nearest = np.full(n, np.inf)
-    np.minimum.at(nearest, i, dist)
-    np.minimum.at(nearest, j, dist)
-    return nearest
+        return contextlib.nullcontext(), 1
 
 
-def _nearest_numpy(x64, x32, sq, tol, metric, block) -> np.ndarray:
-    """:func:`nearest_distance` without numba: the same candidates from numpy passes."""
-    n = len(x64)
-    out = np.full(n, np.nan)
-    sq32 = sq.astype(np.float32)
-    best = np.full(n, np.inf, dtype=np.float32)
-    found_i, found_j = [], []
+@dataclass
+class _Search:
+    """The float32 side of one :func:`knn` call: the rows, their squared norms (zeros for the
+    cosine, whose score is -u.v), the ``k`` smallest scores seen so far per query (``top``,
+    ascending) and each query's float32 error bound (``tol``)."""
 
-    def keep(d, rows, cols, axis):
-        """Candidates of ``rows`` (along ``axis`` of tile d) within tolerance of their best."""
-        m = d.min(axis=axis)
-        np.minimum(best[rows], m, out=m)
-        best[rows] = m
-        limit = m + tol[rows]
-        hit = d <= (limit[:, None] if axis == 1 else limit[None, :])
-        a, b = np.nonzero(hit)
-        if axis == 1:
-            found_i.append(rows.start + a)
-            found_j.append(cols.start + b)
-        else:
-            found_i.append(rows.start + b)
-            found_j.append(cols.start + a)
+    q32: np.ndarray
+    v32: np.ndarray
+    sq_r: np.ndarray
+    sq_c: np.ndarray
+    a: np.float32
+    top: np.ndarray
+    tol: np.ndarray
+    symmetric: bool
+    nk: object             # the passes: _nearest.kernels()
 
-    for r0 in range(0, n, block):
-        rows = slice(r0, min(r0 + block, n))
-        for c0 in range(r0, n, block):
-            cols = slice(c0, min(c0 + block, n))
-            g = x32[rows] @ x32[cols].T
-            if metric == "cosine":
-                d = np.negative(g, out=g)                     # smallest -cos = nearest
-            else:
-                d = sq32[rows, None] + sq32[None, cols] - 2 * g
-            if r0 == c0:
-                np.fill_diagonal(d, np.inf)
-            keep(d, rows, cols, axis=1)
-            if c0 != r0:
-                keep(d, cols, rows, axis=0)
-    i = np.concatenate(found_i)
-    j = np.concatenate(found_j)
-    dots = np.einsum("ij,ij->i", x64[i], x64[j])
-    dist = 1.0 - dots if metric == "cosine" else np.sqrt(np.maximum(sq[i] + sq[j] - 2 * dots, 0))
-    order = np.lexsort((dist, i))
-    first = np.r_[True, i[order][1:] != i[order][:-1]]
-    out[i[order][first]] = dist[order][first]
-    return out
+    @classmethod
+    def start(cls, q, v, sq_q, sq_v, k, euclidean, symmetric, nk) -> _Search:
+        eps = float(np.finfo(np.float32).eps)
+        tol = (2 * (q.shape[1] + 4) * eps * (sq_q + sq_v.max())).astype(np.float32)
+        q32 = q.astype(np.float32)
+        v32 = q32 if symmetric else v.astype(np.float32)
+        sq_r = sq_q.astype(np.float32) if euclidean else np.zeros(len(q), np.float32)
+        sq_c = sq_v.astype(np.float32) if euclidean else np.zeros(len(v), np.float32)
+        return cls(q32, v32, sq_r, sq_c, np.float32(-2.0 if euclidean else -1.0),
+                   np.full((len(q), k), np.inf, np.float32), tol, symmetric, nk)
 
+    def candidates(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols): for each query row, every column whose float32 score is within its
+        bound of the row's k-th smallest (when its tile was read): a superset of its k nearest,
+        each pair once per row."""
+        m, n = len(self.q32), len(self.v32)
+        found = []
+        limit, threads = _blas_one_thread()
+        with limit, ThreadPoolExecutor(threads) as pool:
+            for r0 in range(0, m, block):
+                r1 = min(r0 + block, m)
+                bands = np.linspace(r0, r1, threads + 1).astype(int).tolist()
+                spans = [(b0, b1) for b0, b1 in zip(bands[:-1], bands[1:], strict=True)
+                         if b1 > b0]
+                for c0 in range(r0 if self.symmetric else 0, n, block):
+                    found.extend(self._tile(pool, spans, c0, min(c0 + block, n)))
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows, cols = zip(*found, strict=True)
+        return np.concatenate(rows), np.concatenate(cols)
 
-def box_iou_matrix(boxes: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (n, 4) xywh boxes; the diagonal is 0."""
-    b = np.asarray(boxes, dtype=np.float64)
-    x0, y0 = b[:, 0], b[:, 1]
-    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
-    iw = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
-    ih = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
-    inter = iw * ih
-    area = b[:, 2] * b[:, 3]
-    union = area[:, None] + area[None] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    np.fill_diagonal(iou, 0.0)
-    return iou
+    def _tile(self, pool, spans, c0: int, c1: int) -> list:
+        """Score the bands ``spans`` of one row block against the columns c0:c1, merge their k
+        smallest scores into ``top`` (of the rows; of the columns too for a pair of different
+        blocks of a symmetric search), and return the pairs within the bounds as (rows, cols)
+        arrays: both directions for a pair of different blocks, which no other tile holds."""
+        k = self.top.shape[1]
+        cols = slice(c0, c1)
+        diag = self.symmetric and spans[0][0] == c0
+        both = self.symmetric and not diag
+
+        def score(span):
+            b0, b1 = span
+            g = self.q32[b0:b1] @ self.v32[cols].T
+            if diag:                    # score +inf: a row is not its own neighbour
+                g[np.arange(b1 - b0), np.arange(b0 - c0, b1 - c0)] = -np.inf
+            top_c = np.full((c1 - c0 if both else 0, k), np.inf, np.float32)
+            self.nk.band_topk(g, self.sq_r[b0:b1], self.sq_c[cols], self.a, self.top[b0:b1],
+                              top_c, both)
+            return g, top_c
+
+        parts = list(pool.map(score, spans))
+        lim_c = np.zeros(0, np.float32)
+        if both:
+            merged = np.concatenate([self.top[cols]] + [p[1] for p in parts], axis=1)
+            self.top[cols] = np.sort(merged, axis=1)[:, :k]
+            lim_c = self.top[cols, k - 1] + self.tol[cols]
+
+        def hits(pos):
+            (b0, b1), g = spans[pos], parts[pos][0]
+            lim_r = self.top[b0:b1, k - 1] + self.tol[b0:b1]
+            i, j = self.nk.band_hits(g, self.sq_r[b0:b1], self.sq_c[cols], self.a, lim_r, lim_c,
+                                     both)
+            return b0 + i, c0 + j
+
+        found = list(pool.map(hits, range(len(spans))))
+        return found + [(j, i) for i, j in found] if both else found
+

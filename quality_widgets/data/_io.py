@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -246,35 +248,77 @@ def images_frame(images_dir, file_names, ids=None, widths=None, heights=None) ->
     return frame
 
 
-def _umask() -> int:
-    """The process's umask (read without changing it where the platform allows)."""
+@contextmanager
+def atomic_target(out, overwrite: bool = True, check=None):
+    """Yield a path beside ``out`` to write a file or a folder to; on success it becomes ``out``.
+
+    The one atomic writer: metrics folders, cache parts, thumbnails, exports and fixed
+    annotation files all go through it, so a reader never sees a half-written file and an
+    interrupted writer leaves nothing behind. The staged path does not exist yet; whatever
+    creates it (``open``, ``to_parquet``, ``mkdir``) gives it the permissions of any new file
+    (0644 under umask 022), unlike ``mkstemp``'s 0600.
+
+    ``overwrite=True`` replaces an existing ``out``: the old one is moved aside first and put
+    back if the new one cannot be moved in. ``overwrite=False`` never replaces anything: an
+    existing ``out`` is refused before anything is written, and a file is committed with a
+    hard link, which also fails when ``out`` appeared while it was being written
+    (:class:`FileExistsError`). ``check(out)``: called before writing and again before the
+    commit, to refuse a target by the caller's own rule (the export's "not a previous export").
+    A writer that produces nothing is a :class:`FileNotFoundError`.
+    """
+    out = Path(out).absolute()
+
+    def refuse_existing():
+        if check is not None:
+            check(out)
+        if not overwrite and os.path.lexists(out):
+            raise FileExistsError(errno.EEXIST, "exists already; nothing replaced", str(out))
+
+    refuse_existing()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    staged = work / "payload"
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        yield staged
+        if not os.path.lexists(staged):
+            raise FileNotFoundError(errno.ENOENT, "the writer produced nothing", str(out))
+        refuse_existing()
+        if os.path.lexists(out):
+            # Move the old target aside first, so it stays intact until the new one is in place.
+            previous = work / "previous"
+            os.rename(out, previous)
+            try:
+                os.rename(staged, out)
+            except BaseException:
+                os.rename(previous, out)
+                raise
+        elif staged.is_dir() or overwrite:
+            os.rename(staged, out)
+        else:
+            _link_new(staged, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _atomic(path, write) -> None:
-    """Call ``write(tmp)`` on a unique temporary file beside ``path``, then rename it to
-    ``path``, with the permissions a plain ``open(path, "w")`` would give (0644 under the usual
-    umask: ``mkstemp`` makes 0600 files, so results would not be readable by others)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _atomic(path, write, overwrite: bool = True) -> None:
+    """``write(tmp)`` through :func:`atomic_target`."""
+    with atomic_target(path, overwrite) as tmp:
+        write(str(tmp))
+
+
+def _link_new(staged: Path, path: Path) -> None:
+    """Move the file ``staged`` to ``path`` only if ``path`` does not exist (atomically where
+    hard links exist)."""
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.link(staged, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already; nothing replaced",
+                              str(path)) from None
+    except OSError:  # no hard links here (FAT, some network file systems)
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists already; nothing replaced",
+                                  str(path)) from None
+        os.replace(staged, path)
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path, index: bool = True) -> None:
@@ -290,6 +334,13 @@ def write_table_atomic(table, path) -> None:
     _atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_text_atomic(text: str, path) -> None:
-    """Write ``text`` (UTF-8) to ``path`` like :func:`write_parquet_atomic`."""
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+def write_text_atomic(text: str, path, overwrite: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` like :func:`write_parquet_atomic`; with
+    ``overwrite=False`` an existing ``path`` is left as it is and :class:`FileExistsError`
+    raised (see :func:`_atomic`)."""
+    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
+
+
+def write_bytes_atomic(data: bytes, path) -> None:
+    """Write ``data`` to ``path`` like :func:`write_parquet_atomic`."""
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))

@@ -35,6 +35,7 @@ import pandas as pd
 from ..errors import DatasetError, DataWarning
 from . import storage
 from ._io import boxes_from, to_int
+from .boxes import box_iou_matrix
 
 #: Default largest fraction of unusable rows (or image files) a run accepts.
 MAX_UNUSABLE = 0.5
@@ -307,19 +308,6 @@ _SHIFTS = {
 }
 
 
-def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (n, 4 xywh) with every box of ``b`` (m, 4)."""
-    ax1, ay1 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx1, by1 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax1[:, None], bx1[None]) - np.maximum(a[:, None, 0], b[None, :, 0]),
-                 0, None)
-    ih = np.clip(np.minimum(ay1[:, None], by1[None]) - np.maximum(a[:, None, 1], b[None, :, 1]),
-                 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def category_shift(image_ids, category_ids, boxes, annotations, categories,
                    min_pairs: int = 20) -> str | None:
     """A message when the predictions' category ids are systematically off against the labels,
@@ -354,7 +342,7 @@ def category_shift(image_ids, category_ids, boxes, annotations, categories,
         hi = np.searchsorted(sorted_ids, image, side="right")
         rows = order[lo:hi]
         g = gt_by_image[image]
-        iou = _pair_iou(boxes[rows], gt_boxes[g])
+        iou = box_iou_matrix(boxes[rows], gt_boxes[g])
         best = iou.argmax(axis=1)
         hit = iou[np.arange(len(rows)), best] >= 0.5
         pred_cat.append(category_ids[rows][hit])

@@ -24,27 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import MATCH_THRESHOLDS, MAX_DETS
-
-
-def box_iou(dt_boxes: np.ndarray, gt_boxes: np.ndarray, gt_crowd: np.ndarray) -> np.ndarray:
-    """IoU of paired boxes (row i of ``dt_boxes`` with row i of ``gt_boxes``), COCO xywh.
-
-    ``IoU = I / U`` with ``I`` the intersection area and ``U = area(dt) + area(gt) - I``, or
-    ``U = area(dt)`` when the GT is a crowd region (a detection inside a crowd is not penalised
-    for the crowd being larger). The operations are those of pycocotools' C ``bbIou``, in the
-    same order, so the doubles are identical.
-    """
-    dx, dy, dw, dh = dt_boxes.T
-    gx, gy, gw, gh = gt_boxes.T
-    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
-    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
-    inter = w * h
-    da = dw * dh
-    union = np.where(gt_crowd, da, da + gt_boxes[:, 2] * gt_boxes[:, 3] - inter)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = inter / union
-    return np.where((w > 0) & (h > 0), iou, 0.0)
+from ..data.boxes import box_iou  # noqa: F401 (the one box IoU; imported from here too)
+from .params import IOU_TYPES, MATCH_THRESHOLDS, MAX_DETS
 
 
 def rank_in_group(group: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +87,6 @@ class EvaluationInputs:
         return self.gt_crowd if self.gt_ignore_base is None else self.gt_ignore_base
 
 
-IOU_TYPES = ("bbox", "segm", "keypoints")
 
 
 def pairs_by_key(key_a: np.ndarray, key_b: np.ndarray,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: What "overlap" means when matching (pycocotools' ``iouType``): box IoU, mask IoU, OKS.
+IOU_TYPES = ("bbox", "segm", "keypoints")
 #: IoU thresholds .50:.05:.95 (T = 10), exactly as ``Params.setDetParams``.
 IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
 #: Recall thresholds 0:.01:1 (R = 101) at which interpolated precision is sampled.

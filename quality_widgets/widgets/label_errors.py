@@ -10,7 +10,6 @@ so they persist beside the metric cache and filter the Explorer like any tag;
 from __future__ import annotations
 
 import html
-import io
 from collections import OrderedDict
 
 import ipywidgets as widgets
@@ -22,7 +21,7 @@ from PIL import Image, ImageDraw
 from ..analysis.label_errors import KINDS
 from ..analysis.tags import TagStore, split_tags
 from ..data.imaging import ImageDecodeError, decode_rgb
-from .thumbnails import data_uri
+from .thumbnails import data_uri, encode_jpeg
 from .traits import Paged
 
 LABEL_COLOR = "#d62728"
@@ -73,9 +72,7 @@ def render_review(path, label_box=None, evidence_box=None, size: int = 220,
                                                                 (x - c0) * scale + 1),
                         max((y + h - r0) * scale, (y - r0) * scale + 1)], outline=color,
                        width=line)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
+    return encode_jpeg(image)
 
 
 class LabelErrors(Paged, widgets.VBox):

@@ -9,6 +9,7 @@ the image file or moving the box makes a new thumbnail, everything else is serve
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..data._io import write_bytes_atomic
 from ..data.imaging import ImageDecodeError, crop_bounds, decode_rgb
 
 THUMBNAIL_DIR = "thumbnails"
@@ -117,7 +119,15 @@ def _draw_shapes(image: Image.Image, request: ThumbnailRequest, full_size, origi
                 draw.ellipse([x - r, y - r, x + r, y + r], fill="white", outline=request.color)
 
 
+def encode_jpeg(image: Image.Image, quality: int = 85) -> bytes:
+    """The JPEG bytes of a PIL ``image`` (every thumbnail, frame strip and review tile)."""
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def data_uri(jpeg: bytes) -> str:
+    """``data:image/jpeg;base64,...``: a JPEG inline in HTML, with no file or server behind it."""
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
@@ -177,9 +187,7 @@ def render_thumbnail(request: ThumbnailRequest, size: int = 160, quality: int = 
                      (image.width / crop_w, image.height / crop_h))
     else:
         image.thumbnail((size, size), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+    return encode_jpeg(image, quality)
 
 
 class ThumbnailCache:
@@ -250,13 +258,9 @@ class ThumbnailCache:
         self.made += 1
         self._remember(key, jpeg)
         if self.dir is not None:
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                tmp = self.dir / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-                tmp.write_bytes(jpeg)
-                os.replace(tmp, self.dir / f"{key}.jpg")
-            except OSError:
-                pass  # a read-only cache folder only costs re-rendering next session
+            # a read-only cache folder only costs re-rendering next session
+            with contextlib.suppress(OSError):
+                write_bytes_atomic(jpeg, self.dir / f"{key}.jpg")
         return jpeg
 
     def get(self, request: ThumbnailRequest) -> bytes:

@@ -7,9 +7,7 @@ from :func:`quality_widgets.analysis.tracks.track_rows`; this module only draws.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -21,6 +19,7 @@ from ..analysis import selection as sel
 from ..analysis.tracks import track_rows
 from ..data.imaging import ImageDecodeError, decode_rgb
 from ..frames import MetricFrames, as_metric_frames, numeric_metric_columns
+from .thumbnails import data_uri, encode_jpeg
 from .traits import Quiet
 
 BOX_COLOR = "#ff7f0e"
@@ -52,13 +51,7 @@ def render_frame(path, box, segmentation=None, size: int = 480) -> bytes:
         x, y, w, h = (float(v) * scale for v in box)
         draw.rectangle([x, y, max(x + w, x + 1), max(y + h, y + 1)], outline=BOX_COLOR,
                        width=line)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-def _uri(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    return encode_jpeg(image)
 
 
 class TrackView(Quiet, widgets.VBox):
@@ -176,7 +169,7 @@ class TrackView(Quiet, widgets.VBox):
         key = (row["path"], box, size)
         if key not in self._cache:
             try:
-                self._cache[key] = _uri(render_frame(row["path"], box, row["segmentation"],
+                self._cache[key] = data_uri(render_frame(row["path"], box, row["segmentation"],
                                                      size))
             except ImageDecodeError as e:
                 self._cache[key] = str(e)

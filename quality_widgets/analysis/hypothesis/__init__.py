@@ -71,8 +71,8 @@ The package, one question per private module (the public names are re-exported h
 - ``_curve``: :func:`performance_curve` and :func:`slice_interval`;
 - ``_sweep``: :func:`rank_metrics` and :func:`testable_metrics`.
 """
-from ...evaluation.matching import IOU_TYPES
 from ...evaluation.measures import MEASURES
+from ...evaluation.params import IOU_TYPES
 from ._curve import performance_curve, slice_interval
 from ._inputs import (
     SPLIT_LEVELS,

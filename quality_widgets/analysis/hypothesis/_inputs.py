@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ...evaluation import Evaluator
-from ...evaluation.matching import IOU_TYPES
 from ...evaluation.measures import measures_for
+from ...evaluation.params import IOU_TYPES
 from ...frames import LEVELS, MetricFrames, numeric_metric_columns
 from ...slicing import column_values
 from ..statistics import cluster_labels

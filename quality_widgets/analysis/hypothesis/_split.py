@@ -190,7 +190,8 @@ class _Split:
 
     def half_differences(self, edges, state, side_weights, seed, n) -> np.ndarray:
         """[n, sides] ``m(H) - m(H')`` for random halves H, H' of each side's images (image
-        split) or of all images (object split): see :func:`slice_interval`."""
+        split) or of all images (object split): see
+        :func:`~quality_widgets.analysis.hypothesis.slice_interval`."""
         rng = np.random.default_rng(seed)
         n_img = len(self.inputs.image_ids)
         n_sides = len(edges) - 1
