@@ -1,5 +1,9 @@
-"""The kept worker pool: batches run in other processes, a dying worker costs only its items."""
+"""The kept worker pool: batches run in other processes, a dying worker costs only its items;
+forked workers inherit a shared state and give the results of one process."""
 import os
+import pickle
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
@@ -95,3 +99,73 @@ def test_a_broken_executor_of_the_user_is_a_clear_error_after_the_finished_batch
         pool.run_batches([[1], [13], [2]], square_or_die, (), pool.as_workers(own), got.extend,
                          lost_marker)
     assert all(y == x * x for x, y, _ in got)
+
+
+# ---- run_forked: tasks in forked workers that inherit a shared state --------------------------
+needs_fork = pytest.mark.skipif(not pool.can_fork(2), reason="no fork on this OS")
+
+
+def slow_square(shared, x):
+    """x * x, later for small x (so workers finish out of order), with the worker's pid;
+    ``shared`` holds a lock, which cannot be pickled: it must be inherited."""
+    lock, delay = shared
+    with lock:
+        pass
+    time.sleep(delay * (5 - x % 5))
+    return x * x, os.getpid()
+
+
+@needs_fork
+def test_forked_workers_inherit_the_shared_state_and_results_keep_the_task_order():
+    shared = (threading.Lock(), 0.02)
+    with pytest.raises(TypeError):
+        pickle.dumps(shared)
+    done = []
+    got = pool.run_forked(slow_square, shared, range(10), workers=3, report=done.append)
+    assert [y for y, _ in got] == [x * x for x in range(10)]
+    assert os.getpid() not in {pid for _, pid in got}
+    assert done == list(range(1, 11))
+    assert pool._INHERITED == {}
+
+
+def running_total(shared, x):
+    return shared + x
+
+
+def reaches(total):
+    return lambda results: results[-1] >= total
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_the_stop_rule_gives_the_results_of_one_process_checking_after_each_task(workers):
+    """Stop at the first running total >= 25 of 10 + 0, 10 + 1, ...: the ordered prefix up to
+    that task (10, 11, ..., 25: 16 tasks), whatever the number of workers."""
+    expected = [10 + x for x in range(16)]
+    assert pool.run_forked(running_total, 10, range(100), 1, stop=reaches(25)) == expected
+    assert pool.run_forked(running_total, 10, range(100), workers, stop=reaches(25)) == expected
+    assert pool.run_forked(running_total, 10, range(5), workers, stop=reaches(99)) == \
+        [10, 11, 12, 13, 14]
+
+
+def pid_of(shared, x):
+    return os.getpid()
+
+
+def test_one_worker_or_no_fork_runs_the_tasks_in_this_process(monkeypatch):
+    assert set(pool.run_forked(pid_of, None, range(4), workers=1)) == {os.getpid()}
+    monkeypatch.setattr(pool.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert not pool.can_fork(2)
+    assert set(pool.run_forked(pid_of, None, range(4), workers=2)) == {os.getpid()}
+
+
+def fails_on_three(shared, x):
+    if x == 3:
+        raise ValueError("task 3 failed")
+    return x
+
+
+@needs_fork
+def test_a_failing_task_raises_in_the_caller_and_leaves_no_state_behind():
+    with pytest.raises(ValueError, match="task 3 failed"):
+        pool.run_forked(fails_on_three, None, range(8), workers=2)
+    assert pool._INHERITED == {}

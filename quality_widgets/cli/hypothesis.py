@@ -32,9 +32,12 @@ JSON_KEYS = ("metric", "threshold", "measure", "below", "above", "difference", "
 
 def add_parser(subparsers):
     """Register ``hypothesis`` on an argparse subparsers object; sets ``func=run``."""
+    from ..analysis.hypothesis import SPLIT_LEVELS
     from ..evaluation.measures import ALL_MEASURE_NAMES
+    from ..evaluation.params import IOU_TYPES
     parser = subparsers.add_parser(
-        "hypothesis", help="does a metric affect model performance? (bootstrap CI, p-value)",
+        "hypothesis", help="does a metric affect model performance? (permutation p-value and "
+                           "the interval that inverts it)",
         description="Split the data at a threshold of a metric (images for an image metric, "
                     "objects for an object metric) and compare a COCO measure on the two "
                     "sides, with a 95% confidence interval of the difference (the permutation "
@@ -46,7 +49,7 @@ def add_parser(subparsers):
     parser.add_argument("--metric", required=True,
                         help="metric column, e.g. object_redness (an image metric splits "
                              "images, an object metric splits boxes)")
-    parser.add_argument("--level", choices=("image", "object"),
+    parser.add_argument("--level", choices=SPLIT_LEVELS,
                         help="split images or objects (required when the metric exists at both "
                              "levels)")
     parser.add_argument("--threshold", type=float,
@@ -55,7 +58,7 @@ def add_parser(subparsers):
                         help="COCO measure (default AP = mAP@[.5:.95]); with --iou-type "
                              "keypoints one of AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, "
                              "ARl, precision, recall")
-    parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm", "keypoints"),
+    parser.add_argument("--iou-type", default="bbox", choices=IOU_TYPES,
                         help="how predictions match labels: box IoU (default), mask IoU "
                              "(segmentations: polygons, RLE) or keypoint OKS")
     parser.add_argument("--category", help="measure one category (id or name)")
@@ -95,8 +98,8 @@ def run(args) -> int:
         return error("hypothesis", "--predictions (or --yolo-predictions) is needed: the test "
                                    "measures the model's predictions on the two sides")
     if args.resamples < 1:
-        return error("hypothesis", f"--resamples {args.resamples}: the confidence interval and "
-                                   "the p-value need resamples and permutations (at least 1; "
+        return error("hypothesis", f"--resamples {args.resamples}: the p-value and the "
+                                   "interval that inverts it need permutations (at least 1; "
                                    "default 1000)")
     try:
         with warnings.catch_warnings():

@@ -1,4 +1,5 @@
-"""Where batches of work run, and what a worker that dies costs.
+"""Where parallel work runs: batches on a kept pool or a cluster (and what a worker that dies
+costs), and tasks on forked workers that inherit a shared state.
 
 :func:`run_batches` sends batches to an executor and hands each batch's results to the caller
 as it finishes. The executor is any :class:`concurrent.futures.Executor`, or a Dask
@@ -15,9 +16,18 @@ again is handed to ``lost`` (which marks it with an error), and the run goes on.
 breaks as a whole when one of its workers dies, so there the retries run one at a time on a
 fresh pool; a Dask cluster loses only the tasks of that worker (and retries them itself before
 reporting ``KilledWorker``), so there retries run side by side with the other batches.
+
+**Forked workers that inherit a state.** :func:`run_forked` serves the other kind of parallel
+work: many small tasks (a chunk of permutations, one metric of a sweep) that all read one large
+state built in this process (an evaluator's matching tables, large on a big dataset).
+Pickling that state to a kept pool would cost more than the tasks; a pool forked for the run
+inherits it for free, copy-on-write. Where fork is unavailable (Windows), or with one worker,
+the tasks run here, one after the other, with the same results.
 """
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -209,3 +219,70 @@ def _retry_alone(workers: Workers, fn, args, batch: list, collect, lost) -> None
         collect(lost(batch))
         return
     collect(results)
+
+
+# ---- forked workers that inherit a shared state ------------------------------------------------
+# What the forked workers of a run inherit, by run: set before the fork, read by the children.
+# Keyed so that runs from two threads do not take each other's state.
+_INHERITED: dict = {}
+_RUN_KEYS = itertools.count()
+
+
+def can_fork(workers: int | None) -> bool:
+    """Whether :func:`run_forked` would fork: more than one worker, and an OS that forks."""
+    return bool(workers and workers > 1 and
+                "fork" in multiprocessing.get_all_start_methods())
+
+
+def run_forked(fn: Callable, shared, tasks: Sequence, workers: int | None = 1,
+               report: Callable[[int], None] | None = None,
+               stop: Callable[[list], bool] | None = None) -> list:
+    """``[fn(shared, task) for task in tasks]``, in ``workers`` forked processes that inherit
+    ``shared`` instead of receiving it pickled (see the module doc).
+
+    Only each ``task`` and its result travel between processes (they must pickle); ``fn`` and
+    ``shared`` are inherited. Results come back in the order of ``tasks``, whatever the order
+    the workers finish in. ``report(done)``: called as each task finishes (``done`` tasks so
+    far). ``stop(results)``: called each time the results in task order grow by one; when it
+    returns True the run ends there and returns those results (the tasks still running are
+    killed). The tasks after the stop are not used even if they ran, so the results are those
+    of one process running the tasks in order and checking ``stop`` after each: they do not
+    depend on ``workers``. One process or no fork (:func:`can_fork`): the tasks run in this
+    process, in order.
+    """
+    tasks = list(tasks)
+    report = report or (lambda done: None)
+    n_processes = min(int(workers or 1), len(tasks))
+    if not (n_processes > 1 and can_fork(n_processes)):
+        results = []
+        for task in tasks:
+            results.append(fn(shared, task))
+            report(len(results))
+            if stop is not None and stop(results):
+                break
+        return results
+    key = next(_RUN_KEYS)
+    _INHERITED[key] = (fn, shared)
+    results, finished = [], {}
+    try:
+        # Leaving the block terminates the pool: the workers still running after a stop (or
+        # an error, or Ctrl-C) are killed, not waited for.
+        with multiprocessing.get_context("fork").Pool(n_processes) as pool:
+            items = [(key, i, task) for i, task in enumerate(tasks)]
+            for done, (i, result) in enumerate(pool.imap_unordered(_run_inherited, items), 1):
+                finished[i] = result
+                report(done)
+                while len(results) in finished:
+                    results.append(finished.pop(len(results)))
+                    if stop is not None and stop(results):
+                        return results
+    finally:
+        del _INHERITED[key]
+    return results
+
+
+def _run_inherited(item):
+    """In a forked worker: one task, with the function and state inherited from the parent."""
+    key, index, task = item
+    fn, shared = _INHERITED[key]
+    return index, fn(shared, task)

@@ -103,7 +103,7 @@ class HypothesisTest(widgets.VBox):
             metric = options[0][1]
         self.metric_dropdown = widgets.Dropdown(options=options, value=metric,
                                                 description="metric")
-        self.level_toggle = widgets.ToggleButtons(options=list(hyp.LEVELS),
+        self.level_toggle = widgets.ToggleButtons(options=list(hyp.SPLIT_LEVELS),
                                                   value=level or "image",
                                                   layout=widgets.Layout(display="none"))
         self.threshold_slider = widgets.FloatSlider(description="threshold", readout_format=".4g",
