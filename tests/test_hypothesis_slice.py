@@ -201,3 +201,37 @@ def test_curve_and_ranking_within_a_slice(synthetic):
         single = hyp.test_hypothesis(dataset, metrics, metric=name, resamples=50,
                                      resolution=None, slice=inside)
         assert row["difference"] == single.difference
+
+
+def test_cli_where_and_slice_category(synthetic, capsys, tmp_path, monkeypatch):
+    """``hypothesis --where JSON --slice-category NAME``: the test within that Slice (the same
+    numbers as test_hypothesis(slice=...)), its text in the output and in the JSON; a where
+    that is not JSON, or names an unknown column, is exit code 2 with the reason."""
+    import json
+
+    from quality_widgets.cli import main
+    dataset, ann_u, pred_u, ann_file, res_file = synthetic
+    monkeypatch.setenv("QUALITY_WIDGETS_CACHE", str(tmp_path / "cache"))
+    files = ["--annotations", str(ann_file), "--predictions", str(res_file)]
+    where = {"box_area": {">=": 1000}}
+    code = main(["hypothesis", *files, "--metric", "box_aspect_ratio", "--resamples", "40",
+                 "--where", json.dumps(where), "--slice-category", "class 2", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    inside = qw.Slice.from_dict({"where": where, "categories": ["class 2"]})
+    metrics = qw.compute_metrics(dataset, metrics=["box_aspect_ratio", "box_area"], progress=False)
+    want = hyp.test_hypothesis(dataset, metrics, metric="box_aspect_ratio", resamples=40,
+                               slice=inside)
+    assert payload["slice"] == str(inside) == "box_area in [1000, inf); category: class 2"
+    assert payload["p_value"] == want.p_value and payload["difference"] == want.difference
+    assert payload["below"]["n_annotations"] == want.below.n_annotations
+    code = main(["hypothesis", *files, "--metric", "box_aspect_ratio", "--resamples", "20",
+                 "--slice-category", "class 2", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "within the slice: category: class 2" in out
+    assert "Within category: class 2: objects with box_aspect_ratio" in out
+    assert main(["hypothesis", *files, "--metric", "box_aspect_ratio", "--where", "{box_area"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["hypothesis", *files, "--metric", "box_aspect_ratio", "--where",
+                 '{"box_aera": [0, 10]}']) == 2
+    assert "box_area" in capsys.readouterr().err
