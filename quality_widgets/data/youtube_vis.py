@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError, warn_rows
+from ._coco_instances import _check_segmentation, _read_categories
 from ._io import images_frame, read_json, to_float
-from .coco import _check_segmentation, _read_categories
 from .schema import empty_annotations
 
 
