@@ -159,7 +159,8 @@ def _hash_edges(values: _HashValues, index, best_all: np.ndarray, radius: int) -
     nf_order = order[~flat[order]]
     nf_value = inv[nf_order]
     rep_nf = np.full(len(uvals), -1, dtype=np.int64)
-    first = np.r_[True, nf_value[1:] != nf_value[:-1]]
+    first = np.ones(len(nf_value), dtype=bool)     # (empty when every image is flat)
+    first[1:] = nf_value[1:] != nf_value[:-1]
     rep_nf[nf_value[first]] = nf_order[first]
     edges.append((rep_nf[nf_value], nf_order))
     f_all = np.flatnonzero(flat & has_nf[inv])
