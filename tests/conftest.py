@@ -45,3 +45,12 @@ def _restore_metric_registry():
     from quality_widgets.compute import registry
     with registry.snapshot():
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_kept_workers_at_the_end():
+    """The kept worker pool outlives every test; stopping it before the session ends lets its
+    processes exit normally (coverage of the workers is saved before pytest-cov combines it)."""
+    yield
+    from quality_widgets.compute.pool import shutdown_workers
+    shutdown_workers(wait=True)

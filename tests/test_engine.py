@@ -307,3 +307,32 @@ def test_size_disagreement_is_one_data_warning_and_a_column(tmp_path):
                                progress=False)
     assert f.images["size_mismatch"].tolist() == [False, True, False, False, False, False]
     assert f.images.loc[2, "width"] == 64
+
+
+def test_cache_keys_keep_their_text(tmp_path):
+    """The cache is indexed by these strings: a change in their text would make every user's
+    cache stale, so they are pinned here, written out by hand."""
+    import zlib
+
+    from quality_widgets.compute.engine import image_keys, item_keys
+    boxes = {"bbox_x": [1.5, 0.0], "bbox_y": [2.0, 10.0], "bbox_w": [3.0, 0.1],
+             "bbox_h": [4.25, 7.0], "category_id": [3, 12]}
+    objects = pd.DataFrame(boxes, index=pd.Index([7, 8], name="annotation_id"))
+    assert item_keys("object", objects) == ["7|1.5,2.0,3.0,4.25|3", "8|0.0,10.0,0.1,7.0|12"]
+    predictions = pd.DataFrame(dict(boxes, score=[0.875, 0.5]))
+    assert item_keys("prediction", predictions) == ["1.5,2.0,3.0,4.25|3|0.875",
+                                                    "0.0,10.0,0.1,7.0|12|0.5"]
+    # a mask adds the CRC-32 of its compact JSON text; no mask adds nothing
+    masked = objects.assign(segmentation=[[[0, 0, 4, 0, 4, 4]], None])
+    crc = f"{zlib.crc32(b'[[0,0,4,0,4,4]]'):08x}"
+    assert item_keys("object", masked) == [f"7|1.5,2.0,3.0,4.25|3|m{crc}",
+                                           "8|0.0,10.0,0.1,7.0|12"]
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"not really a jpeg")
+    st = os.stat(image)
+    images = pd.DataFrame({"path": [str(image), str(tmp_path / "gone.jpg"), None],
+                           "width": [640, 640, 32], "height": [480, 480, 16]},
+                          index=pd.Index([1, 2, 3], name="image_id"))
+    assert image_keys(images) == [f"{image}|{st.st_size}|{st.st_mtime_ns}|640x480",
+                                  f"<missing>|{tmp_path / 'gone.jpg'}|640x480",
+                                  "<no file>|3|32x16"]

@@ -227,3 +227,19 @@ def test_nearest_distance_is_the_first_column_of_knn():
     for metric in ("cosine", "euclidean"):
         np.testing.assert_array_equal(similarity.nearest_distance(x, metric=metric, block=64),
                                       similarity.knn(x, 1, metric=metric)[1][:, 0])
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_only_flat_images_are_grouped_by_colour(indexed, monkeypatch):
+    """Every image flat (a folder of blank frames): no Hamming comparison at all, the groups
+    come from the colours alone, as comparing every pair gives."""
+    if indexed:
+        monkeypatch.setattr(_hamming, "BRUTE_FORCE_BELOW", 0)
+    h = np.zeros(4, np.int64)
+    flat = np.ones(4, bool)
+    colors = np.array([[10, 10, 10], [11, 10, 10], [200, 0, 0], [10, 10, 12]], float)
+    nearest, groups = similarity.hash_uniqueness(h, flat, colors)
+    ref_nearest, ref_groups = all_pairs(h, flat, colors, 0.125, 2.0)
+    np.testing.assert_array_equal(nearest, ref_nearest)
+    np.testing.assert_array_equal(groups, ref_groups)
+    assert groups.tolist() == [0, 0, 2, 0] and nearest.tolist() == [0.0, 0.0, 1.0, 0.0]

@@ -167,19 +167,45 @@ def annotator_report(ds, metrics=None, columns=None, threshold: float = 0.5,
                       "returning an empty report", DataWarning, stacklevel=2)
         return _empty_report(None, threshold)
     who = annotators_of(ds, column)
-    anns = ds.annotations
-    real = ~anns["iscrowd"].to_numpy(dtype=bool) if len(anns) else np.zeros(0, dtype=bool)
+    candidates = _judged(ds, column, who, candidates)
+    has_candidates = len(candidates) > 0
+    per_image = _per_image_counts(ds, column, who, candidates if has_candidates else None,
+                                  threshold)
+    table = _rates(per_image, has_candidates, resamples, seed)
+    # Means: the annotator-wise scores, and chosen metric columns.
+    if has_candidates:
+        for kind in KINDS[1:]:
+            part = candidates[candidates["kind"] == kind]
+            table[f"mean_{SCORE_COLUMNS[kind]}"] = part.groupby("group")["score"].mean() \
+                .reindex(table.index).to_numpy()
+    if metrics is not None and columns:
+        _add_column_means(table, metrics.objects, columns, who)
+    agreement = pairwise_agreement(ds, who, resamples, seed)
+    table["agreement_f1"] = _agreement_f1(table.index, agreement)
+    return AnnotatorReport(table.sort_index(), agreement, candidates, column, threshold,
+                           per_image)
+
+
+def _judged(ds, column: str, who: pd.Series, candidates) -> pd.DataFrame:
+    """The candidates (found with each annotator judged apart unless given), with the
+    ``group`` (annotator) of each row."""
     if candidates is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)
             candidates = find_label_errors(ds, separate_by=column)
-    has_candidates = len(candidates) > 0
-    if has_candidates and "group" not in candidates:
+    if len(candidates) > 0 and "group" not in candidates:
         group = who.reindex(candidates["annotation_id"].astype("Int64").fillna(-1).astype(int)
                             ).to_numpy(dtype=object)
         candidates = candidates.assign(group=group)
+    return candidates
 
-    # Per (annotator, image): labels and candidates of each kind.
+
+def _per_image_counts(ds, column: str, who: pd.Series, candidates, threshold: float
+                      ) -> pd.DataFrame:
+    """Per (annotator, image): labels made and candidates of each kind (``candidates`` None:
+    none found), over the images each annotator labelled or saw."""
+    anns = ds.annotations
+    real = ~anns["iscrowd"].to_numpy(dtype=bool) if len(anns) else np.zeros(0, dtype=bool)
     labelled = pd.DataFrame({"annotator": who[real].to_numpy(dtype=object),
                              "image_id": anns["image_id"].to_numpy()[real]})
     labelled = labelled[labelled["annotator"].notna()]
@@ -190,7 +216,7 @@ def annotator_report(ds, metrics=None, columns=None, threshold: float = 0.5,
                                           names=["annotator", "image_id"])
         per_image = per_image.reindex(per_image.index.union(extra), fill_value=0)
     for kind in KINDS:
-        if has_candidates:
+        if candidates is not None:
             flagged = candidates[(candidates["kind"] == kind)
                                  & (candidates["score"] >= threshold)]
             counts = flagged.groupby(["group", "image_id"]).size()
@@ -198,6 +224,12 @@ def annotator_report(ds, metrics=None, columns=None, threshold: float = 0.5,
             per_image[kind] = counts.reindex(per_image.index, fill_value=0).to_numpy()
         else:
             per_image[kind] = 0
+    return per_image
+
+
+def _rates(per_image: pd.DataFrame, has_candidates: bool, resamples: int, seed: int
+           ) -> pd.DataFrame:
+    """Per annotator: labels, images, and each kind's rate with its bootstrap interval."""
     rows = {}
     for name, part in per_image.groupby(level="annotator"):
         row = {"labels": int(part["labels"].sum()), "images": len(part)}
@@ -209,26 +241,26 @@ def annotator_report(ds, metrics=None, columns=None, threshold: float = 0.5,
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "annotator"
-    # Means: the annotator-wise scores, and chosen metric columns.
-    if has_candidates:
-        for kind in KINDS[1:]:
-            part = candidates[candidates["kind"] == kind]
-            table[f"mean_{SCORE_COLUMNS[kind]}"] = part.groupby("group")["score"].mean() \
-                .reindex(table.index).to_numpy()
-    if metrics is not None and columns:
-        objects = metrics.objects
-        for col in columns:
-            if col not in objects:
-                raise KeyError(f"no object column {col!r} in metrics.objects")
-            values = pd.to_numeric(objects[col], errors="coerce")
-            means = values.groupby(who.reindex(objects.index).to_numpy(dtype=object)).mean()
-            table[f"mean_{col}"] = means.reindex(table.index).to_numpy()
-    agreement = pairwise_agreement(ds, who, resamples, seed)
+    return table
+
+
+def _add_column_means(table: pd.DataFrame, objects: pd.DataFrame, columns, who: pd.Series
+                      ) -> None:
+    """Add ``mean_<col>`` per annotator of each object column in ``columns``."""
+    for col in columns:
+        if col not in objects:
+            raise KeyError(f"no object column {col!r} in metrics.objects")
+        values = pd.to_numeric(objects[col], errors="coerce")
+        means = values.groupby(who.reindex(objects.index).to_numpy(dtype=object)).mean()
+        table[f"mean_{col}"] = means.reindex(table.index).to_numpy()
+
+
+def _agreement_f1(names: pd.Index, agreement: pd.DataFrame) -> np.ndarray:
+    """Each annotator's F1 of agreement, pooled over its pairs: 2 matched / (labels_a +
+    labels_b)."""
     f1 = {}
-    for name in table.index:
+    for name in names:
         mine = agreement[(agreement["annotator_a"] == name) | (agreement["annotator_b"] == name)]
         den = (mine["labels_a"] + mine["labels_b"]).sum()
         f1[name] = 2 * mine["matched"].sum() / den if den else np.nan
-    table["agreement_f1"] = pd.Series(f1).reindex(table.index).to_numpy(dtype=float)
-    return AnnotatorReport(table.sort_index(), agreement, candidates, column, threshold,
-                           per_image)
+    return pd.Series(f1).reindex(names).to_numpy(dtype=float)

@@ -68,11 +68,12 @@ def local_pool(n_workers: int):
     return executor
 
 
-def shutdown_workers() -> None:
-    """Stop the kept worker processes (they also stop with the Python process)."""
+def shutdown_workers(wait: bool = False) -> None:
+    """Stop the kept worker processes (they also stop with the Python process): killed at once,
+    or with ``wait`` asked to finish and exit normally (their exit handlers run)."""
     executor = _POOL.pop("pool", None)
     if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
+        executor.shutdown(wait=wait, kill_workers=not wait)
 
 
 # ---- executors ---------------------------------------------------------------------------------

@@ -71,38 +71,13 @@ def hash_uniqueness(hashes, flat=None, colors=None, threshold: float = 0.125,
     nearest = np.ones(n)
     if n == 0:
         return nearest, np.zeros(0, dtype=np.int64)
-    h = hashes.astype(np.int64).view(np.uint64)
     flat = np.zeros(n, bool) if flat is None else np.asarray(flat, dtype=bool)
-    uvals, inv, counts = np.unique(h, return_inverse=True, return_counts=True)
-    inv = inv.ravel()
-    nf_count = np.bincount(inv, weights=~flat, minlength=len(uvals)).astype(np.int64)
-    has_nf = nf_count > 0
+    values = _HashValues.of(hashes, flat)
     radius = max((k for k in range(65) if k / 64.0 <= threshold), default=-1)
-
-    # nearest distinct hash: non-flat images against every other hash, flat images against
-    # the hashes of non-flat images (two flat images are compared by colour instead)
-    index = hm.HashIndex(uvals)
+    index = hm.HashIndex(values.uvals)
     best_all = index.nearest_all(radius)
-    d_nf = np.full(len(uvals), hm.NONE, dtype=np.int64)
-    flat_values = np.unique(inv[flat])
-    if len(flat_values):
-        nf_index = index if has_nf.all() else hm.HashIndex(uvals[has_nf])
-        d_nf[flat_values] = nf_index.nearest(uvals[flat_values])
-    d = np.where(flat, d_nf[inv], best_all[inv]).astype(np.float64) / 64.0
-    # an identical hash of an image the pair is compared by Hamming with: distance 0
-    same = np.where(flat, nf_count[inv] > 0, counts[inv] > 1)
-    d[same] = 0.0
-    edges = []
-    if flat.any():
-        f_pos = np.flatnonzero(flat)
-        cf = (np.zeros((n, 3)) if colors is None else np.asarray(colors, dtype=float))[f_pos]
-        a, b = _close_colour_pairs(cf, color_tolerance)
-        close = np.zeros(len(f_pos), bool)
-        close[a] = close[b] = True
-        flat_d = np.where(close, 0.0, 1.0 if len(f_pos) > 1 else np.inf)
-        d[f_pos] = np.minimum(d[f_pos], flat_d)
-        if threshold >= 0:
-            edges.append((f_pos[a], f_pos[b]))
+    d = _hamming_nearest(values, index, best_all)
+    edges = _flat_edges(d, flat, colors, color_tolerance, threshold) if flat.any() else []
     if n > 1:
         nearest = np.minimum(d, 1.0)
 
@@ -110,40 +85,116 @@ def hash_uniqueness(hashes, flat=None, colors=None, threshold: float = 0.125,
     if threshold >= 1:               # every distance is <= 1: one group
         return nearest, np.zeros(n, dtype=np.int64)
     if radius >= 0:
-        order = np.argsort(inv, kind="stable")
-        starts = np.r_[0, np.cumsum(counts)[:-1]]
-        # within one hash value: the images compared by Hamming (all but flat-flat pairs)
-        nf_order = order[~flat[order]]
-        nf_value = inv[nf_order]
-        rep_nf = np.full(len(uvals), -1, dtype=np.int64)
-        first = np.r_[True, nf_value[1:] != nf_value[:-1]]
-        rep_nf[nf_value[first]] = nf_order[first]
-        edges.append((rep_nf[nf_value], nf_order))
-        f_all = np.flatnonzero(flat & has_nf[inv])
-        edges.append((rep_nf[inv[f_all]], f_all))
-        # between hash values within the radius
-        queries = np.flatnonzero(has_nf & (best_all <= radius))
-        if len(queries):
-            qa, qb = index.pairs(queries, radius, has_nf)
-            both = has_nf[qb]
-            edges.append((rep_nf[qa[both]], rep_nf[qb[both]]))
-            # a value of flat images only: each of them is linked to the non-flat image
-            qa, qb = qa[~both], qb[~both]
-            if len(qb):
-                anchor = {}
-                for u, v in zip(rep_nf[qa].tolist(), qb.tolist(), strict=True):
-                    if v in anchor:
-                        edges.append((np.array([anchor[v]]), np.array([u])))
-                    else:
-                        anchor[v] = u
-                vs = np.fromiter(anchor, dtype=np.int64)
-                anchors = np.fromiter(anchor.values(), dtype=np.int64)
-                members = np.concatenate([order[starts[v]:starts[v] + counts[v]] for v in vs])
-                owners = np.repeat(anchors, counts[vs])
-                edges.append((owners, members))
+        edges += _hash_edges(values, index, best_all, radius)
     a = np.concatenate([e[0] for e in edges]).astype(np.int64) if edges else np.zeros(0, np.int64)
     b = np.concatenate([e[1] for e in edges]).astype(np.int64) if edges else np.zeros(0, np.int64)
     return nearest, hm.components_min(n, a, b)
+
+
+@dataclass
+class _HashValues:
+    """The distinct hash values of the images: ``uvals`` (sorted uint64), ``inv`` (each
+    image's value), ``counts`` (images per value), ``nf_count`` (non-flat images per value),
+    ``has_nf`` (nf_count > 0), and ``flat``, the images compared by colour."""
+
+    uvals: np.ndarray
+    inv: np.ndarray
+    counts: np.ndarray
+    nf_count: np.ndarray
+    has_nf: np.ndarray
+    flat: np.ndarray
+
+    @classmethod
+    def of(cls, hashes: np.ndarray, flat: np.ndarray) -> _HashValues:
+        """The distinct values of ``hashes`` (int64 or uint64) and their counts."""
+        h = hashes.astype(np.int64).view(np.uint64)
+        uvals, inv, counts = np.unique(h, return_inverse=True, return_counts=True)
+        inv = inv.ravel()
+        nf_count = np.bincount(inv, weights=~flat, minlength=len(uvals)).astype(np.int64)
+        return cls(uvals, inv, counts, nf_count, nf_count > 0, flat)
+
+
+def _hamming_nearest(values: _HashValues, index, best_all: np.ndarray) -> np.ndarray:
+    """[n] Hamming / 64 to the nearest other image compared by Hamming (colour pairs apart)."""
+    from . import _hamming as hm
+    uvals, inv, flat, has_nf = values.uvals, values.inv, values.flat, values.has_nf
+    # nearest distinct hash: non-flat images against every other hash, flat images against
+    # the hashes of non-flat images (two flat images are compared by colour instead)
+    d_nf = np.full(len(uvals), hm.NONE, dtype=np.int64)
+    flat_values = np.unique(inv[flat])
+    if len(flat_values):
+        nf_index = index if has_nf.all() else hm.HashIndex(uvals[has_nf])
+        d_nf[flat_values] = nf_index.nearest(uvals[flat_values])
+    d = np.where(flat, d_nf[inv], best_all[inv]).astype(np.float64) / 64.0
+    # an identical hash of an image the pair is compared by Hamming with: distance 0
+    same = np.where(flat, values.nf_count[inv] > 0, values.counts[inv] > 1)
+    d[same] = 0.0
+    return d
+
+
+def _flat_edges(d: np.ndarray, flat: np.ndarray, colors, color_tolerance: float,
+                threshold: float) -> list:
+    """Lower ``d`` of the flat images by colour (0 with a close colour, else 1; inf alone) and
+    return their duplicate pairs, [(a, b)] (none when ``threshold`` < 0)."""
+    n = len(d)
+    f_pos = np.flatnonzero(flat)
+    cf = (np.zeros((n, 3)) if colors is None else np.asarray(colors, dtype=float))[f_pos]
+    a, b = _close_colour_pairs(cf, color_tolerance)
+    close = np.zeros(len(f_pos), bool)
+    close[a] = close[b] = True
+    flat_d = np.where(close, 0.0, 1.0 if len(f_pos) > 1 else np.inf)
+    d[f_pos] = np.minimum(d[f_pos], flat_d)
+    return [(f_pos[a], f_pos[b])] if threshold >= 0 else []
+
+
+def _hash_edges(values: _HashValues, index, best_all: np.ndarray, radius: int) -> list:
+    """[(a, b)] image pairs linking the images compared by Hamming within ``radius`` bits:
+    within one hash value, and between values (via one representative image each)."""
+    uvals, inv, counts, flat, has_nf = (values.uvals, values.inv, values.counts, values.flat,
+                                        values.has_nf)
+    edges = []
+    order = np.argsort(inv, kind="stable")
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    # within one hash value: the images compared by Hamming (all but flat-flat pairs)
+    nf_order = order[~flat[order]]
+    nf_value = inv[nf_order]
+    rep_nf = np.full(len(uvals), -1, dtype=np.int64)
+    first = np.ones(len(nf_value), dtype=bool)     # (empty when every image is flat)
+    first[1:] = nf_value[1:] != nf_value[:-1]
+    rep_nf[nf_value[first]] = nf_order[first]
+    edges.append((rep_nf[nf_value], nf_order))
+    f_all = np.flatnonzero(flat & has_nf[inv])
+    edges.append((rep_nf[inv[f_all]], f_all))
+    # between hash values within the radius
+    queries = np.flatnonzero(has_nf & (best_all <= radius))
+    if len(queries):
+        qa, qb = index.pairs(queries, radius, has_nf)
+        both = has_nf[qb]
+        edges.append((rep_nf[qa[both]], rep_nf[qb[both]]))
+        # a value of flat images only: each of them is linked to the non-flat image
+        qa, qb = qa[~both], qb[~both]
+        if len(qb):
+            edges += _flat_value_edges(rep_nf[qa], qb, order, starts, counts)
+    return edges
+
+
+def _flat_value_edges(reps: np.ndarray, qb: np.ndarray, order: np.ndarray, starts: np.ndarray,
+                      counts: np.ndarray) -> list:
+    """Edges linking every image of each flat-only value in ``qb`` to the first non-flat
+    representative near it (``reps``), and those representatives to each other."""
+    edges = []
+    anchor = {}
+    for u, v in zip(reps.tolist(), qb.tolist(), strict=True):
+        if v in anchor:
+            edges.append((np.array([anchor[v]]), np.array([u])))
+        else:
+            anchor[v] = u
+    vs = np.fromiter(anchor, dtype=np.int64)
+    anchors = np.fromiter(anchor.values(), dtype=np.int64)
+    members = np.concatenate([order[starts[v]:starts[v] + counts[v]] for v in vs])
+    owners = np.repeat(anchors, counts[vs])
+    edges.append((owners, members))
+    return edges
 
 
 def _close_colour_pairs(colors, tolerance):

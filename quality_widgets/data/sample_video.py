@@ -96,16 +96,33 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
     img1 = seq / "img1"
     for sub in (img1, seq / "gt", seq / "det"):
         sub.mkdir(parents=True, exist_ok=True)
-    planted = {"gap": {"track_id": 2, "frames": [10, 11]},
-               "class_flip": {"track_id": 1, "frame": 15, "category_id": 1},
-               "id_switch": {"old_track_id": 3, "new_track_id": 4, "frame": 20},
-               "distorted": {"track_id": 1, "frame": 22},
-               "duplicate": {"frame": 25, "copy_of": 24},
-               "ignore_region": {"track_id": 9, "bbox": [268.0, 6.0, 44.0, 34.0]}}
+    planted = _planted()
+    frames, labels = _draw_frames(img1, n_frames, size, seed, planted)
+    _write_mot(seq, name, labels, n_frames, size, seed)
+    coco_path = _write_coco_video(folder, name, labels, size)
+    vis_path = _write_youtube_vis(folder, name, labels, n_frames, size)
+    mp4_path = _write_mp4(folder / f"{name}.mp4", frames, size) if mp4 else None
+    return {"sequence": seq, "frames_dir": folder, "img1": img1, "coco_video": coco_path,
+            "youtube_vis": vis_path, "mp4": mp4_path, "n_frames": n_frames,
+            "categories": dict(CATEGORIES), "planted": planted}
+
+
+def _planted() -> dict:
+    """The planted errors (frame indices 0-based) and the ignore region, a fresh dict."""
+    return {"gap": {"track_id": 2, "frames": [10, 11]},
+            "class_flip": {"track_id": 1, "frame": 15, "category_id": 1},
+            "id_switch": {"old_track_id": 3, "new_track_id": 4, "frame": 20},
+            "distorted": {"track_id": 1, "frame": 22},
+            "duplicate": {"frame": 25, "copy_of": 24},
+            "ignore_region": {"track_id": 9, "bbox": [268.0, 6.0, 44.0, 34.0]}}
+
+
+def _draw_frames(img1: Path, n_frames: int, size, seed: int, planted: dict) -> tuple:
+    """Draw and save every frame (JPEG in ``img1``); returns (frames, label rows per frame)."""
+    width, height = size
     pan = 2 * n_frames
     background = _background(width, height, pan, seed)
     tracks = _tracks(n_frames)
-    rng = np.random.default_rng(seed + 1)
     frames, labels = [], []   # labels: per frame a list of dicts
     for f in range(n_frames):
         s = f if f < 25 else f - 1                 # scene time: frame 25 repeats frame 24
@@ -115,23 +132,9 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
         for tr in tracks:
             poly = _outline(tr, s, n_frames)
             draw.polygon([tuple(p) for p in poly.tolist()], fill=tr["color"])
-            track_id, category = tr["track"], tr["category"]
-            if track_id == 2 and f in planted["gap"]["frames"]:
-                continue
-            if track_id == 1 and f == planted["class_flip"]["frame"]:
-                category = planted["class_flip"]["category_id"]
-            if track_id == 3 and f >= planted["id_switch"]["frame"]:
-                track_id = 4
-            label_poly = poly
-            if tr["track"] == 1 and f == planted["distorted"]["frame"]:
-                label_poly = poly.copy()
-                centre = poly.mean(axis=0)
-                label_poly[1] = centre + 2.6 * (poly[1] - centre)   # a spike
-                label_poly[4] = centre + 0.35 * (poly[4] - centre)  # and a dent
-            label_poly = np.clip(label_poly, 0, [width - 1, height - 1])
-            rows.append({"track_id": track_id, "category_id": category,
-                         "polygon": [round(float(v), 2) for v in label_poly.ravel()],
-                         "bbox": _box(label_poly), "iscrowd": 0})
+            row = _label(tr, poly, f, planted, size)
+            if row is not None:
+                rows.append(row)
         rows.append({"track_id": planted["ignore_region"]["track_id"], "category_id": 1,
                      "polygon": None, "bbox": list(planted["ignore_region"]["bbox"]),
                      "iscrowd": 1})
@@ -139,8 +142,36 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
         frames.append(frame)
         labels.append(rows)
         Image.fromarray(frame).save(img1 / f"{f + 1:06d}.jpg", quality=95)
+    return frames, labels
 
-    # ---- MOTChallenge ------------------------------------------------------------------------
+
+def _label(tr: dict, poly: np.ndarray, f: int, planted: dict, size) -> dict | None:
+    """The label row of track ``tr`` drawn as ``poly`` in frame ``f``, with the planted
+    errors applied (None in the gap)."""
+    width, height = size
+    track_id, category = tr["track"], tr["category"]
+    if track_id == 2 and f in planted["gap"]["frames"]:
+        return None
+    if track_id == 1 and f == planted["class_flip"]["frame"]:
+        category = planted["class_flip"]["category_id"]
+    if track_id == 3 and f >= planted["id_switch"]["frame"]:
+        track_id = 4
+    label_poly = poly
+    if tr["track"] == 1 and f == planted["distorted"]["frame"]:
+        label_poly = poly.copy()
+        centre = poly.mean(axis=0)
+        label_poly[1] = centre + 2.6 * (poly[1] - centre)   # a spike
+        label_poly[4] = centre + 0.35 * (poly[4] - centre)  # and a dent
+    label_poly = np.clip(label_poly, 0, [width - 1, height - 1])
+    return {"track_id": track_id, "category_id": category,
+            "polygon": [round(float(v), 2) for v in label_poly.ravel()],
+            "bbox": _box(label_poly), "iscrowd": 0}
+
+
+def _write_mot(seq: Path, name: str, labels: list, n_frames: int, size, seed: int) -> None:
+    """The MOTChallenge sequence files: seqinfo.ini, gt/gt.txt, det/det.txt."""
+    width, height = size
+    rng = np.random.default_rng(seed + 1)
     (seq / "seqinfo.ini").write_text(
         f"[Sequence]\nname={name}\nimDir=img1\nframeRate=10\nseqLength={n_frames}\n"
         f"imWidth={width}\nimHeight={height}\nimExt=.jpg\n")
@@ -160,7 +191,10 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
     (seq / "gt" / "gt.txt").write_text("\n".join(gt_lines) + "\n")
     (seq / "det" / "det.txt").write_text("\n".join(det_lines) + "\n")
 
-    # ---- COCO-video (as TAO) -----------------------------------------------------------------
+
+def _write_coco_video(folder: Path, name: str, labels: list, size) -> Path:
+    """The labels as a COCO-video file (as TAO): ``<folder>/coco_video.json``."""
+    width, height = size
     categories = [{"id": k, "name": v} for k, v in CATEGORIES.items()]
     images, annotations, aid = [], [], 1
     for f, rows in enumerate(labels):
@@ -181,8 +215,13 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
         "images": images, "annotations": annotations, "categories": categories,
         "tracks": [{"id": t, "video_id": 7} for t in sorted({r["track_id"] for rows in labels
                                                                for r in rows})]}))
+    return coco_path
 
-    # ---- YouTube-VIS ---------------------------------------------------------------------------
+
+def _write_youtube_vis(folder: Path, name: str, labels: list, n_frames: int, size) -> Path:
+    """The labels as a YouTube-VIS file, one annotation per track: ``youtube_vis.json``."""
+    width, height = size
+    categories = [{"id": k, "name": v} for k, v in CATEGORIES.items()]
     track_ids = sorted({r["track_id"] for rows in labels for r in rows})
     vis_anns = []
     for t in track_ids:
@@ -205,30 +244,27 @@ def write_sample_video(folder, n_frames: int = 30, size=(320, 240), name: str = 
         "videos": [{"id": 1, "width": width, "height": height, "length": n_frames,
                     "file_names": [f"{name}/img1/{f + 1:06d}.jpg" for f in range(n_frames)]}],
         "annotations": vis_anns, "categories": categories}))
+    return vis_path
 
-    # ---- MP4 ---------------------------------------------------------------------------------
-    mp4_path = None
-    if mp4:
-        try:
-            import av
-        except ImportError:
-            av = None
-        if av is not None:
-            mp4_path = folder / f"{name}.mp4"
-            with av.open(str(mp4_path), "w") as container:
-                stream = container.add_stream("libx264", rate=10)
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                stream.options = {"crf": "12", "preset": "veryfast"}
-                # one encoder thread: PyAV routes FFmpeg's log messages into Python, and codec
-                # threads calling back while the encoder waits for them can deadlock (a cell
-                # hung for 600 s once in a loaded CI run; PyAV issues 751, 909)
-                stream.thread_count = 1
-                for frame in frames:
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame,
-                                                                           format="rgb24")):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
-    return {"sequence": seq, "frames_dir": folder, "img1": img1, "coco_video": coco_path,
-            "youtube_vis": vis_path, "mp4": mp4_path, "n_frames": n_frames,
-            "categories": dict(CATEGORIES), "planted": planted}
+
+def _write_mp4(path: Path, frames: list, size) -> Path | None:
+    """The frames as an H.264 MP4 through PyAV; None (nothing written) without PyAV."""
+    width, height = size
+    try:
+        import av
+    except ImportError:
+        return None
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "12", "preset": "veryfast"}
+        # one encoder thread: PyAV routes FFmpeg's log messages into Python, and codec
+        # threads calling back while the encoder waits for them can deadlock (a cell
+        # hung for 600 s once in a loaded CI run; PyAV issues 751, 909)
+        stream.thread_count = 1
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

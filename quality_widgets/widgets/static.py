@@ -122,6 +122,21 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
         raise ValueError(f"unknown level {level!r}: expected one of {', '.join(LEVELS)}")
     frames = _frames(data)
     frame = frames.frame(level)
+    mask = _selected(frame, ids, level, (sort_by, label))
+    groups = _groups(frames, frame, mask, level, sort_by, ascending, n, group_by, max_groups)
+    shown = np.unique(np.concatenate([p for _, p in groups])) if groups else np.zeros(0, int)
+    if shown.size == 0:
+        display(HTML("<i>no rows to show</i>"))
+        return
+    cache = thumbnails if thumbnails is not None else ThumbnailCache(frames.cache_dir, size=size)
+    if dataset is None:
+        dataset = getattr(frames, "dataset", None)
+    tile = _tiles(frame, shown, cache, mode, dataset, sort_by, label)
+    _draw(ipyplot, groups, tile, cache.size, n, grouped=group_by is not None)
+
+
+def _selected(frame: pd.DataFrame, ids, level: str, columns) -> np.ndarray | None:
+    """The mask of ``ids`` in ``frame`` (None: all rows), after checking the ids and columns."""
     mask = None
     if ids is not None:
         ids = pd.Index(ids)
@@ -130,30 +145,32 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
             raise KeyError(f"{len(unknown)} of {len(ids)} ids are not {level} ids "
                            f"(first: {unknown[0]!r})")
         mask = frame.index.isin(ids)
-    for column in (sort_by, label):
+    for column in columns:
         if column is not None and column not in frame.columns:
             raise KeyError(f"no column {column!r} at level {level!r}")
+    return mask
+
+
+def _groups(frames: MetricFrames, frame: pd.DataFrame, mask, level: str, sort_by, ascending,
+            n: int, group_by, max_groups: int) -> list:
+    """[(group name or None, positions in ``frame``)]: the rows each tab shows, in order."""
     if sort_by is not None:
         order = sel.sorted_positions(sel.as_float(frame[sort_by]), mask, ascending,
                                      stop=None if group_by else n)
     else:
         order = np.flatnonzero(mask) if mask is not None else np.arange(len(frame))
     if group_by is None:
-        groups = [(None, order[:n])]
-    else:
-        rows = _category_rows(frames, group_by) if level == "image" else None
-        positions, labels = sel.group_membership(frame, group_by, rows)
-        groups = sel.first_per_group(order, positions, labels, n, max_groups)
-    shown = np.unique(np.concatenate([p for _, p in groups])) if groups else np.zeros(0, int)
-    if shown.size == 0:
-        display(HTML("<i>no rows to show</i>"))
-        return
+        return [(None, order[:n])]
+    rows = _category_rows(frames, group_by) if level == "image" else None
+    positions, labels = sel.group_membership(frame, group_by, rows)
+    return sel.first_per_group(order, positions, labels, n, max_groups)
 
+
+def _tiles(frame: pd.DataFrame, shown: np.ndarray, cache: ThumbnailCache, mode: str, dataset,
+           sort_by, label) -> dict:
+    """position -> (image data URI, escaped title, escaped caption HTML) of each row shown."""
     # One thumbnail and one caption per row shown (a row may be in several tabs).
-    cache = thumbnails if thumbnails is not None else ThumbnailCache(frames.cache_dir, size=size)
     table = frame.iloc[shown]
-    if dataset is None:
-        dataset = getattr(frames, "dataset", None)
     requests, _ = thumbnail_requests(table, mode, dataset)
     jpegs = cache.get_many(requests)
     values = sel.as_float(table[sort_by]) if sort_by is not None else None
@@ -168,8 +185,12 @@ def show_images(data, ids=None, level: str = "image", sort_by: str | None = None
         tile[position] = (data_uri(jpeg) if isinstance(jpeg, bytes) else MISSING_IMAGE,
                           html.escape(titles[k]),
                           "<br/>".join(html.escape(t) for t in text if t))
-    width = cache.size
-    if group_by is None:
+    return tile
+
+
+def _draw(ipyplot, groups: list, tile: dict, width: int, n: int, grouped: bool) -> None:
+    """Display the tiles: one grid (``plot_images``), or one tab per group."""
+    if not grouped:
         images, titles, texts = zip(*(tile[p] for p in groups[0][1].tolist()), strict=True)
         _display_grid(lambda: ipyplot.plot_images(
             list(images), labels=list(titles), custom_texts=list(texts), max_images=len(images),
