@@ -1,11 +1,12 @@
 """quality-widgets: quality metrics for computer-vision data, labels and models, in Jupyter.
 
-Layers, each importing only those before it (see ``docs/architecture.md``): ``data`` (Dataset,
-readers, decoding) -> ``compute`` (``@metric``, ``compute_metrics``, cache, pool) -> ``frames``
-(``MetricFrames``, the metrics folder) -> ``evaluation`` (COCO) -> ``analysis`` (slicing,
-statistics, hypothesis, drift, test cases) -> ``widgets``; ``export`` and ``cli`` on top.
-Widgets are imported lazily, so worker processes and scripts that only compute never load
-ipywidgets or bqplot.
+Layers, each importing only those before it or beside it (see ``docs/architecture.md``;
+``tests/test_layout.py`` checks it): ``errors``, ``jsonsafe`` -> ``data`` (Dataset, readers,
+decoding) -> ``frames`` (``MetricFrames``, the metrics folder) and ``slicing`` (``Slice``: which
+rows are in a slice) -> ``compute`` (``@metric``, ``compute_metrics``, cache, pool) ->
+``evaluation`` (COCO) -> ``analysis`` (statistics, hypothesis, drift, test cases, label
+errors), ``export`` and ``export_fixes`` -> ``widgets`` -> ``cli``. Widgets are imported
+lazily, so worker processes and scripts that only compute never load ipywidgets or bqplot.
 """
 from .analysis import reference
 from .analysis.annotators import annotator_report

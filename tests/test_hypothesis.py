@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import multiprocessing
 import warnings
 
 import numpy as np
@@ -21,6 +20,7 @@ from helpers import pycocotools_stats
 import quality_widgets as qw
 from quality_widgets.analysis import hypothesis as hyp
 from quality_widgets.analysis.statistics import benjamini_hochberg, holm
+from quality_widgets.compute.pool import run_forked
 from quality_widgets.errors import DataWarning
 from quality_widgets.frames import MetricFrames
 
@@ -160,14 +160,12 @@ def test_bootstrap_replicate_is_the_evaluator_with_image_weights(synthetic):
 
 
 # ---- calibration and power -------------------------------------------------------------------
-_CALIBRATION = {}
-
-
-def _null_test(task):
+def _null_test(shared, task):
     """One pure-noise metric at one level, tested at its 25th, 50th or 75th percentile (by
-    ``rep``): (p, the interval covers 0, it excludes 0 exactly when p < 0.05)."""
+    ``rep``; within ``slice`` when one is shared, a Slice's rows from ``masks``): (p, the
+    interval covers 0, it excludes 0 exactly when p < 0.05)."""
     rep, level, permutations = task
-    dataset, metrics, evaluator = _CALIBRATION["data"]
+    dataset, metrics, evaluator, slice, masks = shared
     rng = np.random.default_rng(10_000 + rep)
     if level == "image":
         metrics.images["noise"] = rng.random(len(metrics.images))
@@ -176,26 +174,26 @@ def _null_test(task):
         metrics.objects["noise"] = rng.random(len(metrics.objects))
         metrics.predictions["noise"] = rng.random(len(metrics.predictions))
         crowd = metrics.objects["iscrowd"].astype(bool).to_numpy()
-        reference = metrics.objects["noise"].to_numpy()[~crowd]
+        keep = ~crowd if masks is None else ~crowd & metrics.objects.index.isin(
+            dataset.annotations.index[masks.annotations])
+        reference = metrics.objects["noise"].to_numpy()[keep]
+    if level == "image" and masks is not None:
+        reference = reference[metrics.images.index.isin(dataset.images.index[masks.images])]
     q = (0.25, 0.5, 0.75)[rep % 3]
     r = hyp.test_hypothesis(dataset, metrics, metric="noise", seed=rep, evaluator=evaluator,
-                            threshold=float(np.quantile(reference, q)), resamples=permutations)
+                            threshold=float(np.quantile(reference, q)), resamples=permutations,
+                            slice=slice)
     lo, hi = r.ci95
     return r.p_value, lo <= 0 <= hi, (lo > 0 or hi < 0) == (r.p_value < 0.05)
 
 
-def _calibration(dataset, metrics, tasks):
+def _calibration(dataset, metrics, tasks, slice=None):
     """(p-values, coverage of 0, agreement of the interval with p < 0.05) over the tasks,
-    each a fresh noise metric (independent tests), on both cores."""
-    _CALIBRATION["data"] = (dataset, metrics, qw.Evaluator(dataset))
-    try:
-        if "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(2) as pool:
-                out = pool.map(_null_test, tasks, chunksize=10)
-        else:
-            out = [_null_test(t) for t in tasks]
-    finally:
-        _CALIBRATION.clear()
+    each a fresh noise metric (independent tests), on both cores (forked workers that
+    inherit the data and its matching)."""
+    masks = None if slice is None else slice.evaluation_masks(dataset, metrics)
+    out = run_forked(_null_test, (dataset, metrics, qw.Evaluator(dataset), slice, masks),
+                     tasks, workers=2)
     out = np.array(out, dtype=float)
     return out[:, 0], out[:, 1].mean(), out[:, 2].mean()
 
@@ -237,6 +235,32 @@ def test_calibration_on_coco128_with_a_real_detector(coco128_dataset):
     # tests, so an unlucky metric counted three times; one fresh metric per test: 0.950.)
     assert cov_obj >= 0.90
     assert 0.02 <= fpr <= 0.08
+    assert agree_img == agree_obj == 1.0
+
+
+def test_calibration_within_a_slice_on_coco128(coco128_dataset):
+    """Within a Slice (the five most frequent categories, on images at least 450 pixels
+    high: 78 of 128 images, 228 of 939 labels), a pure-noise metric is shuffled only among
+    the slice's rows: 150 image and 150 object splits (25th / 50th / 75th percentile of the
+    values in the slice, 100 permutations each): p < 0.05 in 5% +- 3%, the interval covers 0
+    in 95% +- 4%, and it excludes 0 exactly when p < 0.05."""
+    dataset = coco128_dataset
+    metrics = MetricFrames(images=dataset.images.copy(), objects=dataset.annotations.copy(),
+                           predictions=dataset.predictions.copy(), dataset=dataset)
+    top = dataset.annotations["category"].value_counts().index[:5].tolist()
+    inside = qw.Slice(categories=top, ranges=[("image.height", 450, None)])
+    masks = inside.evaluation_masks(dataset, metrics)
+    assert 0 < masks.images.sum() < len(dataset.images) and not masks.annotations.all()
+    p_img, cov_img, agree_img = _calibration(
+        dataset, metrics, [(rep, "image", 100) for rep in range(150)], inside)
+    p_obj, cov_obj, agree_obj = _calibration(
+        dataset, metrics, [(rep, "object", 100) for rep in range(150)], inside)
+    fpr = float(np.mean(np.r_[p_img, p_obj] < 0.05))
+    coverage = (cov_img + cov_obj) / 2
+    print(f"coco128 within {inside}: false-positive rate {fpr:.3f}, image coverage "
+          f"{cov_img:.3f}, object coverage {cov_obj:.3f}")
+    assert 0.02 <= fpr <= 0.08
+    assert 0.91 <= coverage <= 0.99
     assert agree_img == agree_obj == 1.0
 
 
@@ -793,8 +817,8 @@ def test_rank_metrics_finds_the_strong_effects_on_coco128_and_not_the_noise(coco
     assert (excludes == (tested["p_value"] < 0.05)).all()
 
 
-def _noise_sweep(rep):
-    dataset, metrics, evaluator = _CALIBRATION["data"]
+def _noise_sweep(shared, rep):
+    dataset, metrics, evaluator = shared
     rng = np.random.default_rng(50_000 + rep)
     columns = []
     for i in range(10):
@@ -810,12 +834,8 @@ def test_family_wise_error_rate_of_all_noise_sweeps(synthetic):
     construction: with the default cap of 399 permutations only p = 1/400 survives Holm)."""
     dataset, ann_u, pred_u, *_ = synthetic
     metrics = frames_of(dataset, ann_u, pred_u)
-    _CALIBRATION["data"] = (dataset, metrics, qw.Evaluator(dataset))
-    try:
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            out = pool.map(_noise_sweep, range(150), chunksize=10)
-    finally:
-        _CALIBRATION.clear()
+    out = run_forked(_noise_sweep, (dataset, metrics, qw.Evaluator(dataset)), range(150),
+                     workers=2)
     fwer = np.mean([o[0] for o in out])
     print(f"family-wise error rate {fwer:.3f}, permutations per sweep "
           f"{np.mean([o[1] for o in out]):.0f}")

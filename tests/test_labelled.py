@@ -170,3 +170,73 @@ def test_segm_labelled_slices_are_the_same_doubles_as_slices_state(coco128):
     for measure in ("AP", "APl", "AR100"):
         np.testing.assert_array_equal(ev.measure_labelled(a, p, 2, measure),
                                       _reference(ev, a, p, 2, measure, None))
+
+
+# ---- permutable rows: a permutation within a slice -------------------------------------------
+def test_rows_outside_the_permutable_ones_keep_their_labels(coco128_dataset, coco128_evaluator):
+    """Only the permutable rows' labels are shuffled, among themselves: when they all carry
+    one label (each kind its own), every relabelling is the observed labelling, whatever the
+    other rows carry; without the restriction the same labels do move."""
+    ev = coco128_evaluator
+    rng = np.random.default_rng(21)
+    a = rng.integers(-1, 2, len(coco128_dataset.annotations))
+    p = rng.integers(-1, 2, len(coco128_dataset.predictions))
+    for measure in ("AP", "AR100", "precision"):
+        observed = ev.measure_labelled(a, p, 2, measure)
+        perm = ev.measure_labelled(a, p, 2, measure, permutations=10, seed=3,
+                                   permutable=(a == 0, p == 1))
+        np.testing.assert_allclose(perm, np.tile(observed, (10, 1)), rtol=1e-13)
+        free = ev.measure_labelled(a, p, 2, measure, permutations=10, seed=3)
+        assert not np.allclose(free, np.tile(observed, (10, 1)), rtol=1e-6)
+
+
+def test_permutations_within_rows_match_the_reference_distribution(coco128_dataset,
+                                                                   coco128_evaluator):
+    """Labels shuffled among the rows of a slice (the annotations and predictions of three
+    categories; the others in no side): the compiled draws and numpy permutations of the
+    same rows (one slices_state each) give the same distribution of the difference, and the
+    same doubles for one seed run twice."""
+    ev = coco128_evaluator
+    anns, preds = coco128_dataset.annotations, coco128_dataset.predictions
+    top = anns["category"].value_counts().index[:3]
+    ann_in, pred_in = anns["category"].isin(top).to_numpy(), preds["category"].isin(
+        top).to_numpy()
+    rng = np.random.default_rng(12)
+    a = np.where(ann_in, (rng.random(len(anns)) < 0.5).astype(int), -1)
+    p = np.where(pred_in, (rng.random(len(preds)) < 0.5).astype(int), -1)
+    fast = ev.measure_labelled(a, p, 2, permutations=300, seed=1, permutable=(ann_in, pred_in))
+    np.testing.assert_array_equal(fast, ev.measure_labelled(
+        a, p, 2, permutations=300, seed=1, permutable=(ann_in, pred_in)))
+    ref = []
+    r = np.random.default_rng(4)
+    for _ in range(150):
+        aa, pp = a.copy(), p.copy()
+        aa[ann_in], pp[pred_in] = r.permutation(a[ann_in]), r.permutation(p[pred_in])
+        ref.append(_reference(ev, aa, pp, 2, "AP", None))
+    d_fast, d_ref = fast[:, 1] - fast[:, 0], np.diff(np.array(ref), axis=1)[:, 0]
+    se = np.hypot(d_fast.std() / np.sqrt(len(d_fast)), d_ref.std() / np.sqrt(len(d_ref)))
+    assert abs(d_fast.mean() - d_ref.mean()) < 4 * se
+    assert 0.75 < d_fast.std() / d_ref.std() < 1.33
+    # each side is a random half of the slice: about the slice's own AP, not the dataset's
+    inside = ev.evaluate_masks(ann_in, pred_in).stats[0]
+    assert abs(fast.mean() - inside) < 0.03
+
+
+def test_the_sampler_keeps_fixed_slots_and_shuffles_the_others():
+    """Slots 1 and 3 fixed (labels 0 and -1); the other four draw {-1, 1, 1, 0} without
+    replacement: every arrangement of them equally often."""
+    from quality_widgets.evaluation._label_draws import DRAW
+    counts = np.array([1, 1, 2], dtype=np.int64)         # labels -1, 0, 1, 1
+    fixed = np.array([DRAW, 0, DRAW, -1, DRAW, DRAW], dtype=np.int64)
+    state = np.array([999], dtype=np.uint64)
+    out = np.empty(6, dtype=np.int64)
+    seen = {}
+    n = 6000
+    for _ in range(n):
+        labelled._sample_fixed(counts, state, fixed, out)
+        assert out[1] == 0 and out[3] == -1
+        key = tuple(out[[0, 2, 4, 5]])
+        seen[key] = seen.get(key, 0) + 1
+    assert set(seen) == set(itertools.permutations([-1, 0, 1, 1]))
+    expected = n / len(seen)
+    assert sum((c - expected) ** 2 / expected for c in seen.values()) < 31.3

@@ -238,10 +238,12 @@ def test_restricting_images_to_those_holding_a_label_or_prediction_keeps_coco_me
 
 def test_one_slice_gives_the_same_rows_and_measure_everywhere(coco128, coco128_dataset,
                                                              tmp_path):
-    """One Slice walked through the Explorer (its rows at each level), a test case and
-    evaluate(slice=...): the same rows, and the measure pycocotools gives on the subset
-    (imgIds = the wide images, catIds = the two categories, the areas replaced by box_area
-    with areaRng [32^2, 96^2))."""
+    """One Slice walked through the Explorer (its rows at each level), a test case,
+    evaluate(slice=...) and test_hypothesis(slice=...): the same rows, and the measure
+    pycocotools gives on the subset (imgIds = the wide images, catIds = the two categories,
+    the areas replaced by box_area with areaRng [32^2, 96^2); the hypothesis test's sides:
+    areaRng [32^2, 64^2) and [64^2, 96^2), or imgIds the wide images on each side of a
+    height)."""
     pytest.importorskip("pycocotools")
     from helpers import pycocotools_stats
 
@@ -266,14 +268,17 @@ def test_one_slice_gives_the_same_rows_and_measure_everywhere(coco128, coco128_d
     case = explorer.as_test_case("walk", "AP", min_value=0.0)
 
     wide = ds.images.index[ds.images["width"] >= 600]
-    ref = pycocotools_stats(
-        coco128 / "instances.json", coco128 / "predictions" / "yolo-fastest-1.1-xl.json",
-        image_ids=wide, cat_ids=ds.categories.index[ds.categories["name"].isin(names)],
-        area_values=(dict(zip(ds.annotations.index, metrics.objects["box_area"]
-                              .reindex(ds.annotations.index), strict=True)),
-                     dict(zip(ds.predictions.index, metrics.predictions["box_area"]
-                              .reindex(ds.predictions.index), strict=True))),
-        area_range=(32 ** 2, 96 ** 2)).stats
+
+    def oracle(image_ids=wide, area_range=(32 ** 2, 96 ** 2)):
+        return pycocotools_stats(
+            coco128 / "instances.json", coco128 / "predictions" / "yolo-fastest-1.1-xl.json",
+            image_ids=image_ids, cat_ids=ds.categories.index[ds.categories["name"].isin(names)],
+            area_values=(dict(zip(ds.annotations.index, metrics.objects["box_area"]
+                                  .reindex(ds.annotations.index), strict=True)),
+                         dict(zip(ds.predictions.index, metrics.predictions["box_area"]
+                                  .reindex(ds.predictions.index), strict=True))),
+            area_range=area_range).stats
+    ref = oracle()
     full_range = [0, 1, 2, 6, 7, 8]    # the oracle's one area range: the size-range numbers
     np.testing.assert_array_equal(qw.evaluate(ds, slice=s, metrics=metrics).stats[full_range],
                                   ref[full_range])
@@ -284,6 +289,29 @@ def test_one_slice_gives_the_same_rows_and_measure_everywhere(coco128, coco128_d
         counted = ~ds.annotations.loc[rows["object"], "iscrowd"].astype(bool)
         assert result["n_annotations"] == int(counted.sum())
         assert result["n_predictions"] == len(rows["prediction"])
+
+    # test_hypothesis within the slice: an image split's sides hold the slice's rows, an
+    # object split's sides are pycocotools on the subset with the split's area ranges.
+    heights = ds.images.loc[rows["image"], "height"]
+    t = float(heights.median())
+    split = qw.test_hypothesis(ds, metrics, metric="height", threshold=t, slice=s,
+                               resamples=0)
+    sides = (split.below, split.above)
+    assert split.level == "image" and split.slice == str(s)
+    assert sum(side.n_images for side in sides) == len(rows["image"])
+    assert sum(side.n_annotations for side in sides) == int(counted.sum())
+    assert sum(side.n_predictions for side in sides) == len(rows["prediction"])
+    for side, ids in zip(sides, (heights.index[heights < t], heights.index[heights >= t]),
+                         strict=True):
+        assert side.value == oracle(image_ids=ids)[0]
+    split = qw.test_hypothesis(ds, metrics, metric="box_area", threshold=64 ** 2, slice=s,
+                               resamples=0)
+    sides = (split.below, split.above)
+    assert split.level == "object"
+    assert sum(side.n_annotations for side in sides) == int(counted.sum())
+    assert sum(side.n_predictions for side in sides) == len(rows["prediction"])
+    for side, area_range in zip(sides, ((32 ** 2, 64 ** 2), (64 ** 2, 96 ** 2)), strict=True):
+        assert side.value == oracle(area_range=area_range)[0]
 
 
 def test_evaluate_slice_warns_about_detections_it_cannot_place_and_ands_with_the_rest():

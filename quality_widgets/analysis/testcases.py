@@ -93,15 +93,18 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import MEASURE_ALIASES, Evaluator
-from ..evaluation import MEASURES as MEASURE_SPECS
-from ..evaluation.measures import ALL_MEASURE_NAMES, measures_for, unknown_measure_message
+from ..evaluation.measures import (
+    ALL_MEASURE_NAMES,
+    MEASURES,  # the measures by name, re-exported: testcases.MEASURES keeps working
+    measures_for,
+    unknown_measure_message,
+)
 from ..frames import LEVELS, MetricFrames
 from ..slicing import BOUNDS, Range, Slice, SliceError, parse_bounds, split_level  # noqa: F401
 from .hypothesis import slice_interval
 from .statistics import cluster_labels
 
-SCORE_MEASURES = tuple(n for n, s in MEASURE_SPECS.items() if s.kind == "at_score")
-MEASURES = tuple(MEASURE_SPECS)
+SCORE_MEASURES = tuple(n for n, s in MEASURES.items() if s.kind == "at_score")
 #: Every name a file may use: the 12 COCO numbers and precision / recall, and the keypoint
 #: names AR, AR50, AR75 (:func:`run_test_cases` checks them against its ``iou_type``).
 FILE_MEASURES = ALL_MEASURE_NAMES

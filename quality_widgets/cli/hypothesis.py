@@ -3,13 +3,19 @@
     quality-widgets hypothesis --images DIR --annotations A.json --predictions P.json \\
         --metric object_redness [--level image|object] [--threshold T] [--measure AP]
         [--iou-type bbox|segm|keypoints] [--resamples N | --resolution P] [--seed S] [--json]
+        [--where '{"image.width": [600, null]}'] [--slice-category dog ...]
 
 Computes the metric (``compute_metrics(metrics=[NAME])``, cached as usual), then runs
 :func:`quality_widgets.test_hypothesis`. Prints the two sides (images, boxes,
 categories, predictions, measure), the difference, its 95% interval (the inverted permutation
 test), the permutation p-value and the summary sentence; with ``--json`` an object
 with exactly the keys ``metric``, ``threshold``, ``measure``, ``below``, ``above``,
-``difference``, ``ci95``, ``p_value``, ``summary`` (NaN written as null). ``--images`` may be
+``difference``, ``ci95``, ``p_value``, ``summary`` (NaN written as null), and ``slice`` (its
+text) when the test ran within one. ``--where`` (a test case's ``where``, as JSON: ranges
+``[lo, hi]`` or ``{">=": lo, "<": hi}``, memberships ``{"in": [...]}``) and
+``--slice-category`` (repeatable) make the Slice the test runs within
+(:func:`~quality_widgets.analysis.hypothesis.test_hypothesis`'s ``slice``); the metrics the
+``where`` reads are computed too. ``--images`` may be
 omitted for metrics that need no pixels (box geometry, overlaps). ``--iou-type segm``
 measures masks (the ``segmentation`` of labels and predictions), ``keypoints`` the OKS of
 keypoints (the measures are then COCO's 10 keypoint numbers: AP, AP50, AP75, APm, APl, AR,
@@ -62,6 +68,12 @@ def add_parser(subparsers):
                         help="how predictions match labels: box IoU (default), mask IoU "
                              "(segmentations: polygons, RLE) or keypoint OKS")
     parser.add_argument("--category", help="measure one category (id or name)")
+    parser.add_argument("--where", metavar="JSON",
+                        help="test within a slice: a test case's where as JSON, e.g. "
+                             "'{\"image.width\": [600, null], \"box_area\": {\">=\": 1024}}'")
+    parser.add_argument("--slice-category", action="append", metavar="NAME",
+                        help="test within the labels and predictions of this category "
+                             "(repeatable; with --where, both hold)")
     parser.add_argument("--score-threshold", type=float, default=0.5,
                         help="score threshold of --measure precision / recall (default 0.5)")
     parser.add_argument("--resamples", type=int, default=1000,
@@ -79,9 +91,47 @@ def add_parser(subparsers):
 
 
 def json_payload(result) -> dict:
-    """The ``--json`` object: exactly :data:`JSON_KEYS`."""
+    """The ``--json`` object: exactly :data:`JSON_KEYS`, and ``slice`` within one."""
     full = result.to_dict()
-    return {key: full[key] for key in JSON_KEYS}
+    keys = JSON_KEYS + (("slice",) if result.slice is not None else ())
+    return {key: full[key] for key in keys}
+
+
+def slice_of(args):
+    """The :class:`~quality_widgets.slicing.Slice` of ``--where`` and ``--slice-category``
+    (None without either). A ValueError says what is wrong with ``--where``."""
+    import json
+
+    from ..slicing import Slice
+    if args.where is None and not args.slice_category:
+        return None
+    where = {}
+    if args.where is not None:
+        try:
+            where = json.loads(args.where)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--where {args.where!r} is not JSON: {e}") from None
+    return Slice.from_dict({"where": where, "categories": args.slice_category or []})
+
+
+def _needed(metric: str, slice, dataset) -> list:
+    """The metrics to compute: ``metric``'s, and those of the slice's columns that a
+    registered metric writes (the dataset's own columns, ``area``, ``score``..., need none).
+    A slice column that is neither raises KeyError with the closest names, before any work."""
+    from ..frames import resolve_name
+    from ..slicing import split_level
+    from ._shared import metric_choices
+    names = [metric]
+    if slice is not None:
+        choices = metric_choices(columns_only=True)
+        own = {c for f in (dataset.images, dataset.annotations, dataset.predictions) for c in f}
+        for key in [r.key for r in slice.ranges] + list(slice.where):
+            column = split_level(key)[1]
+            if column in choices:
+                names.append(column)
+            elif column not in own:
+                resolve_name(column, sorted(own | set(choices)), "column in --where")
+    return metrics_to_compute(list(dict.fromkeys(names)), "metric column", columns_only=True)
 
 
 def run(args) -> int:
@@ -105,9 +155,9 @@ def run(args) -> int:
         with warnings.catch_warnings():
             if args.json:                # keep stdout pure JSON; warnings go to stderr anyway
                 warnings.simplefilter("default")
+            inside = slice_of(args)
             dataset = load_dataset(args)
-            needed = metrics_to_compute([args.metric], "metric column", columns_only=True)
-            metrics = compute_metrics(dataset, metrics=needed,
+            metrics = compute_metrics(dataset, metrics=_needed(args.metric, inside, dataset),
                                       progress=not (args.quiet or args.json))
         category = _category(args.category, dataset)
         result = test_hypothesis(dataset, metrics, metric=args.metric,
@@ -116,13 +166,15 @@ def run(args) -> int:
                                  score_threshold=args.score_threshold,
                                  progress=not (args.quiet or args.json), workers=args.workers,
                                  level=args.level, resolution=args.resolution,
-                                 iou_type=args.iou_type)
+                                 iou_type=args.iou_type, slice=inside)
     except (DatasetError, ValueError, KeyError, ImportError) as problem:
         message = problem.args[0] if isinstance(problem, KeyError) and problem.args else problem
         return error("hypothesis", message)
     if args.json:
         print_json(json_payload(result))
         return 0
+    if result.slice is not None:
+        print(f"within the slice: {result.slice}")
     print(result.table().to_string(float_format=lambda v: f"{v:.4f}"))
     lo, hi = result.ci95
     print(f"\ndifference (above - below): {result.difference:+.4f}   95% CI [{lo:+.4f}, "

@@ -242,7 +242,7 @@ class Evaluator:
 
     def measure_labelled(self, ann_labels, pred_labels, n_slices: int, measure: str = "AP",
                          category=None, score_threshold: float = 0.5, permutations: int = 0,
-                         seed: int = 0) -> np.ndarray:
+                         seed: int = 0, permutable=None) -> np.ndarray:
         """``measure`` on every slice of an object labelling, or of random relabellings.
 
         ``ann_labels`` / ``pred_labels``: int per ``dataset.annotations`` /
@@ -252,7 +252,10 @@ class Evaluator:
         [n_slices], the same doubles as ``measure_many(slices_state(...), slice_index=s)``;
         n > 0: [n, n_slices], each row the slices after shuffling the annotation labels among
         the annotations and the prediction labels among the predictions (a permutation
-        test's null distribution), reproducible from ``seed``. The matching of the
+        test's null distribution), reproducible from ``seed``. ``permutable``: None (every
+        row), or ``(annotation rows, prediction rows)``, bool masks: only the labels of those
+        rows are shuffled, among themselves, and the other rows keep theirs (a permutation
+        within a slice: the rows outside it stay labelled -1). The matching of the
         components that do not depend on the labels is reused (see :mod:`.labelled`): a
         relabelling costs about one pass over the detections.
         """
@@ -265,16 +268,22 @@ class Evaluator:
                 pred_labels.shape != (self.inputs.n_predictions,):
             raise ValueError("ann_labels and pred_labels need one label per annotation and "
                              "per prediction row")
+        if permutable is not None:
+            permutable = (_as_mask(permutable[0], self.inputs.n_annotations, "permutable[0]"),
+                          _as_mask(permutable[1], self.inputs.n_predictions, "permutable[1]"))
         k = None if category is None else self.category_index(category)
         if compiled and spec.kind != "at_score":
             return labelled_measures(self, spec, ann_labels, pred_labels, n_slices, k,
-                                     permutations, seed)
+                                     permutations, seed, permutable)
+        rows = [slice(None) if m is None else m for m in (permutable or (None, None))]
         rng = np.random.default_rng(seed)
         out = []
         for _ in range(max(int(permutations), 1)):
             a, p = ann_labels, pred_labels
             if permutations:
-                a, p = rng.permutation(a), rng.permutation(p)
+                a, p = a.copy(), p.copy()
+                a[rows[0]] = rng.permutation(a[rows[0]])
+                p[rows[1]] = rng.permutation(p[rows[1]])
             state = self.slices_state([a == s for s in range(n_slices)],
                                       [p == s for s in range(n_slices)], spec.area)
             out.append([self.measure(state, None, measure, category, score_threshold, s)

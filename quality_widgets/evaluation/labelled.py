@@ -19,11 +19,12 @@ measures every slice again, hundreds of times. This module does that without bui
   bootstrap uses), so AP, AR and the per-category measures are the same doubles as
   ``evaluate_masks(...).stats`` for the same slices (tested).
 
-Random labels are drawn in the compiled loop: the annotation labels of the evaluated GT and
-the prediction labels of the ordered detections, each a uniform draw without replacement from
-its multiset (sequential selection: slot i takes label j with probability
-``remaining_j / remaining``), which is the distribution of a uniform permutation of the
-values over all rows, restricted to the rows the evaluation reads.
+Random labels are drawn in the compiled loop (:mod:`._label_draws`): the annotation labels of
+the evaluated GT and the prediction labels of the ordered detections, each a uniform draw
+without replacement from its multiset, which is the distribution of a uniform permutation of
+the labels over all rows, restricted to the rows the evaluation reads. With ``permutable``
+rows, only their labels are shuffled, among themselves; the other rows keep theirs (a slice's
+object split: the rows outside the slice stay in no side).
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._label_draws import (
+    _sample_fixed,
+    _sample_free_counts,
+    _sample_labels,  # noqa: F401  (the sampler, for its tests)
+    fixed_labels,
+    permutable_counts,
+)
 from .accumulate import EPS
 from .measures import HAVE_NUMBA, curve_kernel, threshold_indices
 from .params import AREA_LABELS, MATCH_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
@@ -100,47 +108,6 @@ def label_table(evaluator, area: int, m: int) -> LabelTable:
 
 
 # ---- compiled kernels ------------------------------------------------------------------------
-def _sample_labels(counts, state, out):
-    """Fill ``out`` with a uniform draw without replacement from the multiset holding
-    ``counts[j]`` copies of label ``j - 1`` (label -1: none): slot i takes label j with
-    probability ``remaining_j / remaining`` (branch-free choice; uniforms from
-    :func:`_uniform`, ``state`` advanced)."""
-    c = counts.copy()
-    n = len(c)
-    remaining = 0
-    for j in range(n):
-        remaining += c[j]
-    for i in range(len(out)):
-        out[i] = _draw(c, remaining, state) - 1
-        remaining -= 1
-
-
-def _draw(c, remaining, state):
-    """Index j drawn with probability ``c[j] / remaining`` (``remaining`` = sum of ``c``: the
-    counts left), branch-free; ``c[j]`` is decremented."""
-    u = _uniform(state) * remaining
-    j = 0
-    acc = c[0]
-    for q in range(1, len(c)):
-        j += u >= acc
-        acc += c[q]
-    while c[j] == 0:               # rounding at the very top: the last label left
-        j -= 1
-    c[j] -= 1
-    return j
-
-
-def _uniform(state):
-    """The next SplitMix64 uniform in [0, 1) (Steele, Lea & Flood 2014); ``state[0]`` is
-    its 64-bit state, advanced."""
-    state[0] += np.uint64(0x9E3779B97F4A7C15)
-    z = state[0]
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
 def _free_counts(pos_label, pos_inside, is_rec, cat_start, free_at_rec, free_at_cat,
                  rec_label):
     """One pass over the ordered detections: each record's label, and the free detections
@@ -167,47 +134,6 @@ def _free_counts(pos_label, pos_inside, is_rec, cat_start, free_at_rec, free_at_
         for s in range(n_sides):
             free_at_cat[s, k] = free[s]
         k += 1
-
-
-def _sample_free_counts(counts, state, pos_inside, is_rec, cat_start, cat_stop, rec_pos,
-                        rec_cat_start, k_lo, k_hi, records_only, free_at_rec, free_at_cat,
-                        rec_label):
-    """:func:`_free_counts` of a random labelling of the ordered detections, drawn as
-    :func:`_sample_labels` draws, for the categories ``k_lo .. k_hi - 1`` only.
-
-    Only the detections whose labels can change the measure get one: in each category, those
-    up to its last record (after it, the curve reads nothing), and with ``records_only`` (a
-    recall) the records alone. The labels of a subset of the slots are a uniform draw from the
-    multiset as well, so skipping the others changes no distribution. Free detections are
-    counted, never stored; ``free_at_cat`` holds the running count at each category's start
-    (the curve reads differences within a category)."""
-    c = counts.copy()
-    n = len(c)
-    n_sides = free_at_rec.shape[0]
-    remaining = 0
-    for j in range(n):
-        remaining += c[j]
-    free = np.zeros(n_sides, np.int64)
-    for k in range(k_lo, k_hi):
-        for s in range(n_sides):
-            free_at_cat[s, k] = free[s]
-        if records_only:
-            lo, hi = rec_cat_start[k], rec_cat_start[k + 1]
-        else:
-            lo, hi = cat_start[k], cat_stop[k]
-        r = rec_cat_start[k]
-        for i in range(lo, hi):
-            j = _draw(c, remaining, state)
-            remaining -= 1
-            if records_only or is_rec[i]:
-                rec_label[r] = j - 1
-                for s in range(n_sides):
-                    free_at_rec[s, r] = free[s]
-                r += 1
-            elif j > 0 and pos_inside[i]:
-                free[j - 1] += 1
-    for s in range(n_sides):
-        free_at_cat[s, k_hi] = free[s]
 
 
 def _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
@@ -393,15 +319,17 @@ def _mean_of(q, r, recall, out):
         out[s] = total / count if count else np.nan
 
 
-def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_index,
-              k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
+def _permuted(seed, n_perm, ann_counts, pred_counts, gt_fixed, slot_fixed, n_sides, recall,
+              t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd, pos_inside, pos_image,
               is_rec, rec_pos, rec_cand, rec_cat_start, cat_start, rec_gt, rec_hit,
               rec_cplx, rec_inside, cplx_of_cand, c_cand_start, c_pair_gt, c_pair_iou,
               match_thr, n_cat, n_img, rec_thr, eps, cat_stop, q_out, r_out, means):
     """``means[b]``: every side's measure under ``n_perm`` random relabellings drawn from
-    the 64-bit ``seed``."""
+    the 64-bit ``seed`` (``gt_fixed`` per evaluated GT, ``slot_fixed`` per drawn detection
+    slot: :data:`._label_draws.DRAW` or the label kept)."""
     state = np.empty(1, np.uint64)
     state[0] = seed
+    n_gt = len(gt_fixed)
     gt_label = np.empty(n_gt, np.int64)
     n_rec = len(rec_pos)
     rec_label = np.empty(n_rec, np.int64)
@@ -409,9 +337,9 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
     free_at_cat = np.empty((n_sides, len(cat_start)), np.int64)
     scratch = _scratch(n_sides, n_gt, n_rec, rec_hit.shape[1], n_img)
     for b in range(n_perm):
-        _sample_labels(ann_counts, state, gt_label)
-        _sample_free_counts(pred_counts, state, pos_inside, is_rec, cat_start, cat_stop,
-                            rec_pos, rec_cat_start, k_lo, k_hi, recall, free_at_rec,
+        _sample_fixed(ann_counts, state, gt_fixed, gt_label)
+        _sample_free_counts(pred_counts, state, slot_fixed, pos_inside, is_rec, cat_start,
+                            cat_stop, rec_pos, rec_cat_start, k_lo, k_hi, recall, free_at_rec,
                             free_at_cat, rec_label)
         _measure_labels(gt_label, rec_label, free_at_rec, free_at_cat, n_sides, recall,
                         t_index, k_lo, k_hi, gt_base_ignore, gt_cat, gt_id, gt_crowd,
@@ -423,11 +351,7 @@ def _permuted(seed, n_perm, ann_counts, pred_counts, n_gt, n_sides, recall, t_in
 
 
 if HAVE_NUMBA:
-    _uniform = njit(cache=True, nogil=True, inline="always")(_uniform)
-    _draw = njit(cache=True, nogil=True, inline="always")(_draw)
-    _sample_labels = njit(cache=True, nogil=True)(_sample_labels)
     _free_counts = njit(cache=True, nogil=True)(_free_counts)
-    _sample_free_counts = njit(cache=True, nogil=True)(_sample_free_counts)
     _measure_labels = njit(cache=True, nogil=True)(_measure_labels)
     _mean_of = njit(cache=True, nogil=True)(_mean_of)
     _scratch = njit(cache=True, nogil=True)(_scratch)
@@ -442,13 +366,16 @@ def _mean_defined(values: np.ndarray) -> float:
 
 def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
                       category: int | None = None, permutations: int = 0,
-                      seed: int = 0) -> np.ndarray:
+                      seed: int = 0, permutable=None) -> np.ndarray:
     """The measure ``spec`` (kind "precision" or "recall") of every slice of a labelling.
 
     ``ann_labels`` / ``pred_labels``: int per ``dataset.annotations`` / ``dataset.predictions``
     row, the slice (``0 .. n_slices - 1``) or -1. ``permutations`` = 0: [n_slices] for these
     labels; n > 0: [n, n_slices] for n random relabellings drawn with ``seed`` (the given
-    labels only fix the multisets). NaN where a slice has no counted GT.
+    labels only fix the multisets). ``permutable``: None (every row's label is shuffled), or
+    ``(annotation rows, prediction rows)``, two bool masks: only the labels of those rows are
+    shuffled, among themselves; the other rows keep theirs. NaN where a slice has no counted
+    GT.
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("labelled_measures needs numba")
@@ -480,11 +407,16 @@ def labelled_measures(evaluator, spec, ann_labels, pred_labels, n_slices: int,
              table.c_cand_start, table.c_pair_gt, table.c_pair_iou, MATCH_THRESHOLDS, n_cat,
              len(inputs.image_ids), RECALL_THRESHOLDS, EPS)
     if permutations:
-        ann_counts = np.bincount(ann_labels + 1, minlength=n_slices + 1).astype(np.int64)
-        pred_counts = np.bincount(pred_labels + 1, minlength=n_slices + 1).astype(np.int64)
+        ann_rows, pred_rows = (None, None) if permutable is None else permutable
+        # The drawn slots: the evaluated GT; the ordered detections (a recall: the records).
+        slot_fixed = fixed_labels(pred_labels, pred_rows)[inputs.dt_row[order.dt]]
         out = np.empty((n_perm, n_slices))
-        _permuted(np.uint64(int(seed) % 2**64), n_perm, ann_counts, pred_counts,
-                  len(inputs.gt_row), n_slices, recall, *fixed, table.cat_stop, q, rr, out)
+        _permuted(np.uint64(int(seed) % 2**64), n_perm,
+                  permutable_counts(ann_labels, ann_rows, n_slices),
+                  permutable_counts(pred_labels, pred_rows, n_slices),
+                  fixed_labels(ann_labels, ann_rows)[inputs.gt_row],
+                  slot_fixed[table.rec_pos] if recall else slot_fixed, n_slices, recall,
+                  *fixed, table.cat_stop, q, rr, out)
         return out
     gt_label = ann_labels[inputs.gt_row]
     pos_label = pred_labels[inputs.dt_row[order.dt]]

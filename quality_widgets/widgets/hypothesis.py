@@ -3,9 +3,11 @@
 Display and controls only: the split, measures, bootstrap and permutations are
 :func:`quality_widgets.analysis.hypothesis.test_hypothesis`, ``performance_curve`` and
 ``rank_metrics``; the columns offered, the reference values and the default threshold are
-``testable_metrics``, ``reference_values`` and ``default_threshold`` of the same module; the
-bins and their sides are :func:`quality_widgets.analysis.selection.histogram` and
-``threshold_split``.
+``testable_metrics``, ``reference_values`` and ``default_threshold`` of the same module
+(:mod:`quality_widgets.analysis.hypothesis`); the bins and their sides are
+:func:`quality_widgets.analysis.selection.histogram` and ``threshold_split``. The plots are
+widgets of their own: :class:`SplitHistogram` (the metric's two sides) and :class:`CurvePlot`
+(the measure per bin).
 """
 from __future__ import annotations
 
@@ -60,18 +62,91 @@ def result_html(result) -> str:
 ALL_CATEGORIES = -1
 
 
+class SplitHistogram(bq.Figure):
+    """The metric's histogram, the bars below the threshold blue and above it orange, and the
+    threshold as a dashed line: ``bars``, ``threshold_line``, ``axis``."""
+
+    def __init__(self, label: str = "", **kwargs):
+        self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale(min=0.0)
+        self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((2, 1)), type="stacked",
+                            colors=[BELOW_COLOR, ABOVE_COLOR], padding=0.05,
+                            scales={"x": self.x_scale, "y": self.y_scale})
+        self.threshold_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], colors=["black"],
+                                       line_style="dashed",
+                                       scales={"x": self.x_scale,
+                                               "y": bq.LinearScale(min=0.0, max=1.0)})
+        self.axis = bq.Axis(scale=self.x_scale, label=label, tick_format="0.3~g")
+        super().__init__(marks=[self.bars, self.threshold_line],
+                         axes=[self.axis, bq.Axis(scale=self.y_scale, side="left",
+                                                  label="count", tick_format="0.3~s")],
+                         fig_margin=dict(top=10, bottom=40, left=55, right=10),
+                         layout=widgets.Layout(height="200px", width="100%"), **kwargs)
+
+    def mark(self, threshold: float, below, above) -> None:
+        """Bar heights below and above ``threshold`` (per bin), and the line at it."""
+        self.bars.y = np.vstack([below, above])
+        self.threshold_line.x = [threshold, threshold]
+
+
+class CurvePlot(bq.Figure):
+    """The performance curve: the measure per quantile bin (``points`` joined by ``line``) and
+    its 95% intervals (``error_bars``)."""
+
+    def __init__(self, label: str = "", measure: str = "", **kwargs):
+        self.x_scale, self.y_scale = bq.LinearScale(), bq.LinearScale()
+        scales = {"x": self.x_scale, "y": self.y_scale}
+        self.points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), colors=["black"], scales=scales)
+        self.line = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=["#555"], scales=scales)
+        self.error_bars = bq.Lines(x=np.zeros((1, 2)), y=np.zeros((1, 2)), colors=["#555"],
+                                   scales=scales)
+        self.x_axis = bq.Axis(scale=self.x_scale, label=label, tick_format="0.3~g")
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label=measure,
+                              tick_format="0.3~g")
+        super().__init__(marks=[self.error_bars, self.line, self.points],
+                         axes=[self.x_axis, self.y_axis], title="performance vs metric",
+                         fig_margin=dict(top=30, bottom=40, left=55, right=10),
+                         layout=widgets.Layout(height="220px", width="100%"), **kwargs)
+
+    def draw(self, x, y, intervals, measure: str) -> None:
+        """Points ``(x, y)`` and the intervals ``[low, high]`` per point."""
+        with self.hold_sync():
+            self.points.x, self.points.y = x, y
+            self.line.x, self.line.y = x, y
+            self.error_bars.x = np.c_[x, x]
+            self.error_bars.y = intervals
+            self.y_axis.label = measure
+
+
+def _measures_of(iou_type: str, measure: str) -> list:
+    """The measure names of ``iou_type``; ValueError unless ``measure`` is one."""
+    measures = list(hyp.measure_names(iou_type))
+    if measure not in measures:
+        raise ValueError(f"measure {measure!r} is not one of iou_type={iou_type!r}: "
+                         f"expected one of {', '.join(measures)}")
+    return measures
+
+
+def _category_dropdown(categories) -> widgets.Dropdown:
+    """"all categories" and each category (id -> name) of the dataset."""
+    # ipywidgets shows a None value as an empty box: "all" is -1 in the dropdown
+    return widgets.Dropdown(options=[("all categories", ALL_CATEGORIES)]
+                            + [(str(n), int(c)) for c, n in categories.items()],
+                            value=ALL_CATEGORIES, description="category")
+
+
 class HypothesisTest(widgets.VBox):
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
     Controls: metric (numeric columns of all levels), threshold (a slider under the metric's
     histogram; bars below T blue, above orange), measure, category, Run. Run computes
-    :func:`~quality_widgets.test_hypothesis` (progress bar) and the
-    performance-vs-metric curve (the measure in ``curve_bins`` quantile bins with 95%
-    intervals from random halves of each bin's images). ``result`` and ``curve`` hold the last
-    outcomes. A metric at image and object level shows a level toggle (``level``).
-    ``iou_type``: how predictions match labels, "bbox" (default), "segm" (masks) or
-    "keypoints" (OKS; the measure dropdown then offers COCO's 10 keypoint numbers); fixed for
-    the widget's life (its :class:`~quality_widgets.Evaluator` is built once).
+    :func:`~quality_widgets.analysis.hypothesis.test_hypothesis` (progress bar) and the
+    performance-vs-metric curve (:func:`~quality_widgets.analysis.hypothesis.performance_curve`:
+    the measure in ``curve_bins`` quantile bins with 95% intervals from random halves of each
+    bin's images). ``result`` and ``curve`` hold the last outcomes. A metric at image and
+    object level shows a level toggle (``level``). ``iou_type``: how predictions match
+    labels, "bbox" (default), "segm" (masks) or "keypoints" (OKS; the measure dropdown then
+    offers COCO's 10 keypoint numbers); fixed for the widget's life (its
+    :class:`~quality_widgets.Evaluator` is built once).
     """
 
     metric = traitlets.Unicode()
@@ -92,15 +167,22 @@ class HypothesisTest(widgets.VBox):
         self.curve_bins, self.curve_resamples = curve_bins, curve_resamples
         self.evaluator = hyp.evaluator_for(dataset, None, iou_type)
         self.iou_type = self.evaluator.iou_type
-        measures = list(hyp.measure_names(self.iou_type))
-        if measure not in measures:
-            raise ValueError(f"measure {measure!r} is not one of iou_type={iou_type!r}: "
-                             f"expected one of {', '.join(measures)}")
+        measures = _measures_of(self.iou_type, measure)
         options = metric_options(metrics)
         if not options:
             raise ValueError("no numeric metric column to test")
         if metric not in [c for _, c in options]:
             metric = options[0][1]
+        super().__init__(children=self._build(options, metric, level, measures, measure),
+                         **kwargs)
+        self._link()
+        self.metric = metric
+        self._on_metric()
+        if threshold is not None:
+            self.threshold = float(threshold)
+
+    def _build(self, options, metric, level, measures, measure) -> list:
+        """The controls and the two plots; returns the widget's rows."""
         self.metric_dropdown = widgets.Dropdown(options=options, value=metric,
                                                 description="metric")
         self.level_toggle = widgets.ToggleButtons(options=list(hyp.SPLIT_LEVELS),
@@ -111,56 +193,27 @@ class HypothesisTest(widgets.VBox):
                                                     layout=widgets.Layout(width="100%"))
         self.measure_dropdown = widgets.Dropdown(options=measures, value=measure,
                                                  description="measure")
-        categories = dataset.categories["name"]
-        self.category_dropdown = widgets.Dropdown(
-            # ipywidgets shows a None value as an empty box: "all" is -1 in the dropdown
-            options=[("all categories", ALL_CATEGORIES)]
-            + [(str(n), int(c)) for c, n in categories.items()],
-            value=ALL_CATEGORIES, description="category")
+        self.category_dropdown = _category_dropdown(self.dataset.categories["name"])
         self.run_button = widgets.Button(description="Run", button_style="primary",
                                          icon="play")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="resampling",
                                             layout=widgets.Layout(visibility="hidden"))
         self.output = widgets.HTML()
-        # Histogram of the metric, the two sides in two colours, and the threshold line.
-        self.hist_x, self.hist_y = bq.LinearScale(), bq.LinearScale(min=0.0)
-        self.bars = bq.Bars(x=np.zeros(1), y=np.zeros((2, 1)), type="stacked",
-                            colors=[BELOW_COLOR, ABOVE_COLOR], padding=0.05,
-                            scales={"x": self.hist_x, "y": self.hist_y})
-        self.threshold_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], colors=["black"],
-                                       line_style="dashed",
-                                       scales={"x": self.hist_x, "y": bq.LinearScale(min=0.0,
-                                                                                      max=1.0)})
-        self.hist_axis = bq.Axis(scale=self.hist_x, label=metric, tick_format="0.3~g")
-        self.histogram = bq.Figure(
-            marks=[self.bars, self.threshold_line],
-            axes=[self.hist_axis, bq.Axis(scale=self.hist_y, side="left",
-                                          label="count", tick_format="0.3~s")],
-            fig_margin=dict(top=10, bottom=40, left=55, right=10),
-            layout=widgets.Layout(height="200px", width="100%"))
-        # Performance curve: the measure per quantile bin, with bootstrap error bars.
-        self.curve_x, self.curve_y = bq.LinearScale(), bq.LinearScale()
-        self.curve_points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), colors=["black"],
-                                       scales={"x": self.curve_x, "y": self.curve_y})
-        self.curve_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), colors=["#555"],
-                                   scales={"x": self.curve_x, "y": self.curve_y})
-        self.error_bars = bq.Lines(x=np.zeros((1, 2)), y=np.zeros((1, 2)), colors=["#555"],
-                                   scales={"x": self.curve_x, "y": self.curve_y})
-        self.curve_x_axis = bq.Axis(scale=self.curve_x, label=f"{metric} (bin median)",
-                                    tick_format="0.3~g")
-        self.curve_y_axis = bq.Axis(scale=self.curve_y, side="left", label=measure,
-                                    tick_format="0.3~g")
-        self.curve_figure = bq.Figure(
-            marks=[self.error_bars, self.curve_line, self.curve_points],
-            axes=[self.curve_x_axis, self.curve_y_axis], title="performance vs metric",
-            fig_margin=dict(top=30, bottom=40, left=55, right=10),
-            layout=widgets.Layout(height="220px", width="100%"))
-        super().__init__(children=[
-            widgets.HBox([self.metric_dropdown, self.level_toggle, self.measure_dropdown,
-                          self.category_dropdown]),
-            self.histogram, self.threshold_slider,
-            widgets.HBox([self.run_button, self.progress]), self.output, self.curve_figure],
-            **kwargs)
+        self.histogram = h = SplitHistogram(metric)
+        self.curve_figure = c = CurvePlot(f"{metric} (bin median)", measure)
+        # the plots' parts, by the names they had before the plots were widgets of their own
+        self.bars, self.threshold_line, self.hist_axis = h.bars, h.threshold_line, h.axis
+        self.hist_x, self.hist_y = h.x_scale, h.y_scale
+        self.curve_points, self.curve_line, self.error_bars = c.points, c.line, c.error_bars
+        self.curve_x, self.curve_y = c.x_scale, c.y_scale
+        self.curve_x_axis, self.curve_y_axis = c.x_axis, c.y_axis
+        return [widgets.HBox([self.metric_dropdown, self.level_toggle, self.measure_dropdown,
+                              self.category_dropdown]),
+                self.histogram, self.threshold_slider,
+                widgets.HBox([self.run_button, self.progress]), self.output, self.curve_figure]
+
+    def _link(self) -> None:
+        """Controls <-> traits, and the observers that redraw."""
         widgets.link((self.metric_dropdown, "value"), (self, "metric"))
         widgets.link((self.measure_dropdown, "value"), (self, "measure"))
         traitlets.link((self.category_dropdown, "value"), (self, "category"),
@@ -171,10 +224,6 @@ class HypothesisTest(widgets.VBox):
         self.observe(self._on_metric, ["metric", "level"])
         self.observe(self._on_threshold, "threshold")
         self.run_button.on_click(lambda _: self.run())
-        self.metric = metric
-        self._on_metric()
-        if threshold is not None:
-            self.threshold = float(threshold)
 
     # ---- state -> view ---------------------------------------------------------------------
     def _split_level(self):
@@ -199,7 +248,7 @@ class HypothesisTest(widgets.VBox):
         values = self.reference_values()
         self._values = values
         self.hist_axis.label = self.metric
-        self.curve_x_axis.label = f"{self.metric} (bin median)"
+        self.curve_figure.x_axis.label = f"{self.metric} (bin median)"
         # The histogram first: moving the slider's bounds below may clamp its value, which
         # redraws the two sides.
         self._hist = sel.histogram(values, bins=HISTOGRAM_BINS)
@@ -224,8 +273,7 @@ class HypothesisTest(widgets.VBox):
         if self.threshold_slider.value != t:
             self.threshold_slider.value = min(max(t, self.threshold_slider.min),
                                               self.threshold_slider.max)
-        self.bars.y = np.vstack(sel.threshold_split(self._hist, t))
-        self.threshold_line.x = [t, t]
+        self.histogram.mark(t, *sel.threshold_split(self._hist, t))
 
     def _on_progress(self, done, total):
         self.progress.max = total
@@ -259,14 +307,10 @@ class HypothesisTest(widgets.VBox):
         return result
 
     def _draw_curve(self, curve):
-        x = sel.interval_medians(self._values, curve["low"], curve["high"])
-        y = curve["value"].to_numpy(dtype=float)
-        with self.curve_figure.hold_sync():
-            self.curve_points.x, self.curve_points.y = x, y
-            self.curve_line.x, self.curve_line.y = x, y
-            self.error_bars.x = np.c_[x, x]
-            self.error_bars.y = curve[["ci_low", "ci_high"]].to_numpy(dtype=float)
-            self.curve_y_axis.label = self.measure
+        self.curve_figure.draw(sel.interval_medians(self._values, curve["low"], curve["high"]),
+                               curve["value"].to_numpy(dtype=float),
+                               curve[["ci_low", "ci_high"]].to_numpy(dtype=float),
+                               self.measure)
 
 
 def ranking_html(frame) -> str:
@@ -313,10 +357,7 @@ class MetricRanking(widgets.VBox):
         self.resamples, self.seed, self.correction = resamples, seed, correction
         self.evaluator = hyp.evaluator_for(self.dataset, None, iou_type)
         self.iou_type = self.evaluator.iou_type
-        measures = list(hyp.measure_names(self.iou_type))
-        if measure not in measures:
-            raise ValueError(f"measure {measure!r} is not one of iou_type={iou_type!r}: "
-                             f"expected one of {', '.join(measures)}")
+        measures = _measures_of(self.iou_type, measure)
         self.measure_dropdown = widgets.Dropdown(options=measures, value=measure,
                                                  description="measure")
         self.run_button = widgets.Button(description="Run", button_style="primary",

@@ -16,7 +16,7 @@ import traitlets
 from PIL import Image, ImageDraw
 
 from ..analysis import selection as sel
-from ..analysis.tracks import track_rows
+from ..analysis.tracks import track_metrics, track_rows
 from ..data.imaging import ImageDecodeError, decode_rgb
 from ..frames import MetricFrames, as_metric_frames, numeric_metric_columns
 from .thumbnails import data_uri, encode_jpeg
@@ -25,8 +25,6 @@ from .traits import Quiet
 BOX_COLOR = "#ff7f0e"
 POLYGON_COLOR = "#17becf"
 STRIP_FRAMES = 9            # frames shown in the strip around the current one
-PREFERRED = ("shape_similarity", "box_jump", "area_change", "id_switch_iou", "gap_after",
-             "class_flip")
 
 
 def render_frame(path, box, segmentation=None, size: int = 480) -> bytes:
@@ -125,8 +123,12 @@ class TrackView(Quiet, widgets.VBox):
         columns = [c for c in numeric_metric_columns(self.rows)
                    if c not in ("video", "frame_index", "category_id", "track_id")
                    and np.isfinite(sel.as_float(self.rows[c])).any()]
-        preferred = [c for c in PREFERRED if c in columns]
-        options = preferred + [c for c in columns if c not in preferred]
+        # The metrics that follow a track first (the registry's, never a list kept here), the
+        # last defined first: metrics/temporal.py defines the track bookkeeping (gap_after,
+        # track_length...) before the frame-to-frame comparisons (shape_similarity,
+        # box_jump, area_change), which are what a track's plot is read for.
+        temporal = [c for c in reversed(track_metrics(self.level)) if c in columns]
+        options = temporal + [c for c in columns if c not in temporal]
         self.metric_control.options = options
         if metric is not None and metric not in self.rows:
             raise KeyError(f"no column {metric!r} for this track; metrics: {', '.join(options)}")

@@ -49,6 +49,15 @@ gets the same p-value whatever the number of frames per video), and the curve's 
 split whole videos in halves; an object split still shuffles boxes one by one
 (:data:`VIDEO_OBJECT_NOTE` in the result).
 
+**Within a slice** (``slice=``, a :class:`~quality_widgets.slicing.Slice` such as
+``explorer.slice``; the three functions take it): each side is the side within the slice,
+its images, labels and predictions by the Slice's one rule (``evaluate(slice=...)`` on the
+side gives the same number); the default threshold and the curve's bins come from the values
+in the slice; permutations, random halves and bootstrap resamples are drawn within the slice
+(image values among its images, whole videos together; object values among its annotations
+and, apart, its predictions; rows outside the slice stay in neither side). The null
+hypothesis is exchangeability within the slice: it says nothing about the rows outside.
+
 A side with fewer than :data:`MIN_ANNOTATIONS` counted annotations is flagged ``too_small``:
 no interval or p-value is computed and the summary says so. Permutations where a side has no
 counted ground truth (the measure is pycocotools' -1, here NaN) are dropped and counted.

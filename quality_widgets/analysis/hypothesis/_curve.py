@@ -69,7 +69,7 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
                       measure: str = "AP", bins: int = 5, resamples: int = 200, seed: int = 0,
                       category=None, score_threshold: float = 0.5, evaluator=None,
                       progress=False, level: str | None = None,
-                      iou_type: str | None = None) -> pd.DataFrame:
+                      iou_type: str | None = None, slice=None) -> pd.DataFrame:
     """The measure in each quantile bin of ``metric``, with 95% intervals.
 
     Bin edges are the 0, 1/bins, ..., 1 quantiles of the reference values (images for an image
@@ -79,11 +79,14 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
     metric). Returns one row per bin: ``low``, ``high``, ``n_images``, ``n_annotations``,
     ``n_predictions``, ``n_categories``, ``value``, ``ci_low``, ``ci_high``,
     ``resamples_dropped``. ``iou_type``: "bbox", "segm" or "keypoints", as
-    :func:`test_hypothesis`.
+    :func:`test_hypothesis`. ``slice``: a :class:`~quality_widgets.slicing.Slice` to measure
+    within, as :func:`test_hypothesis` (the bins are quantiles of the values in the slice,
+    each bin is the bin within the slice, and the halves are drawn from its images);
+    ``frame.attrs["slice"]`` holds its text (None without one).
     """
     dataset, metrics = dataset_and_metrics(dataset, metrics, [metric])
     problem = _Problem(dataset, metrics, metric, measure, category, score_threshold,
-                       evaluator, level, iou_type)
+                       evaluator, level, iou_type, slice=slice)
     ref = problem.reference
     if len(ref) == 0:
         raise ValueError(f"{metric!r} has no finite value")
@@ -101,5 +104,6 @@ def performance_curve(dataset, metrics=None, metric: str = "object_redness",
                      "ci_low": lo, "ci_high": hi, "resamples_dropped": dropped})
     frame = pd.DataFrame(rows).rename_axis("bin")
     frame.attrs.update(metric=metric, measure=problem.measure.name, level=problem.level,
-                       iou_type=problem.iou_type)
+                       iou_type=problem.iou_type,
+                       slice=None if problem.slice is None else str(problem.slice))
     return frame

@@ -9,10 +9,11 @@ import pandas as pd
 from ...evaluation import Evaluator
 from ...evaluation.measures import measures_for
 from ...evaluation.params import IOU_TYPES
+from ...evaluation.slices import slice_masks
 from ...frames import LEVELS, MetricFrames, numeric_metric_columns
-from ...slicing import column_values
+from ...slicing import Slice, SliceMasks, column_values
 from ..statistics import cluster_labels
-from ._split import _Measure, _Split
+from ._split import _Measure, _Split, _Within
 
 #: The levels a metric can split at: images, or objects (the annotations, and with them the
 #: predictions, which are split by their own value of the same column).
@@ -115,19 +116,52 @@ def metric_level(metrics: MetricFrames, metric: str, level: str | None = None) -
     return chosen
 
 
+# ---- the slice ---------------------------------------------------------------------------------
+def slice_rows(dataset, metrics, slice) -> SliceMasks | None:
+    """The rows of ``slice`` (a :class:`~quality_widgets.slicing.Slice`, or None: every row)
+    as COCO evaluation applies them, per row of ``dataset``'s frames, its columns read from
+    ``metrics`` then ``dataset`` (:meth:`Slice.evaluation_masks`; what it cannot place is
+    said in a DataWarning, as ``evaluate(slice=...)`` says it). None for None, and for a
+    slice without conditions. TypeError for anything but a Slice; ValueError when the slice
+    holds no image."""
+    if slice is None:
+        return None
+    ann, pred, weights = slice_masks(dataset, slice, metrics)
+    if slice.everything:
+        return None
+    images = np.ones(len(dataset.images), dtype=bool) if weights is None else weights > 0
+    if not images.any():
+        raise ValueError(f"the slice {slice} holds no image: nothing to split")
+    return SliceMasks(images, ann, pred)
+
+
+def _ids_within(dataset, rows: SliceMasks | None, level: str):
+    """The ids of ``level`` ("image", "object") in the slice's ``rows`` (None: all)."""
+    if rows is None or dataset is None:
+        return None
+    if level == "image":
+        return dataset.images.index[rows.images]
+    return dataset.annotations.index[rows.annotations]
+
+
 # ---- where the default threshold comes from ----------------------------------------------------
-def reference_values(metrics: MetricFrames, metric: str, dataset=None, level=None
-                     ) -> np.ndarray:
+def reference_values(metrics: MetricFrames, metric: str, dataset=None, level=None,
+                     slice: Slice | None = None) -> np.ndarray:
     """The finite values of ``metric`` whose median is :func:`test_hypothesis`'s default
     threshold (and whose quantiles are :func:`performance_curve`'s bin edges): the images'
     values for an image metric, the non-crowd annotations' values for an object metric
-    (crowd flags from ``metrics.objects["iscrowd"]``, else from ``dataset.annotations``)."""
-    return _reference_values(metrics, metric, metric_level(metrics, metric, level), dataset)
+    (crowd flags from ``metrics.objects["iscrowd"]``, else from ``dataset.annotations``);
+    with a ``slice`` (it needs ``dataset``, else ``metrics.dataset``), those in the slice."""
+    level = metric_level(metrics, metric, level)
+    dataset = metrics.dataset if dataset is None and slice is not None else dataset
+    within = _ids_within(dataset, slice_rows(dataset, metrics, slice), level)
+    return _reference_values(metrics, metric, level, dataset, within)
 
 
-def _reference_values(metrics: MetricFrames, metric: str, level: str, dataset=None
-                      ) -> np.ndarray:
-    """:func:`reference_values` at a ``level`` that :func:`metric_level` resolved."""
+def _reference_values(metrics: MetricFrames, metric: str, level: str, dataset=None,
+                      within=None) -> np.ndarray:
+    """:func:`reference_values` at a ``level`` that :func:`metric_level` resolved, of the
+    rows whose id is ``within`` (None: all)."""
     if level == "image":
         values = metrics.images[metric]
     else:
@@ -140,14 +174,18 @@ def _reference_values(metrics: MetricFrames, metric: str, level: str, dataset=No
             crowd = dataset.annotations["iscrowd"].reindex(objects.index)
         if crowd is not None:
             values = values[~crowd.fillna(False).astype(bool).to_numpy()]
+    if within is not None:
+        values = values[values.index.isin(within)]
     values = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return values[np.isfinite(values)]
 
 
-def default_threshold(metrics: MetricFrames, metric: str, dataset=None, level=None) -> float:
+def default_threshold(metrics: MetricFrames, metric: str, dataset=None, level=None,
+                      slice: Slice | None = None) -> float:
     """The median of :func:`reference_values`: the threshold :func:`test_hypothesis` splits at
-    when none is given. Raises ValueError when ``metric`` has no finite value."""
-    return _median(reference_values(metrics, metric, dataset, level), metric)
+    when none is given (within ``slice``, when given). Raises ValueError when ``metric`` has
+    no finite value."""
+    return _median(reference_values(metrics, metric, dataset, level, slice), metric)
 
 
 def _median(reference: np.ndarray, metric: str) -> float:
@@ -156,17 +194,25 @@ def _median(reference: np.ndarray, metric: str) -> float:
     return float(np.median(reference))
 
 
-def _require_inside(metrics: MetricFrames, metric: str, level: str, threshold) -> None:
-    """ValueError unless ``threshold`` leaves values of ``metric`` on both sides."""
+def _require_inside(metrics: MetricFrames, metric: str, level: str, threshold,
+                    within=None) -> None:
+    """ValueError unless ``threshold`` (None: any) leaves values of ``metric`` on both sides
+    of the rows whose id is ``within`` (a slice's, which must hold a value; None: all)."""
     frame = metrics.images if level == "image" else metrics.objects
-    values = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+    column = frame[metric] if within is None else frame[metric][frame.index.isin(within)]
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
     values = values[np.isfinite(values)]
-    if len(values) and not values.min() < float(threshold) <= values.max():
+    where = "the images" if level == "image" else "the annotations"
+    if within is not None:
+        where += " in the slice"
+        if not len(values):
+            raise ValueError(f"{metric} has no value on {where}: nothing to split")
+    if threshold is not None and len(values) and \
+            not values.min() < float(threshold) <= values.max():
         raise ValueError(
             f"threshold {threshold:g} is outside the values of {metric} ({values.min():.4g} to "
-            f"{values.max():.4g} over the {'images' if level == 'image' else 'annotations'}): "
-            f"one side would be empty; choose a threshold above the smallest value and at most "
-            f"the largest (default: the median)")
+            f"{values.max():.4g} over {where}): one side would be empty; choose a threshold "
+            f"above the smallest value and at most the largest (default: the median)")
 
 
 # ---- one metric, resolved once -----------------------------------------------------------------
@@ -178,14 +224,20 @@ class _Problem:
     ``threshold`` that would leave a side empty (checked when given), costs nothing.
     ``reference``: :func:`reference_values`; ``values`` / ``pred_values``: the metric per
     image position (image split) or per annotation / prediction row (object split).
+    ``slice``: the :class:`~quality_widgets.slicing.Slice` the split runs within (None: the
+    whole dataset); ``rows``: its :func:`slice_rows` (given: not computed again).
     """
 
     def __init__(self, dataset, metrics, metric, measure, category, score_threshold,
-                 evaluator=None, level=None, iou_type=None, threshold=None):
+                 evaluator=None, level=None, iou_type=None, threshold=None, slice=None,
+                 rows=None):
         self.level = metric_level(metrics, metric, level)
         self.metric = metric
-        if threshold is not None:
-            _require_inside(metrics, metric, self.level, threshold)
+        rows = rows if rows is not None else slice_rows(dataset, metrics, slice)
+        self.slice = None if rows is None else slice
+        within = _ids_within(dataset, rows, self.level)
+        if threshold is not None or within is not None:
+            _require_inside(metrics, metric, self.level, threshold, within)
         self.ev = evaluator_for(dataset, evaluator, iou_type)
         self.iou_type = self.ev.iou_type
         self.measure = _Measure(self.ev, measure, category, score_threshold)
@@ -199,23 +251,37 @@ class _Problem:
             self.pred_values = (column_values(metrics, dataset, "prediction", metric)
                                 if metric in metrics.predictions.columns
                                 else np.zeros(len(dataset.predictions)))
-        self.reference = _reference_values(metrics, metric, self.level, dataset)
+        self.reference = _reference_values(metrics, metric, self.level, dataset, within)
         # Frames of one video are not independent: image splits permute whole videos.
         clusters = cluster_labels(dataset.images, inputs.image_ids)
         self.clusters = clusters if len(np.unique(clusters)) < len(clusters) else None
+        self.within = None if rows is None else _Within.of(self.ev, rows)
         self.split = _Split(self.ev, self.measure, self.level, self.values, self.pred_values,
-                            self.clusters)
+                            self.clusters, self.within)
 
     def default_threshold(self) -> float:
         """:func:`default_threshold` of this metric."""
         return _median(self.reference, self.metric)
 
+    def _inside(self, level: str) -> np.ndarray:
+        """Bool per value of ``level`` ("image": positions, "object", "prediction": rows):
+        in the slice (all True without one)."""
+        n = len(self.values if level != "prediction" else self.pred_values)
+        if self.within is None:
+            return np.ones(n, dtype=bool)
+        return {"image": self.within.images, "object": self.within.annotations,
+                "prediction": self.within.predictions}[level]
+
     def lowest(self) -> float:
-        v = [self.values[np.isfinite(self.values)]]
+        """The smallest value in the split (the bottom edge of the lowest side)."""
+        v = [self.values[np.isfinite(self.values) & self._inside(self.level)]]
         if self.pred_values is not None:
-            v.append(self.pred_values[np.isfinite(self.pred_values)])
+            v.append(self.pred_values[np.isfinite(self.pred_values) &
+                                      self._inside("prediction")])
         v = np.concatenate(v)
         return float(v.min()) if len(v) else -np.inf
 
     def n_excluded(self) -> int:
-        return int(np.isnan(self.values).sum())
+        """Images (image split) or annotations (object split) in the slice without a value:
+        in neither side."""
+        return int((np.isnan(self.values) & self._inside(self.level)).sum())

@@ -6,6 +6,14 @@ curve. :class:`_Split` evaluates them with the evaluation engine's public measur
 image split as 0/1 image weights of one matching, an object split as the slices of one
 matching (:meth:`Evaluator.slices_state`), relabelled for a permutation
 (:meth:`Evaluator.measure_labelled`).
+
+**Within a slice** (:class:`_Within`: a :class:`~quality_widgets.slicing.Slice`'s rows,
+:meth:`~quality_widgets.slicing.Slice.evaluation_masks`), every side is the side within the
+slice and every resample is drawn within it. Image split: a side's images are the side's
+images in the slice, matched on the slice's labels and predictions; permutations, random
+halves and bootstrap resamples draw only the slice's images (whole videos in a video
+dataset). Object split: rows outside the slice are in no side, and a permutation shuffles the
+values among the slice's rows only (annotations and predictions apart).
 """
 from __future__ import annotations
 
@@ -71,13 +79,37 @@ class _Measure:
                                   self.area, slice_index)
 
 
-def _labels(values: np.ndarray, edges) -> np.ndarray:
+def _labels(values: np.ndarray, edges, inside=None) -> np.ndarray:
     """The range index of each value (see :func:`~quality_widgets.slicing.bin_masks`), -1 for
-    none."""
+    none and for the rows not ``inside`` (bool per value; None: all)."""
     out = np.full(len(values), -1, dtype=np.int64)
-    for i, mask in enumerate(bin_masks(values, edges)):
+    for i, mask in enumerate(_bins(values, edges, inside)):
         out[mask] = i
     return out
+
+
+def _bins(values: np.ndarray, edges, inside=None) -> list:
+    """:func:`~quality_widgets.slicing.bin_masks` of the rows ``inside`` (None: all)."""
+    masks = bin_masks(values, edges)
+    return masks if inside is None else [m & inside for m in masks]
+
+
+@dataclass(frozen=True)
+class _Within:
+    """The rows a split runs within: a slice's images (bool per image *position*),
+    annotations and predictions (bool per ``dataset`` row)."""
+
+    images: np.ndarray
+    annotations: np.ndarray
+    predictions: np.ndarray
+
+    @classmethod
+    def of(cls, evaluator: Evaluator, masks) -> _Within:
+        """From :class:`~quality_widgets.slicing.SliceMasks` (rows of ``dataset.images``)."""
+        images = np.empty(len(masks.images), dtype=bool)
+        images[evaluator.inputs.image_pos_of_row] = masks.images
+        return cls(images, np.asarray(masks.annotations, bool),
+                   np.asarray(masks.predictions, bool))
 
 
 class _Split:
@@ -89,25 +121,37 @@ class _Split:
     """
 
     def __init__(self, evaluator: Evaluator, measure: _Measure, level: str, values,
-                 pred_values=None, clusters=None):
+                 pred_values=None, clusters=None, within: _Within | None = None):
         self.ev, self.measure, self.level = evaluator, measure, level
         self.clusters = clusters      # video of each image position (None: all independent)
         self.inputs = evaluator.inputs
         self.values = np.asarray(values, dtype=float)     # per image position / annotation row
         self.pred_values = None if pred_values is None else np.asarray(pred_values, float)
+        self.within = within          # the slice's rows (None: every row)
+        n_img = len(self.inputs.image_ids)
+        #: The images drawn from (a slice's; every image without one), by position.
+        self.images = np.ones(n_img, dtype=bool) if within is None else within.images
+        self._ann_in, self._pred_in = (None, None) if within is None else \
+            (within.annotations, within.predictions)
         if level == "image":
-            self._image_state = evaluator.state()
+            self._image_state = evaluator.state(self._ann_in, self._pred_in)
 
     # -- one split ----------------------------------------------------------------------
     def state(self, edges, values=None, pred_values=None):
         """(state, side image masks) for the ranges ``edges`` of the given values."""
         values = self.values if values is None else values
         if self.level == "image":
-            return self._image_state, [m.astype(np.int64) for m in bin_masks(values, edges)]
+            return self._image_state, [m.astype(np.int64)
+                                       for m in _bins(values, edges, self._images_in())]
         pred_values = self.pred_values if pred_values is None else pred_values
-        state = self.ev.slices_state(bin_masks(values, edges),
-                                     bin_masks(pred_values, edges), self.measure.area)
+        state = self.ev.slices_state(_bins(values, edges, self._ann_in),
+                                     _bins(pred_values, edges, self._pred_in),
+                                     self.measure.area)
         return state, None
+
+    def _images_in(self):
+        """The slice's images by position, None without a slice."""
+        return None if self.within is None else self.images
 
     def values_many(self, state, side_weights, weights) -> np.ndarray:
         """[B, sides] the measure on every side, with image multiplicities ``weights``
@@ -137,6 +181,8 @@ class _Split:
             else:
                 slice_index, w = r, None
                 dt_in = bin_masks(self.pred_values[inputs.dt_row], edges)[r]
+            if self._pred_in is not None:
+                dt_in = dt_in & self._pred_in[inputs.dt_row]
             npig = measure.counted_gt(state, slice_index, w)
             counted = state.gt_counted[state.row_of(measure.area, slice_index)] & (
                 True if w is None else w[inputs.gt_image].astype(bool))
@@ -158,9 +204,11 @@ class _Split:
         if n == 0:
             return np.empty((0, len(edges) - 1))
         rng = np.random.default_rng(seed)
-        n_img = len(self.inputs.image_ids)
-        weights = np.stack([rng.multinomial(n_img, np.full(n_img, 1.0 / n_img))
-                            for _ in range(n)])
+        drawn = np.flatnonzero(self.images)         # every image, or the slice's
+        n_in = len(drawn)
+        weights = np.zeros((n, len(self.images)), dtype=np.int64)
+        for b in range(n):
+            weights[b, drawn] = rng.multinomial(n_in, np.full(n_in, 1.0 / n_in))
         return self.values_many(state, side_weights, weights)
 
     def permutations(self, edges, seed, n) -> np.ndarray:
@@ -172,33 +220,43 @@ class _Split:
             # The matching does not change: only which images are on which side. All n
             # permutations are one batched measure per side.
             rng = np.random.default_rng(seed)
-            if self.clusters is None:
-                sides = [bin_masks(rng.permutation(self.values), edges) for _ in range(n)]
-            else:
-                sides = [bin_masks(cluster_permutation(self.values, self.clusters, rng), edges)
-                         for _ in range(n)]
+            sides = [_bins(self._permuted_values(rng), edges, self._images_in())
+                     for _ in range(n)]
             return np.stack([self.measure.many(self._image_state,
                                                np.array([p[s] for p in sides], dtype=np.int64))
                              for s in range(n_sides)], axis=1).reshape(n, -1)
         measure = self.measure
         pred_values = self.pred_values if self.pred_values is not None else \
             np.zeros(self.inputs.n_predictions)
-        return self.ev.measure_labelled(_labels(self.values, edges), _labels(pred_values, edges),
+        permutable = None if self.within is None else (self._ann_in, self._pred_in)
+        return self.ev.measure_labelled(_labels(self.values, edges, self._ann_in),
+                                        _labels(pred_values, edges, self._pred_in),
                                         n_sides, measure.name, measure.category,
                                         measure.score_threshold, permutations=n,
-                                        seed=seed64(seed))
+                                        seed=seed64(seed), permutable=permutable)
+
+    def _permuted_values(self, rng) -> np.ndarray:
+        """The image values shuffled among the images drawn from (whole videos together);
+        the others keep theirs (they are in no side)."""
+        drawn = self.images
+        out = self.values.copy()
+        if self.clusters is None:
+            out[drawn] = rng.permutation(self.values[drawn])
+        else:
+            out[drawn] = cluster_permutation(self.values[drawn], self.clusters[drawn], rng)
+        return out
 
     def half_differences(self, edges, state, side_weights, seed, n) -> np.ndarray:
         """[n, sides] ``m(H) - m(H')`` for random halves H, H' of each side's images (image
-        split) or of all images (object split): see
+        split) or of all images, the slice's with one (object split): see
         :func:`~quality_widgets.analysis.hypothesis.slice_interval`."""
         rng = np.random.default_rng(seed)
         n_img = len(self.inputs.image_ids)
         n_sides = len(edges) - 1
         out = np.empty((n, n_sides))
         for s in range(n_sides):
-            images = np.flatnonzero(side_weights[s]) if self.level == "image" else \
-                np.arange(n_img)
+            images = np.flatnonzero(side_weights[s] if self.level == "image" else
+                                    self.images)
             clusters = None if self.clusters is None else self.clusters[images]
             halves = half_weights(rng, images, n_img, n, clusters)
             if self.level == "image":

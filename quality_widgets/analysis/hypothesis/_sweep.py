@@ -20,6 +20,7 @@ from ._inputs import (
     evaluator_for,
     metric_level,
     metric_levels,
+    slice_rows,
 )
 from ._resampling import progress_reporter
 from ._test import _test
@@ -71,15 +72,17 @@ def _columns_to_test(metrics: MetricFrames, columns) -> list:
     return out
 
 
-def _problems(dataset, metrics, columns, measure, category, score_threshold, evaluator
-              ) -> tuple[list, dict]:
-    """(the :class:`_Problem` of every column that can be tested, {name: why not} of the
-    others: cannot split, constant, no finite value)."""
+def _problems(dataset, metrics, columns, measure, category, score_threshold, evaluator,
+              slice=None) -> tuple[list, dict]:
+    """(the :class:`_Problem` of every column that can be tested, within ``slice``, {name:
+    why not} of the others: cannot split, constant, no finite value)."""
     problems, skipped = [], {}
+    rows = slice_rows(dataset, metrics, slice)     # once for all columns
+    slice = None if rows is None else slice
     for column, level, name in _columns_to_test(metrics, columns):
         try:
             problem = _Problem(dataset, metrics, column, measure, category, score_threshold,
-                               evaluator, level)
+                               evaluator, level, slice=slice, rows=rows)
         except (ValueError, KeyError) as error:
             skipped[name] = str(error).strip("'\"")
             continue
@@ -100,8 +103,8 @@ def _sweep_one(shared, index: int):
 def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | None = None,
                  seed: int = 0, category=None, score_threshold: float = 0.5, columns=None,
                  workers: int = 1, progress=False, correction: str = "holm",
-                 alpha: float = 0.05, evaluator=None, iou_type: str | None = None
-                 ) -> pd.DataFrame:
+                 alpha: float = 0.05, evaluator=None, iou_type: str | None = None,
+                 slice=None) -> pd.DataFrame:
     """Test every numeric metric at its median and rank them by effect size.
 
     ``columns``: the metrics to test (default: every numeric column of ``metrics.images``, and
@@ -122,13 +125,17 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     alpha). ``workers``: processes, one metric each (forked,
     :func:`~quality_widgets.compute.pool.run_forked`; the numbers do not depend on it).
     ``evaluator``: an :class:`Evaluator` of ``dataset`` to reuse. ``iou_type``: "bbox",
-    "segm" or "keypoints", as :func:`test_hypothesis`.
+    "segm" or "keypoints", as :func:`test_hypothesis`. ``slice``: a
+    :class:`~quality_widgets.slicing.Slice`: every metric is tested within it, at its median
+    within it (:func:`test_hypothesis`'s ``slice``); a metric without a value in the slice is
+    skipped.
 
     Returns one row per tested metric, sorted by ``|difference|`` descending (too-small tests
     last): ``metric``, ``level``, ``threshold``, ``below``, ``above``, ``difference``,
     ``ci_low``, ``ci_high`` (the inverted permutation test), ``p_value``, ``p_holm`` (or
     ``q_bh``), ``permutations`` (used), ``min_p`` (the smallest p-value the cap allows),
-    ``too_small``, ``summary``. ``frame.attrs``: ``skipped``, ``measure``, ``correction``,
+    ``too_small``, ``summary``. ``frame.attrs``: ``skipped``, ``measure``, ``slice`` (its
+    text, None without one), ``correction``,
     ``adjusted_column``, ``alpha``, ``warning`` (also issued as a :class:`DataWarning`) when
     even the smallest attainable p-value, corrected, is above ``alpha``.
     """
@@ -138,7 +145,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     evaluator = evaluator_for(dataset, evaluator, iou_type)
     measure_spec(measure, iou_type=evaluator.iou_type)     # a wrong measure: not a skip
     problems, skipped = _problems(dataset, metrics, columns, measure, category,
-                                  score_threshold, evaluator)
+                                  score_threshold, evaluator, slice)
     m = max(len(problems), 1)
     cap = int(resamples) if resamples is not None else math.ceil(2 * m / alpha) - 1
     results = run_forked(_sweep_one, (problems, cap, SEQUENTIAL_H, seed),
@@ -151,6 +158,7 @@ def rank_metrics(dataset, metrics=None, measure: str = "AP", resamples: int | No
     if warning is not None:
         warnings.warn(warning, DataWarning, stacklevel=2)
     frame.attrs.update(skipped=skipped, measure=measure, iou_type=evaluator.iou_type,
+                       slice=None if slice is None or slice.everything else str(slice),
                        correction=correction, adjusted_column=adjusted, alpha=alpha,
                        warning=warning, max_permutations=cap)
     return frame

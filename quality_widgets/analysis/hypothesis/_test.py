@@ -50,7 +50,8 @@ class HypothesisResult:
     permutation interval). ``decides``: "both" (the interval inverts the test: they agree),
     or "p_value" (a bootstrap interval, which may disagree with it). ``note``: the small-side
     note (:data:`SMALL_SIDE_NOTE`) or a disagreement, else None. ``iou_type``: the matching
-    the measure used ("bbox", "segm" masks, "keypoints" OKS).
+    the measure used ("bbox", "segm" masks, "keypoints" OKS). ``slice``: the text of the
+    :class:`~quality_widgets.slicing.Slice` the split ran within, None for the whole dataset.
     """
 
     metric: str
@@ -77,6 +78,7 @@ class HypothesisResult:
     decides: str = "both"
     note: str | None = None
     iou_type: str = "bbox"       # how predictions matched labels: "bbox", "segm", "keypoints"
+    slice: str | None = None     # str() of the Slice the split ran within; None: everything
     bootstrap_differences: np.ndarray = field(default=None, repr=False)
     permutation_differences: np.ndarray = field(default=None, repr=False)
 
@@ -102,7 +104,7 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
                     score_threshold: float = 0.5, progress=False, permutations=None,
                     ci_method: str = "permutation", workers: int = 1, evaluator=None,
                     level: str | None = None, resolution: float | None = None,
-                    iou_type: str | None = None) -> HypothesisResult:
+                    iou_type: str | None = None, slice=None) -> HypothesisResult:
     """Test whether ``measure`` differs between ``metric < threshold`` and ``>= threshold``.
 
     ``dataset``: a Dataset (with annotations and predictions); ``metrics``: its MetricFrames
@@ -127,9 +129,23 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
     (mask IoU of the ``segmentation`` columns) or "keypoints" (OKS; the measures are then
     COCO's 10 keypoint numbers, :func:`measure_names`); default: the ``evaluator``'s, else
     "bbox". Each side is then pycocotools' ``COCOeval(..., iouType)`` on that side.
+    ``slice``: a :class:`~quality_widgets.slicing.Slice` (e.g. ``explorer.slice``) to test
+    within: each side is the side within the slice (its images, labels and predictions, by the
+    rule of the Slice's doc, as ``evaluate(slice=...)`` takes them), the default threshold is
+    the median within it, and every permutation (and bootstrap resample) is drawn within it:
+    image values shuffled among the slice's images (whole videos in a video dataset), object
+    values among the slice's annotations and, apart, its predictions; rows outside the slice
+    are in neither side.
 
     Returns a :class:`HypothesisResult`: ``d = value(above) - value(below)``, its 95% interval
     and the two-sided permutation p-value.
+
+    Notes
+    -----
+    The permutation test's null hypothesis is that the metric's values are exchangeable among
+    the rows it shuffles: among all images (or boxes) without a slice, among the slice's rows
+    with one. Within a slice it says nothing about the rows outside: "within the dogs,
+    redness does not change AP" is tested, not "redness does not change AP".
     """
     if ci_method not in CI_METHODS:
         raise ValueError(f"unknown ci_method {ci_method!r}: expected one of "
@@ -141,7 +157,7 @@ def test_hypothesis(dataset, metrics=None, metric: str = "object_redness", thres
     require_predictions(dataset, "the hypothesis test")
     permutations, h = _permutation_budget(permutations, resolution)
     problem = _Problem(dataset, metrics, metric, measure, category, score_threshold, evaluator,
-                       level, iou_type, threshold)
+                       level, iou_type, threshold, slice)
     return _test(problem, threshold, resamples, permutations, seed, progress, ci_method,
                  workers, h)
 
@@ -189,7 +205,7 @@ def _test(problem: _Problem, threshold, resamples, permutations, seed, progress,
         measure=problem.measure.name, category=problem.measure.category, below=below,
         above=above, difference=float(difference), summary="", resamples=resamples,
         ci_method=ci_method, n_excluded=problem.n_excluded(), iou_type=problem.iou_type,
-        **inference)
+        slice=None if problem.slice is None else str(problem.slice), **inference)
     result.summary = summary_sentence(result, problem.ev.category_names[problem.measure.k]
                                       if problem.measure.k is not None else None)
     return result
@@ -254,8 +270,11 @@ def _p_text(p: float) -> str:
 
 def summary_sentence(result: HypothesisResult, category_name=None) -> str:
     """One sentence, e.g. "Objects with object_redness >= 0.12 have AP 0.310 vs 0.220
-    (difference +0.090, 95% CI +0.030 to +0.150, p = 0.004, 1000 permutations)"."""
+    (difference +0.090, 95% CI +0.030 to +0.150, p = 0.004, 1000 permutations)"; within a
+    slice, "Within category: dog: objects with ..."."""
     what = "Objects" if result.level == "object" else "Images"
+    if result.slice is not None:
+        what = f"Within {result.slice}: {what.lower()}"
     measure = result.measure if result.iou_type == "bbox" else \
         f"{result.iou_type} {result.measure}"             # "segm AP", "keypoints AR"
     if category_name is not None:
