@@ -114,3 +114,38 @@ def test_help_lists_every_subcommand(command):
     out = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True).stdout
     for name in ("metrics", "evaluate", "hypothesis", "test-cases", "drift", "export", "demo"):
         assert f"    {name}" in out
+
+
+def _compiled_kernels(tree) -> set:
+    """Names compiled by numba: decorated with (n)jit, or rebound as ``f = njit(...)(f)`` /
+    ``f = _jit(f)`` (the modules compile lazily, so numba stays optional)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(
+                "jit" in ast.unparse(d) for d in node.decorator_list):
+            names.add(node.name)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                "jit" in ast.unparse(node.value.func) and \
+                any(isinstance(a, ast.Name) and a.id == t.id for a in node.value.args
+                    for t in node.targets if isinstance(t, ast.Name)):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_modules_and_functions_stay_small():
+    """No library module over 500 lines, no function over 80 (compiled kernels excepted: one
+    loop nest is clearer whole than split across calls numba must inline)."""
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        name = path.relative_to(PACKAGE.parent)
+        if len(text.splitlines()) > 500:
+            too_long.append(f"{name}: {len(text.splitlines())} lines")
+        tree = ast.parse(text)
+        kernels = _compiled_kernels(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    node.name not in kernels and node.end_lineno - node.lineno + 1 > 80:
+                too_long.append(f"{name}:{node.lineno} {node.name}: "
+                                f"{node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, "\n".join(too_long)
