@@ -117,18 +117,15 @@ def test_help_lists_every_subcommand(command):
 
 
 def _compiled_kernels(tree) -> set:
-    """Names compiled by numba: decorated with (n)jit, or rebound as ``f = njit(...)(f)`` /
-    ``f = _jit(f)`` (the modules compile lazily, so numba stays optional)."""
+    """Names compiled by numba: decorated with (n)jit, or passed to it as ``njit(...)(f)`` /
+    ``_jit(f)`` (the modules compile lazily, so numba stays optional)."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and any(
                 "jit" in ast.unparse(d) for d in node.decorator_list):
             names.add(node.name)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
-                "jit" in ast.unparse(node.value.func) and \
-                any(isinstance(a, ast.Name) and a.id == t.id for a in node.value.args
-                    for t in node.targets if isinstance(t, ast.Name)):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        if isinstance(node, ast.Call) and "jit" in ast.unparse(node.func):
+            names.update(a.id for a in node.args if isinstance(a, ast.Name))
     return names
 
 
